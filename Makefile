@@ -1,0 +1,55 @@
+# Threadwise: `make run` starts it, `make test` proves it. Both install what they need first.
+# Only Python 3.11+ and make are required; uv (pinned) is bootstrapped into .uv/ and installs the locked
+# dependencies (uv.lock) into .venv/.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .uv/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export UV_PYTHON_DOWNLOADS := never
+export UV_NO_PROGRESS := 1
+
+.PHONY: install run test lint fmt check-python clean
+
+install: $(VENV)/.installed
+
+check-python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Threadwise needs Python 3.11 or newer; found " + sys.version.split()[0])'
+
+$(UV): | check-python
+	@echo "Bootstrapping uv $(UV_VERSION) into .uv/"
+	@$(PYTHON) -m venv .uv || { echo "error: '$(PYTHON) -m venv' failed; install your Python's venv module (Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }
+	@.uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+run: install
+	$(BIN)/threadwise db upgrade
+	$(BIN)/threadwise serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
+	@# alembic check compares the models with a database migrated to head: a scratch embedded one.
+	DATABASE_URL= APP_DATA_DIR=.data/lint $(BIN)/threadwise db upgrade
+	DATABASE_URL= APP_DATA_DIR=.data/lint $(BIN)/alembic check
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf .uv $(VENV) .mypy_cache .ruff_cache .pytest_cache

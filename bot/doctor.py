@@ -1,0 +1,125 @@
+"""``threadwise doctor``: the effective configuration (secrets masked) and a check of everything it points at."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, SecretStr
+from sqlalchemy.engine import make_url
+
+from core.db import create_engine, resolve_database_url
+from core.embedded_postgres import EmbeddedPostgresError
+from core.health import Check, database_checks
+from core.settings import Settings, env_name
+
+HTTP_TIMEOUT = 5.0
+
+
+def effective_configuration(settings: Settings) -> Iterator[tuple[str, str]]:
+    """(VARIABLE, shown value) for every setting; secrets show only whether they are set."""
+    for name, value in settings:
+        if isinstance(value, BaseModel):
+            for field, inner in value:
+                yield env_name((name, field)), _show(name, field, inner, settings)
+        else:
+            yield env_name((name,)), str(value)
+
+
+def _show(group: str, field: str, value: object, settings: Settings) -> str:
+    if group == "database" and field == "url":
+        if value is None:
+            return f"(unset: embedded PostgreSQL under {settings.app.data_dir / 'pg'})"
+        url = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        return make_url(url).render_as_string(hide_password=True)
+    if isinstance(value, SecretStr):
+        return "set (hidden)"
+    return "(unset)" if value is None else str(value)
+
+
+async def run_checks(settings: Settings) -> list[Check]:
+    checks = await _database(settings)
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        checks.append(await _slack(settings, http))
+        checks.append(await _discord(settings, http))
+        checks.append(await _llm(settings, http))
+    checks.append(_sentry(settings))
+    return checks
+
+
+async def _database(settings: Settings) -> list[Check]:
+    try:
+        url = await asyncio.to_thread(resolve_database_url, settings)
+    except EmbeddedPostgresError as error:
+        return [Check("database", False, str(error))]
+    engine = create_engine(url, role="doctor", database=settings.database)
+    try:
+        return await database_checks(engine, timeout=settings.database.connect_timeout + 2)
+    finally:
+        await engine.dispose()
+
+
+def _http_failure(name: str, error: httpx.HTTPError) -> Check:
+    reason = "timed out" if isinstance(error, httpx.TimeoutException) else type(error).__name__
+    return Check(name, False, f"cannot reach {error.request.url.host}: {reason}")
+
+
+async def _slack(settings: Settings, http: httpx.AsyncClient) -> Check:
+    slack = settings.slack
+    if slack.bot_token is None:
+        return Check("slack", True, "not configured")
+    url = str(slack.api_url).rstrip("/") + "/auth.test"
+    try:
+        response = await http.post(url, headers={"Authorization": f"Bearer {slack.bot_token.get_secret_value()}"})
+        body = response.json()
+    except httpx.HTTPError as error:
+        return _http_failure("slack", error)
+    except ValueError:
+        return Check("slack", False, f"auth.test answered HTTP {response.status_code} without JSON")
+    if not body.get("ok"):
+        return Check("slack", False, f"SLACK_BOT_TOKEN rejected by auth.test: {body.get('error', 'unknown error')}")
+    mode = "Socket Mode" if slack.app_token else "HTTP events"
+    return Check("slack", True, f"workspace {body.get('team')} as @{body.get('user')} ({mode})")
+
+
+async def _discord(settings: Settings, http: httpx.AsyncClient) -> Check:
+    discord = settings.discord
+    if discord.bot_token is None:
+        return Check("discord", True, "not configured")
+    url = str(discord.api_url).rstrip("/") + "/users/@me"
+    try:
+        response = await http.get(url, headers={"Authorization": f"Bot {discord.bot_token.get_secret_value()}"})
+    except httpx.HTTPError as error:
+        return _http_failure("discord", error)
+    if response.status_code == 401:
+        return Check("discord", False, "DISCORD_BOT_TOKEN rejected (HTTP 401)")
+    if response.status_code != 200:
+        return Check("discord", False, f"GET /users/@me answered HTTP {response.status_code}")
+    return Check("discord", True, f"bot {response.json().get('username', '?')}")
+
+
+async def _llm(settings: Settings, http: httpx.AsyncClient) -> Check:
+    llm = settings.llm
+    if llm.model is None:
+        return Check("llm", True, "not configured: answers are extracts from the knowledge base")
+    if llm.base_url is None:
+        return Check("llm", True, f"{llm.model} (vendor API, not contacted)")
+    headers = {"Authorization": f"Bearer {llm.api_key.get_secret_value()}"} if llm.api_key else {}
+    try:
+        response = await http.get(str(llm.base_url).rstrip("/") + "/models", headers=headers)
+    except httpx.HTTPError as error:
+        return _http_failure("llm", error)
+    if response.status_code != 200:
+        return Check("llm", False, f"{llm.base_url} answered GET /models with HTTP {response.status_code}")
+    return Check("llm", True, f"{llm.model} via {llm.base_url}")
+
+
+def _sentry(settings: Settings) -> Check:
+    if settings.sentry.dsn is None:
+        return Check("sentry", True, "not configured")
+    parts = urlsplit(settings.sentry.dsn.get_secret_value())
+    if parts.scheme not in {"http", "https"} or not parts.username or not parts.path.strip("/"):
+        return Check("sentry", False, "SENTRY_DSN is not a Sentry DSN (https://<key>@<host>/<project>)")
+    return Check("sentry", True, f"reporting to {parts.hostname}")

@@ -1,0 +1,61 @@
+"""The FastAPI application factory; everything a request needs is built in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.web import health
+from bot.web.request_id import RequestIdMiddleware
+from core import __version__
+from core.db import create_engine, resolve_database_url
+from core.health import describe_connection_error
+from core.logging import get_logger
+from core.schema import ensure_migrated
+from core.settings import Settings
+
+log = get_logger(__name__)
+
+
+class LifespanState(TypedDict):
+    settings: Settings
+    engine: AsyncEngine
+
+
+async def _check_schema(engine: AsyncEngine) -> None:
+    """Refuse to serve on an un-migrated database; an unreachable one is reported by /readyz instead."""
+    try:
+        await ensure_migrated(engine)
+    except (OSError, DBAPIError, TimeoutError) as error:
+        log.warning(
+            "database unreachable at start-up; /readyz reports 503 until it is", reason=describe_connection_error(error)
+        )
+
+
+def create_app(settings: Settings, *, role: str = "web") -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
+        url = await asyncio.to_thread(resolve_database_url, settings)
+        engine = create_engine(url, role=role, database=settings.database)
+        try:
+            await _check_schema(engine)
+            log.info("threadwise web ready", version=__version__, environment=settings.environment)
+            yield {"settings": settings, "engine": engine}
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Threadwise",
+        version=__version__,
+        summary="Answers your team's questions from its own docs, in Slack and Discord.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health.router)
+    return app

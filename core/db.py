@@ -1,0 +1,72 @@
+"""Database access: the async engine, the unit of work, and the declarative base every model shares."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import MetaData
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from core.embedded_postgres import start_embedded_postgres
+from core.settings import DatabaseSettings, Settings
+
+# Stable constraint names, so Alembic can drop and alter what it created.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base class of every Threadwise table; one metadata for Alembic."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def resolve_database_url(settings: Settings) -> URL:
+    """The configured ``DATABASE_URL``, or the embedded server's (started on demand). Blocking."""
+    configured = settings.database.async_url()
+    if configured is not None:
+        return configured
+    return start_embedded_postgres(settings.app.data_dir)
+
+
+def create_engine(url: URL, *, role: str, database: DatabaseSettings | None = None) -> AsyncEngine:
+    """An asyncpg engine whose connections name their role in ``pg_stat_activity``."""
+    database = database or DatabaseSettings()
+    return create_async_engine(
+        url,
+        pool_size=database.pool_size,
+        max_overflow=database.pool_size,
+        pool_pre_ping=True,
+        echo=database.echo,
+        connect_args={
+            "timeout": database.connect_timeout,
+            "server_settings": {"application_name": f"threadwise-{role}"},
+        },
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def session_scope(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit when the block ends normally, roll back when it raises.
+
+    Services only flush; the caller that opened the scope owns the commit.
+    """
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()

@@ -1,0 +1,242 @@
+"""Threadwise configuration: the one place that reads the environment.
+
+Every variable is flat (``SLACK_BOT_TOKEN``, ``DATABASE_URL``) and lands in a nested group
+(``settings.slack.bot_token``, ``settings.database.url``): the first ``_`` separates the group.
+Invalid configuration raises :class:`ConfigurationError` with one readable line per problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+Environment = Literal["development", "production", "test"]
+
+# Database URL schemes we accept, all served by the asyncpg driver.
+_POSTGRES_DRIVERS = {"postgres", "postgresql", "postgresql+asyncpg"}
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot run Threadwise; ``problems`` holds one readable line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class AppSettings(BaseModel):
+    data_dir: Path = Path(".data")
+    """Where the embedded PostgreSQL and other local state live (git-ignored)."""
+
+
+class DatabaseSettings(BaseModel):
+    url: SecretStr | None = None
+    """PostgreSQL URL; unset means the embedded server under ``APP_DATA_DIR/pg``."""
+    pool_size: int = Field(default=5, ge=1, le=100)
+    connect_timeout: float = Field(default=5.0, gt=0, le=120)
+    echo: bool = False
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("url")
+    @classmethod
+    def _must_be_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            url = make_url(value.get_secret_value())
+        except ArgumentError:
+            raise ValueError("is not a database URL; expected postgresql://user:password@host:5432/dbname") from None
+        if url.drivername not in _POSTGRES_DRIVERS:
+            raise ValueError(
+                f"uses scheme '{url.drivername}'; Threadwise needs PostgreSQL "
+                "(postgresql://user:password@host:5432/dbname)"
+            )
+        if not url.database:
+            raise ValueError("names no database; add one after the host, e.g. postgresql://…@host:5432/threadwise")
+        return value
+
+    def async_url(self) -> URL | None:
+        """The configured URL with the asyncpg driver, or None for the embedded server."""
+        if self.url is None:
+            return None
+        return make_url(self.url.get_secret_value()).set(drivername="postgresql+asyncpg")
+
+
+class LogSettings(BaseModel):
+    format: Literal["auto", "console", "json"] = "auto"
+    """``auto``: console in a terminal, JSON otherwise."""
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("format", "level", mode="before")
+    @classmethod
+    def _normalise_case(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if value.lower() in {"debug", "info", "warning", "error"} else value.lower()
+
+
+class WebSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class SlackSettings(BaseModel):
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None
+    api_url: HttpUrl = HttpUrl("https://slack.com/api/")
+
+    @model_validator(mode="after")
+    def _needs_a_transport(self) -> Self:
+        if self.bot_token is not None and self.signing_secret is None and self.app_token is None:
+            raise ValueError(
+                "SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP events mode) nor "
+                "SLACK_APP_TOKEN (Socket Mode) is; set one of them"
+            )
+        if self.bot_token is None and (self.signing_secret is not None or self.app_token is not None):
+            raise ValueError("SLACK_SIGNING_SECRET or SLACK_APP_TOKEN is set without SLACK_BOT_TOKEN; set it too")
+        if self.app_token is not None and not self.app_token.get_secret_value().startswith("xapp-"):
+            raise ValueError("SLACK_APP_TOKEN must be an app-level token starting with 'xapp-'")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.bot_token is not None
+
+
+class DiscordSettings(BaseModel):
+    bot_token: SecretStr | None = None
+    api_url: HttpUrl = HttpUrl("https://discord.com/api/v10")
+    gateway_url: str = "wss://gateway.discord.gg/"
+
+    @property
+    def enabled(self) -> bool:
+        return self.bot_token is not None
+
+
+class LLMSettings(BaseModel):
+    model: str | None = None
+    """``provider:model`` (e.g. ``openai:gpt-4o-mini``); unset means extractive answers, no LLM."""
+    base_url: HttpUrl | None = None
+    api_key: SecretStr | None = None
+    timeout: float = Field(default=60.0, gt=0, le=600)
+
+    @field_validator("model")
+    @classmethod
+    def _provider_prefixed(cls, value: str | None) -> str | None:
+        if value is not None and ":" not in value:
+            raise ValueError(f"'{value}' has no provider; write it as provider:model, e.g. openai:{value}")
+        return value
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = "local"
+
+
+class SentrySettings(BaseModel):
+    dsn: SecretStr | None = None
+    environment: str | None = None
+    traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class LangfuseSettings(BaseModel):
+    public_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    host: HttpUrl | None = None
+
+
+class AdminSettings(BaseModel):
+    token: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    """All of Threadwise's configuration, from the environment and an optional ``.env`` file."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    environment: Environment = "development"
+    app: AppSettings = AppSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    log: LogSettings = LogSettings()
+    web: WebSettings = WebSettings()
+    slack: SlackSettings = SlackSettings()
+    discord: DiscordSettings = DiscordSettings()
+    llm: LLMSettings = LLMSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    sentry: SentrySettings = SentrySettings()
+    langfuse: LangfuseSettings = LangfuseSettings()
+    admin: AdminSettings = AdminSettings()
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Self:
+        if self.environment != "production":
+            return self
+        token = self.admin.token.get_secret_value() if self.admin.token else ""
+        if len(token) < 16 or token.lower() in {"changeme", "change-me", "admin", "secret"}:
+            raise ValueError(
+                "ENVIRONMENT=production needs ADMIN_TOKEN set to a secret of at least 16 characters "
+                "(e.g. `openssl rand -hex 32`)"
+            )
+        return self
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, so log rendering can mask them wherever they appear."""
+        found: list[str] = []
+
+        def walk(model: BaseModel) -> None:
+            for name in type(model).model_fields:
+                value = getattr(model, name)
+                if isinstance(value, SecretStr):
+                    found.append(value.get_secret_value())
+                elif isinstance(value, BaseModel):
+                    walk(value)
+
+        walk(self)
+        # Database URLs hold a password inside; mask the password on its own too.
+        if self.database.url is not None:
+            password = make_url(self.database.url.get_secret_value()).password
+            if password:
+                found.append(str(password))
+        return [value for value in found if len(value) >= 4]
+
+
+def env_name(location: tuple[str | int, ...]) -> str:
+    """The environment variable a validation error location refers to: ('slack', 'bot_token') → SLACK_BOT_TOKEN."""
+    return "_".join(str(part) for part in location).upper()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the configuration, turning validation failures into :class:`ConfigurationError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error)) from None
+
+
+def describe_validation_error(error: ValidationError) -> list[str]:
+    """One line per problem, naming the variable and never echoing its (possibly secret) value."""
+    groups = {name for name, field in Settings.model_fields.items() if isinstance(field.default, BaseModel)}
+    problems: list[str] = []
+    for detail in error.errors(include_input=False, include_url=False):
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        location = detail["loc"]
+        whole_group_check = len(location) == 0 or (len(location) == 1 and location[0] in groups)
+        # Checks across a whole group write messages that already name their variables.
+        problems.append(message if whole_group_check else f"{env_name(location)}: {message}")
+    return problems

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.settings import ConfigurationError, load_settings
+
+
+def problems_for(monkeypatch: pytest.MonkeyPatch, **env: str) -> list[str]:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    return caught.value.problems
+
+
+def test_no_configuration_at_all_is_valid_and_embedded() -> None:
+    settings = load_settings()
+    assert settings.database.url is None
+    assert settings.database.async_url() is None
+    assert settings.llm.model is None
+    assert not settings.slack.enabled
+    assert not settings.discord.enabled
+
+
+def test_slack_bot_token_without_signing_secret_or_app_token_names_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    problems = problems_for(monkeypatch, SLACK_BOT_TOKEN="xoxb-0000-1111-secretvalue")
+    assert len(problems) == 1
+    assert "SLACK_SIGNING_SECRET" in problems[0]
+    assert "SLACK_APP_TOKEN" in problems[0]
+    assert "secretvalue" not in problems[0]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"SLACK_SIGNING_SECRET": "abcdef0123456789"}, {"SLACK_APP_TOKEN": "xapp-1-A0-123-abcdef"}],
+)
+def test_slack_with_either_transport_is_valid(monkeypatch: pytest.MonkeyPatch, extra: dict[str, str]) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-0000-1111-secretvalue")
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().slack.enabled
+
+
+def test_slack_app_token_of_the_wrong_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    problems = problems_for(monkeypatch, SLACK_BOT_TOKEN="xoxb-1", SLACK_APP_TOKEN="xoxb-not-an-app-token")
+    assert problems == ["SLACK_APP_TOKEN must be an app-level token starting with 'xapp-'"]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("not a url at all", "DATABASE_URL: is not a database URL"),
+        ("mysql://u:p@db:3306/threadwise", "DATABASE_URL: uses scheme 'mysql'"),
+        ("postgresql://u:p@db:5432", "DATABASE_URL: names no database"),
+    ],
+)
+def test_malformed_database_url(monkeypatch: pytest.MonkeyPatch, url: str, expected: str) -> None:
+    problems = problems_for(monkeypatch, DATABASE_URL=url)
+    assert len(problems) == 1
+    assert problems[0].startswith(expected)
+    assert ":p@" not in problems[0]
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+asyncpg"])
+def test_database_url_schemes_all_use_asyncpg(monkeypatch: pytest.MonkeyPatch, scheme: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"{scheme}://bot:s3cret-pass@db.internal:5432/threadwise")
+    url = load_settings().database.async_url()
+    assert url is not None
+    assert url.drivername == "postgresql+asyncpg"
+    assert url.password == "s3cret-pass"
+
+
+def test_every_problem_is_reported_once_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    problems = problems_for(
+        monkeypatch,
+        DATABASE_POOL_SIZE="many",
+        LLM_MODEL="gpt-4o-mini",
+        WEB_PORT="70000",
+        SLACK_BOT_TOKEN="xoxb-1",
+    )
+    assert len(problems) == 4
+    assert any(p.startswith("DATABASE_POOL_SIZE:") for p in problems)
+    assert any(p.startswith("LLM_MODEL:") and "openai:gpt-4o-mini" in p for p in problems)
+    assert any(p.startswith("WEB_PORT:") for p in problems)
+    assert any("SLACK_SIGNING_SECRET" in p for p in problems)
+
+
+def test_production_refuses_a_missing_or_default_admin_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "ADMIN_TOKEN" in problems_for(monkeypatch, ENVIRONMENT="production")[0]
+    assert "ADMIN_TOKEN" in problems_for(monkeypatch, ENVIRONMENT="production", ADMIN_TOKEN="changeme")[0]
+    monkeypatch.setenv("ADMIN_TOKEN", "9f2c1e7a4b3d8e6f0a1b2c3d")
+    assert load_settings().environment == "production"
+
+
+def test_dotenv_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch, clean_environment: Path) -> None:
+    (clean_environment / ".env").write_text("LOG_FORMAT=json\nWEB_PORT=9000\n")
+    monkeypatch.setenv("WEB_PORT", "9100")
+    settings = load_settings()
+    assert settings.log.format == "json"
+    assert settings.web.port == 9100
+
+
+def test_secrets_are_masked_in_repr_and_collected_for_log_masking(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-0000-1111-secretvalue")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "signing-secret-value")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bot:db-password-1@db:5432/threadwise")
+    settings = load_settings()
+    assert "secretvalue" not in repr(settings)
+    assert "db-password-1" not in repr(settings)
+    secrets = settings.secret_values()
+    assert {"xoxb-0000-1111-secretvalue", "signing-secret-value", "db-password-1"} <= set(secrets)
