@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Annotated, NoReturn
 
 import typer
@@ -88,7 +89,14 @@ def serve(
     bind_host, bind_port = host or settings.web.host, port or settings.web.port
     out.print(f"Threadwise on [link=http://{bind_host}:{bind_port}]http://{bind_host}:{bind_port}[/link]")
     config = uvicorn.Config(create_app(settings), host=bind_host, port=bind_port, log_config=None, proxy_headers=True)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead lets the
+    # exit handlers run, which stop the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.Server(config).run()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @db_app.command("upgrade")

@@ -119,16 +119,15 @@ def test_serve_refuses_an_unmigrated_database(empty_database_url: URL) -> None:
     assert_no_traceback(result)
 
 
-def test_upgrade_then_serve_answers_health_probes(empty_database_url: URL) -> None:
-    url = empty_database_url.render_as_string(hide_password=False)
-    upgraded = run("db", "upgrade", DATABASE_URL=url)
-    assert upgraded.returncode == 0, upgraded.stderr
-    assert "Database at revision 0001" in upgraded.stdout
+def serve_and_probe(**env: str) -> tuple[int, str, dict[str, object]]:
+    """Start `threadwise serve`, wait for /healthz, read /readyz, stop it with SIGTERM.
 
+    Returns the exit status, what it logged, and the /readyz body.
+    """
     port = free_port()
     server = subprocess.Popen(
         [THREADWISE, "serve", "--port", str(port)],
-        env={**os.environ, "DATABASE_URL": url, "LOG_FORMAT": "json"},
+        env={**os.environ, "LOG_FORMAT": "json", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -143,18 +142,37 @@ def test_upgrade_then_serve_answers_health_probes(empty_database_url: URL) -> No
                 assert server.poll() is None, server.communicate()[1]
                 assert time.monotonic() < deadline, "threadwise serve did not start within 30 s"
                 time.sleep(0.2)
-        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         assert health.status_code == 200
-        assert ready.status_code == 200
-        assert ready.json()["status"] == "ready"
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
     finally:
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
-    # uvicorn shuts down gracefully, then re-raises SIGTERM so supervisors see why it stopped.
-    assert server.returncode in (0, -signal.SIGTERM)
-    assert '"threadwise web ready"' in stderr
-    assert "Application shutdown complete." in stderr
-    assert "Traceback" not in stderr
+    return server.returncode, stderr, ready.json()
+
+
+def test_upgrade_then_serve_answers_health_probes(empty_database_url: URL) -> None:
+    url = empty_database_url.render_as_string(hide_password=False)
+    upgraded = run("db", "upgrade", DATABASE_URL=url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "Database at revision 0001" in upgraded.stdout
+
+    status, log, ready = serve_and_probe(DATABASE_URL=url)
+    assert ready["status"] == "ready"
+    # Graceful shutdown, then exit status 143 (128 + SIGTERM) so supervisors see why it stopped.
+    assert status == 128 + signal.SIGTERM
+    assert '"threadwise web ready"' in log and "Application shutdown complete." in log
+    assert "Traceback" not in log
+
+
+def test_serve_on_a_fresh_embedded_database_stops_it_on_sigterm(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    assert run("db", "upgrade", APP_DATA_DIR=data_dir).returncode == 0
+    status, log, ready = serve_and_probe(APP_DATA_DIR=data_dir)
+    assert ready["status"] == "ready"
+    assert status == 128 + signal.SIGTERM, log
+    # A clean PostgreSQL shutdown removes its pid file; nothing is left running.
+    assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists()
 
 
 def test_embedded_default_upgrade_and_doctor_are_green() -> None:
