@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from typing import Any
 
-from sqlalchemy import MetaData
+from pgvector.asyncpg import register_vector
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -40,7 +42,7 @@ def resolve_database_url(settings: Settings) -> URL:
 def create_engine(url: URL, *, role: str, database: DatabaseSettings | None = None) -> AsyncEngine:
     """An asyncpg engine whose connections name their role in ``pg_stat_activity``."""
     database = database or DatabaseSettings()
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=database.pool_size,
         max_overflow=database.pool_size,
@@ -51,6 +53,25 @@ def create_engine(url: URL, *, role: str, database: DatabaseSettings | None = No
             "server_settings": {"application_name": f"threadwise-{role}"},
         },
     )
+    _install_vector_codec(engine)
+    return engine
+
+
+async def _register_vector_codec(connection: Any) -> None:
+    with suppress(ValueError):  # no vector type yet: a fresh database before `threadwise db upgrade`
+        await register_vector(connection)
+
+
+def _install_vector_codec(engine: AsyncEngine) -> None:
+    """Send and receive pgvector values in binary (numpy arrays) on every connection.
+
+    Vectors therefore travel as numpy arrays through raw SQL and COPY; SQLAlchemy's text-based ``Vector``
+    bind processing is never used for writes.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.run_async(_register_vector_codec)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

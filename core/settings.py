@@ -140,6 +140,27 @@ class LLMSettings(BaseModel):
 
 class EmbeddingSettings(BaseModel):
     model: str = "local"
+    """``local`` (offline MiniLM), ``openai:<model>``, ``ollama:<model>``; with ``EMBEDDING_BASE_URL``, any
+    OpenAI-compatible server."""
+    base_url: HttpUrl | None = None
+    api_key: SecretStr | None = None
+    batch_size: int = Field(default=64, ge=1, le=2048)
+    threads: int = Field(default=0, ge=0, le=256)
+    """Threads for the local embedder; 0 lets onnxruntime use every core."""
+
+    @field_validator("model")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value != "local" and ":" not in value:
+            raise ValueError(f"'{value}' is neither 'local' nor provider:model (e.g. openai:text-embedding-3-small)")
+        return value
+
+
+class KnowledgeSettings(BaseModel):
+    max_file_bytes: int = Field(default=20_000_000, ge=1)
+    """Files larger than this are skipped with a message."""
+    chunk_tokens: int = Field(default=200, ge=32, le=8192)
+    chunk_overlap: int = Field(default=30, ge=0, le=1024)
 
 
 class SentrySettings(BaseModel):
@@ -179,6 +200,7 @@ class Settings(BaseSettings):
     discord: DiscordSettings = DiscordSettings()
     llm: LLMSettings = LLMSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     sentry: SentrySettings = SentrySettings()
     langfuse: LangfuseSettings = LangfuseSettings()
     admin: AdminSettings = AdminSettings()

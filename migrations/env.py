@@ -23,7 +23,13 @@ target_metadata = Base.metadata
 MIGRATION_LOCK_KEY = 0x7468_7277  # "thrw"
 
 
+# Per-collection vector indexes are created at run time (see knowledge/vector_index.py), not by migrations.
+RUNTIME_INDEX_PREFIXES = ("ix_chunks_embedding_c",)
+
+
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    if type_ == "index" and reflected and name is not None and name.startswith(RUNTIME_INDEX_PREFIXES):
+        return False
     # Tables we do not model (e.g. ones a library manages itself) are not drift.
     return not (type_ == "table" and reflected and compare_to is None)
 

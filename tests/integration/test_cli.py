@@ -20,13 +20,13 @@ from tests.integration.fake_integrations import GOOD_DISCORD_TOKEN, GOOD_LLM_KEY
 THREADWISE = str(Path(sys.executable).parent / "threadwise")
 
 
-def run(*args: str, timeout: float = 90, **env: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [THREADWISE, *args],
         env={**os.environ, "LOG_FORMAT": "json", **env},
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=300,
         check=False,
     )
 

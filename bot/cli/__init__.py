@@ -1,0 +1,12 @@
+"""The ``threadwise`` command line. Each module registers its commands on the shared Typer app."""
+
+from __future__ import annotations
+
+from bot.cli import bench, database, doctor, evaluate, knowledge, serve
+from bot.cli.app import app
+
+__all__ = ["app", "bench", "database", "doctor", "evaluate", "knowledge", "main", "serve"]
+
+
+def main() -> None:
+    app()

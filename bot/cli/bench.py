@@ -1,0 +1,160 @@
+"""``threadwise bench retrieval|ingest``: speed figures, printed (or as one JSON object with --json)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.cli.app import bench_app, cli_settings, database_url, err, knowledge_base, out, run_async
+from knowledge.search import SearchParams
+
+
+def _progress_reporter(progress: Progress) -> Callable[[str, int, int], None]:
+    tasks: dict[str, TaskID] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return report
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    )
+
+
+@bench_app.command("retrieval")
+def bench_retrieval_command(
+    chunks: Annotated[int, typer.Option(min=1000, help="Synthetic chunks to search (e.g. 100000 or 1000000).")],
+    queries: Annotated[int, typer.Option(min=10, help="Timed queries per mode (after 20 warm-up queries).")] = 200,
+    keep: Annotated[
+        bool, typer.Option(help="Keep the synthetic collection for the next run (tenant 'bench').")
+    ] = False,
+    ef_search: Annotated[int, typer.Option(help="HNSW ef_search.")] = SearchParams().ef_search,
+    candidates: Annotated[int, typer.Option(help="Depth of each ranker before fusion.")] = SearchParams().candidates,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Query latency (p50/p95/p99, query embedding excluded) of each mode over N synthetic chunks."""
+    from knowledge.benchmark.retrieval import bench_retrieval
+
+    settings = cli_settings(log_level="WARNING")
+    url = database_url(settings)
+
+    async def go() -> None:
+        async with knowledge_base(settings, url, role="bench") as kb:
+            with _progress() as progress:
+                result = await bench_retrieval(
+                    kb.sessionmaker,
+                    chunks=chunks,
+                    queries=queries,
+                    keep=keep,
+                    params=SearchParams(ef_search=ef_search, candidates=candidates),
+                    progress=_progress_reporter(progress),
+                )
+            embed_ms = _query_embedding_ms(kb.embedder)
+        if as_json:
+            print(json.dumps(asdict(result) | {"query_embedding_ms": embed_ms}))
+            return
+        load = (
+            "reused a kept collection"
+            if result.reused
+            else (
+                f"COPY {result.copy_rows_per_second:,.0f} rows/s "
+                f"({result.generate_and_copy_seconds:.0f} s incl. text generation), "
+                f"term statistics {result.term_stats_seconds:.1f} s, HNSW build {result.index_build_seconds:.1f} s"
+            )
+        )
+        out.print(f"{result.chunks:,} chunks × {result.dims} dims, chunks table {result.table_size_mb:,.0f} MB; {load}")
+        table = Table("mode", "p50 ms", "p95 ms", "p99 ms")
+        for mode, latency in result.latency_ms.items():
+            table.add_row(mode, f"{latency['p50']:.1f}", f"{latency['p95']:.1f}", f"{latency['p99']:.1f}")
+        out.print(table)
+        out.print(f"query embedding (local, separate): p50 {embed_ms['p50']:.1f} ms, p95 {embed_ms['p95']:.1f} ms")
+
+    run_async(go())
+
+
+def _query_embedding_ms(embedder: object) -> dict[str, float]:
+    import time
+
+    from knowledge.evaluation.metrics import percentile
+
+    samples = []
+    texts = [f"how do I configure the {word} integration for my team?" for word in ("slack", "discord", "sso", "api")]
+    for index in range(60):
+        tick = time.perf_counter()
+        embedder.embed_query(texts[index % len(texts)])  # type: ignore[attr-defined]
+        if index >= 10:
+            samples.append((time.perf_counter() - tick) * 1000)
+    return {f"p{q}": round(percentile(samples, q), 2) for q in (50, 95)}
+
+
+@bench_app.command("ingest")
+def bench_ingest_command(
+    beir: Annotated[Path, typer.Option(help="A BEIR corpus folder to use as data (e.g. SciFact).")],
+    end_to_end: Annotated[bool, typer.Option(help="Also time a real ingest with the local embedder.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Database write path (chunks/s, embedding excluded): COPY vs langchain-postgres, plus end-to-end ingest."""
+    from knowledge.benchmark.ingest import bench_ingest
+    from knowledge.evaluation.datasets import load_beir
+
+    settings = cli_settings(log_level="WARNING")
+    url = database_url(settings)
+
+    async def go() -> None:
+        documents = load_beir(beir, split=_any_split(beir)).documents
+        async with knowledge_base(settings, url, role="bench") as kb:
+            with _progress() as progress:
+                result = await bench_ingest(
+                    kb.sessionmaker,
+                    url,
+                    kb.embedder,
+                    kb.settings,
+                    documents,
+                    end_to_end=end_to_end,
+                    progress=_progress_reporter(progress),
+                )
+        if as_json:
+            print(json.dumps(asdict(result)))
+            return
+        out.print(
+            f"{result.documents:,} documents → {result.chunks:,} chunks (chunked in {result.chunking_seconds:.1f} s)"
+        )
+        table = Table("write path (embedding excluded)", "seconds", "chunks/s")
+        table.add_row(
+            "Threadwise (asyncpg COPY + BM25 stats)",
+            f"{result.threadwise_write_seconds:.2f}",
+            f"{result.threadwise_chunks_per_second:,.0f}",
+        )
+        table.add_row(
+            "langchain-postgres PGVector.add_embeddings",
+            f"{result.pgvector_write_seconds:.2f}",
+            f"{result.pgvector_chunks_per_second:,.0f}",
+        )
+        out.print(table)
+        out.print(
+            f"speed-up: {result.speedup}×; HNSW build after the load: {result.threadwise_index_build_seconds:.1f} s"
+        )
+        if end_to_end:
+            out.print(
+                f"end to end (chunk + local embedding + write + index): {result.end_to_end_seconds:.1f} s, "
+                f"{result.end_to_end_documents_per_second:.1f} documents/s"
+            )
+
+    run_async(go())
+
+
+def _any_split(folder: Path) -> str:
+    splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+    return "test" if "test" in splits else (splits[0] if splits else "test")

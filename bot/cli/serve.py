@@ -1,0 +1,54 @@
+"""``threadwise serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+
+from bot.cli.app import app, cli_settings, database_url, err, fail, out
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default WEB_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default WEB_PORT).")] = None,
+) -> None:
+    """Serve the web app (Slack events, API, playground, health probes)."""
+    import uvicorn
+
+    from bot.web.app import create_app
+    from core.db import create_engine
+    from core.health import describe_connection_error
+    from core.schema import DatabaseNotMigratedError, ensure_migrated
+
+    settings = cli_settings()
+    url = database_url(settings)
+
+    async def preflight() -> None:
+        engine = create_engine(url, role="web", database=settings.database)
+        try:
+            await ensure_migrated(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(preflight())
+    except DatabaseNotMigratedError as error:
+        fail(f"refusing to serve: {error}")
+    except Exception as error:  # unreachable: serve anyway, /readyz says 503 until it is reachable
+        err.print(f"[yellow]warning:[/] {describe_connection_error(error)}; /readyz answers 503 until it is reachable")
+
+    bind_host, bind_port = host or settings.web.host, port or settings.web.port
+    out.print(f"Threadwise on [link=http://{bind_host}:{bind_port}]http://{bind_host}:{bind_port}[/link]")
+    config = uvicorn.Config(create_app(settings), host=bind_host, port=bind_port, log_config=None, proxy_headers=True)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead lets the
+    # exit handlers run, which stop the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    uvicorn.Server(config).run()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -1,0 +1,1 @@
+"""Speed measurements: retrieval latency on large synthetic corpora and the database write path."""

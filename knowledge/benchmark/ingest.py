@@ -1,0 +1,202 @@
+"""``bench ingest``: the database write path (embedding excluded), ours against langchain-postgres's
+``PGVector.add_embeddings`` on the same chunks and vectors in the same run, then a real end-to-end ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.db import session_scope
+from core.settings import KnowledgeSettings
+from knowledge.chunking import chunk_document
+from knowledge.collections import delete_collection, get_or_create_collection
+from knowledge.documents import ChunkDraft, SourceDocument
+from knowledge.embeddings.base import Embedder
+from knowledge.models import Collection
+from knowledge.store import PreparedDocument, write_documents
+from knowledge.vector_index import build_vector_index
+
+BENCH_TENANT = "bench"
+WRITE_BATCH_DOCUMENTS = 500
+PGVECTOR_BATCH = 500
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestBenchmark:
+    documents: int
+    chunks: int
+    chunking_seconds: float = 0.0
+    threadwise_write_seconds: float = 0.0
+    threadwise_chunks_per_second: float = 0.0
+    threadwise_index_build_seconds: float = 0.0
+    pgvector_write_seconds: float = 0.0
+    pgvector_chunks_per_second: float = 0.0
+    speedup: float = 0.0
+    end_to_end_seconds: float = 0.0
+    end_to_end_documents_per_second: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+class _FixedVectors:
+    """An ``Embeddings`` stand-in for PGVector: add_embeddings receives vectors, this only answers dims."""
+
+    def __init__(self, dims: int) -> None:
+        self.dims = dims
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError("the write-path benchmark passes precomputed vectors")
+
+    def embed_query(self, text: str) -> list[float]:
+        raise NotImplementedError("the write-path benchmark passes precomputed vectors")
+
+
+async def _temporary_collection(
+    sessionmaker: async_sessionmaker[AsyncSession], embedder: Embedder, label: str
+) -> Collection:
+    async with session_scope(sessionmaker) as session:
+        collection, _ = await get_or_create_collection(
+            session, tenant=BENCH_TENANT, name=f"{label}-{uuid.uuid4().hex[:8]}", embedder=embedder
+        )
+    return collection
+
+
+async def _drop(sessionmaker: async_sessionmaker[AsyncSession], collection: Collection) -> None:
+    async with session_scope(sessionmaker) as session:
+        await delete_collection(session, tenant=BENCH_TENANT, name=collection.name)
+
+
+async def _write_all(
+    sessionmaker: async_sessionmaker[AsyncSession], collection: Collection, prepared: list[PreparedDocument]
+) -> int:
+    written = 0
+    for start in range(0, len(prepared), WRITE_BATCH_DOCUMENTS):
+        async with session_scope(sessionmaker) as session:
+            written += await write_documents(session, collection, prepared[start : start + WRITE_BATCH_DOCUMENTS])
+    return written
+
+
+def _pgvector_write(url: URL, prepared: list[PreparedDocument], dims: int) -> float:
+    """Seconds for PGVector.add_embeddings of every chunk, in batches, on its own tables."""
+    from langchain_postgres import PGVector
+
+    connection = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    store = PGVector(
+        embeddings=_FixedVectors(dims),  # type: ignore[arg-type]
+        collection_name=f"threadwise-bench-{uuid.uuid4().hex[:8]}",
+        connection=connection,
+        embedding_length=dims,
+        use_jsonb=True,
+    )
+    texts, vectors, metadatas = [], [], []
+    for document in prepared:
+        for chunk, vector in zip(document.chunks, document.vectors, strict=True):
+            texts.append(chunk.content)
+            vectors.append(vector.tolist())
+            metadatas.append({"source": document.source.source_uri, "title": chunk.title, "ordinal": chunk.ordinal})
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(texts), PGVECTOR_BATCH):
+            end = start + PGVECTOR_BATCH
+            store.add_embeddings(texts[start:end], vectors[start:end], metadatas=metadatas[start:end])
+        return time.perf_counter() - started
+    finally:
+        store.delete_collection()
+
+
+async def bench_ingest(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    url: URL,
+    embedder: Embedder,
+    settings: KnowledgeSettings,
+    documents: list[SourceDocument],
+    *,
+    end_to_end: bool = True,
+    progress: Progress = lambda stage, done, total: None,
+) -> IngestBenchmark:
+    progress("chunking", 0, 1)
+    tick = time.perf_counter()
+    drafts = [
+        chunk_document(
+            document,
+            count_tokens=embedder.count_tokens,
+            max_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap,
+            embed_limit=embedder.max_tokens,
+        )
+        for document in documents
+    ]
+    chunking_seconds = time.perf_counter() - tick
+    # Embedding is not part of the write path: random unit vectors of the embedder's size stand in.
+    rng = np.random.default_rng(3)
+    prepared = []
+    for document, chunks in zip(documents, drafts, strict=True):
+        vectors = rng.standard_normal((len(chunks), embedder.dims)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        prepared.append(PreparedDocument(document, "bench", chunks, vectors))
+    total_chunks = sum(len(chunks) for chunks in drafts)
+    result = IngestBenchmark(documents=len(documents), chunks=total_chunks, chunking_seconds=round(chunking_seconds, 2))
+
+    progress("Threadwise write path (COPY)", 0, 1)
+    ours = await _temporary_collection(sessionmaker, embedder, "write-path")
+    try:
+        tick = time.perf_counter()
+        await _write_all(sessionmaker, ours, prepared)
+        result.threadwise_write_seconds = round(time.perf_counter() - tick, 3)
+        tick = time.perf_counter()
+        async with session_scope(sessionmaker) as session:
+            await build_vector_index(session, ours)
+        result.threadwise_index_build_seconds = round(time.perf_counter() - tick, 2)
+    finally:
+        await _drop(sessionmaker, ours)
+    result.threadwise_chunks_per_second = round(total_chunks / result.threadwise_write_seconds)
+
+    progress("langchain-postgres PGVector.add_embeddings", 0, 1)
+    async with session_scope(sessionmaker) as session:
+        had_tables = await session.scalar(text("SELECT to_regclass('langchain_pg_embedding') IS NOT NULL"))
+    try:
+        seconds = await asyncio.to_thread(_pgvector_write, url, prepared, embedder.dims)
+    finally:
+        if not had_tables:  # leave the database as we found it
+            async with session_scope(sessionmaker) as session:
+                await session.execute(text("DROP TABLE IF EXISTS langchain_pg_embedding, langchain_pg_collection"))
+    result.pgvector_write_seconds = round(seconds, 3)
+    result.pgvector_chunks_per_second = round(total_chunks / seconds)
+    result.speedup = round(result.threadwise_chunks_per_second / result.pgvector_chunks_per_second, 1)
+
+    if end_to_end:
+        progress("end to end: chunk, embed, write, index", 0, len(documents))
+        collection = await _temporary_collection(sessionmaker, embedder, "end-to-end")
+        try:
+            tick = time.perf_counter()
+            for start in range(0, len(documents), WRITE_BATCH_DOCUMENTS):
+                batch = list(zip(documents, drafts, strict=True))[start : start + WRITE_BATCH_DOCUMENTS]
+
+                def embed(batch: list[tuple[SourceDocument, list[ChunkDraft]]] = batch) -> list[PreparedDocument]:
+                    return [
+                        PreparedDocument(doc, "e2e", chunks, embedder.embed_array([c.embedding_text() for c in chunks]))
+                        for doc, chunks in batch
+                    ]
+
+                ready = await asyncio.to_thread(embed)
+                async with session_scope(sessionmaker) as session:
+                    await write_documents(session, collection, ready)
+                progress("end to end: chunk, embed, write, index", start + len(batch), len(documents))
+            async with session_scope(sessionmaker) as session:
+                await build_vector_index(session, collection)
+            # Chunking was timed above on the same documents; add it so the figure covers the whole path.
+            result.end_to_end_seconds = round(time.perf_counter() - tick + chunking_seconds, 1)
+            result.end_to_end_documents_per_second = round(len(documents) / result.end_to_end_seconds, 1)
+        finally:
+            await _drop(sessionmaker, collection)
+    return result

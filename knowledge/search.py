@@ -1,0 +1,202 @@
+"""Hybrid search in one SQL statement: HNSW cosine + BM25 over the chunks' tsvector, fused by reciprocal rank.
+
+Scoped to collections the caller already resolved for one tenant, so a query never reads another tenant's
+rows. Collection ids and dimensions are inlined as integers (they come from our own rows): a partial HNSW
+index is only usable when the planner sees the literal ``collection_id`` it was built for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowledge.errors import InvalidQueryError, KnowledgeError
+from knowledge.models import Collection
+from knowledge.vector_index import embedding_expression
+
+SearchMode = Literal["hybrid", "vector", "keyword"]
+SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "vector", "keyword")
+MAX_QUERY_CHARS = 4000
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParams:
+    """Tuning knobs; the defaults were tuned on SciFact's train split (see docs/retrieval.md)."""
+
+    candidates: int = 100
+    """How deep each ranker goes before fusion."""
+    ef_search: int = 100
+    rrf_k: int = 60
+    vector_weight: float = 1.0
+    keyword_weight: float = 1.0
+    k1: float = 0.9
+    b: float = 0.4
+    heading_weight: float = 1.0
+    """Each occurrence of a term in the heading path counts this many times in BM25."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    chunk_id: int
+    document_id: int
+    collection: str
+    title: str
+    heading_path: str
+    source_uri: str
+    content: str
+    score: float
+    vector_rank: int | None
+    keyword_rank: int | None
+
+
+def validate_query(query: str) -> str:
+    cleaned = query.strip()
+    if not cleaned:
+        raise InvalidQueryError("the query is empty; ask something")
+    if len(cleaned) > MAX_QUERY_CHARS:
+        raise InvalidQueryError(f"the query is {len(cleaned):,} characters; the limit is {MAX_QUERY_CHARS:,}")
+    return cleaned
+
+
+def _vector_branch(collection: Collection) -> str:
+    expression = embedding_expression(collection)
+    dims = int(collection.dims)
+    return (
+        f"(SELECT id, {expression} <=> CAST(:query_vector AS vector({dims})) AS distance FROM chunks "
+        f"WHERE collection_id = {int(collection.id)} "
+        f"ORDER BY {expression} <=> CAST(:query_vector AS vector({dims})) LIMIT :candidates)"
+    )
+
+
+def _keyword_branch(collection: Collection) -> str:
+    cid = int(collection.id)
+    # BM25 per chunk: idf from collection_terms, tf (heading occurrences weighted) from the chunk's tsvector,
+    # length = number of distinct lexemes, avgdl from the collection's running totals.
+    return f"""(
+        SELECT ch.id, sum(
+            idf.idf * tf.tf * (stats.k1 + 1)
+            / (tf.tf + stats.k1 * (1 - stats.b + stats.b * length(ch.tsv) / stats.avgdl))
+        ) AS score
+        FROM chunks ch
+        CROSS JOIN (
+            SELECT greatest(term_total::float8 / greatest(chunk_count, 1), 1) AS avgdl,
+                   CAST(:k1 AS float8) AS k1, CAST(:b AS float8) AS b
+            FROM collections WHERE id = {cid}
+        ) AS stats
+        CROSS JOIN LATERAL (
+            SELECT u.lexeme,
+                   coalesce(array_length(u.positions, 1), 1)
+                   + (CAST(:heading_weight AS float8) - 1) * cardinality(array_positions(u.weights, 'A')) AS tf
+            FROM unnest(ch.tsv) AS u
+        ) AS tf
+        JOIN (
+            SELECT t.lexeme, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) AS idf
+            FROM collection_terms t
+            CROSS JOIN (SELECT greatest(chunk_count, 1)::float8 AS n FROM collections WHERE id = {cid}) AS s
+            CROSS JOIN query_terms AS q
+            WHERE t.collection_id = {cid} AND t.lexeme = ANY(q.lexemes)
+        ) AS idf ON idf.lexeme = tf.lexeme
+        WHERE ch.collection_id = {cid} AND ch.tsv @@ (SELECT tsq FROM query_terms)
+        GROUP BY ch.id
+        ORDER BY score DESC
+        LIMIT :candidates
+    )"""
+
+
+def build_search_sql(collections: list[Collection], mode: SearchMode) -> str:
+    """The one statement for ``mode`` over ``collections`` (exposed for EXPLAIN in benchmarks)."""
+    ctes: list[str] = []
+    branches: list[str] = []
+    if mode in ("hybrid", "keyword"):
+        ctes.append(
+            """query_terms AS (
+            SELECT lexemes,
+                   coalesce(array_to_string(ARRAY(SELECT quote_literal(l) FROM unnest(lexemes) AS l), ' | '), '')
+                       ::tsquery AS tsq
+            FROM (SELECT tsvector_to_array(to_tsvector('english', :query)) AS lexemes) AS q
+        )"""
+        )
+        keyword = " UNION ALL ".join(_keyword_branch(c) for c in collections)
+        ctes.append(
+            f"keyword AS (SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank FROM ({keyword}) AS k "
+            "ORDER BY score DESC, id LIMIT :candidates)"
+        )
+        branches.append(
+            "SELECT id, NULL::bigint AS vector_rank, rank AS keyword_rank, CAST(:keyword_weight AS float8) AS w, rank "
+            "FROM keyword"
+        )
+    if mode in ("hybrid", "vector"):
+        vector = " UNION ALL ".join(_vector_branch(c) for c in collections)
+        ctes.append(
+            f"vector AS (SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM ({vector}) AS v "
+            "ORDER BY distance, id LIMIT :candidates)"
+        )
+        branches.append(
+            "SELECT id, rank AS vector_rank, NULL::bigint AS keyword_rank, CAST(:vector_weight AS float8) AS w, rank "
+            "FROM vector"
+        )
+    ctes.append(
+        f"""fused AS (
+            SELECT id, sum(w / (CAST(:rrf_k AS float8) + rank)) AS score, min(vector_rank) AS vector_rank,
+                   min(keyword_rank) AS keyword_rank
+            FROM ({" UNION ALL ".join(branches)}) AS ranked
+            GROUP BY id
+            ORDER BY score DESC, id
+            LIMIT :limit
+        )"""
+    )
+    return f"""WITH {", ".join(ctes)}
+        SELECT c.id AS chunk_id, c.document_id, col.name AS collection, d.title, c.heading_path, d.source_uri,
+               c.content, f.score, f.vector_rank, f.keyword_rank
+        FROM fused f
+        JOIN chunks c ON c.id = f.id
+        JOIN documents d ON d.id = c.document_id
+        JOIN collections col ON col.id = c.collection_id
+        ORDER BY f.score DESC, c.id"""
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    collections: list[Collection],
+    query: str,
+    query_vector: npt.NDArray[np.float32] | None,
+    mode: SearchMode = "hybrid",
+    limit: int = 10,
+    params: SearchParams | None = None,
+) -> list[SearchHit]:
+    """The best ``limit`` chunks of ``collections`` for ``query`` (validated here), best first."""
+    params = params or SearchParams()
+    query = validate_query(query)
+    if mode not in SEARCH_MODES:
+        raise KnowledgeError(f"unknown search mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise KnowledgeError(f"limit must be between 1 and {MAX_LIMIT}")
+    if not collections:
+        return []
+    if mode != "keyword":
+        if query_vector is None:
+            raise KnowledgeError(f"{mode} search needs the query's embedding")
+        if len({c.dims for c in collections}) > 1:
+            raise KnowledgeError("these collections use embeddings of different sizes; search them one at a time")
+    bind: dict[str, Any] = {"candidates": max(params.candidates, limit), "limit": limit, "rrf_k": params.rrf_k}
+    if mode != "vector":
+        bind |= {
+            "query": query,
+            "k1": params.k1,
+            "b": params.b,
+            "heading_weight": params.heading_weight,
+            "keyword_weight": params.keyword_weight,
+        }
+    if mode != "keyword":
+        bind["vector_weight"] = params.vector_weight
+        bind["query_vector"] = np.asarray(query_vector, dtype=np.float32)
+        await session.execute(text(f"SET LOCAL hnsw.ef_search = {int(params.ef_search)}"))
+    rows = await session.execute(text(build_search_sql(collections, mode)), bind)
+    return [SearchHit(**row._mapping) for row in rows]

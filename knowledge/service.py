@@ -1,0 +1,129 @@
+"""``KnowledgeBase``: the one object the agent, the CLI and the web app use to reach the knowledge base."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.db import session_scope
+from core.settings import KnowledgeSettings
+from knowledge.collections import delete_collection, ensure_same_model, find_collections, list_collections
+from knowledge.embeddings.base import Embedder
+from knowledge.ingest import IngestPipeline, IngestReport, ProgressCallback
+from knowledge.models import Chunk, Collection
+from knowledge.search import SearchHit, SearchMode, SearchParams, search, validate_query
+from knowledge.vector_index import build_vector_index, drop_vector_index
+
+REINDEX_PAGE = 512
+
+
+class KnowledgeBase:
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        embedder: Embedder,
+        settings: KnowledgeSettings,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.embedder = embedder
+        self.settings = settings
+
+    async def ingest(
+        self,
+        sources: Sequence[str],
+        *,
+        tenant: str,
+        collection: str,
+        prune: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        pipeline = IngestPipeline(
+            sessionmaker=self.sessionmaker, embedder=self.embedder, settings=self.settings, progress=progress
+        )
+        return await pipeline.ingest(
+            sources, tenant=tenant, collection=collection, prune=prune, include=include, exclude=exclude
+        )
+
+    async def search(
+        self,
+        query: str,
+        *,
+        tenant: str,
+        collections: Sequence[str] | None = None,
+        mode: SearchMode = "hybrid",
+        limit: int = 10,
+        params: SearchParams | None = None,
+    ) -> list[SearchHit]:
+        """Search the tenant's collections (all of them when ``collections`` is None)."""
+        query = validate_query(query)
+        async with session_scope(self.sessionmaker) as session:
+            found = await find_collections(session, tenant=tenant, names=collections)
+            vector = None
+            if mode != "keyword" and found:
+                for collection in found:
+                    ensure_same_model(collection, self.embedder)
+                vector = (await asyncio.to_thread(self.embedder.embed_array, [query]))[0]
+            return await search(
+                session, collections=found, query=query, query_vector=vector, mode=mode, limit=limit, params=params
+            )
+
+    async def collections(self, *, tenant: str | None = None) -> list[Collection]:
+        async with session_scope(self.sessionmaker) as session:
+            return await list_collections(session, tenant=tenant)
+
+    async def delete_collection(self, *, tenant: str, name: str) -> None:
+        async with session_scope(self.sessionmaker) as session:
+            await delete_collection(session, tenant=tenant, name=name)
+
+    async def reindex(
+        self, *, tenant: str, name: str, progress: Callable[[int, int], None] | None = None
+    ) -> Collection:
+        """Re-embed every chunk of a collection with the configured embedder, in one transaction.
+
+        Until it commits, searches keep using the old vectors; if it fails, nothing changes.
+        """
+        report = progress or (lambda done, total: None)
+        async with session_scope(self.sessionmaker) as session:
+            (collection,) = await find_collections(session, tenant=tenant, names=[name])
+            # Lock the collection's row so two reindexes (or an ingest) cannot interleave.
+            await session.execute(select(Collection.id).where(Collection.id == collection.id).with_for_update())
+            total = collection.chunk_count
+            await drop_vector_index(session, collection)
+            await session.execute(
+                text("CREATE TEMP TABLE reindexed (id bigint PRIMARY KEY, embedding vector) ON COMMIT DROP")
+            )
+            raw: Any = (await (await session.connection()).get_raw_connection()).driver_connection
+            last_id, done = 0, 0
+            while True:
+                page = (
+                    await session.execute(
+                        select(Chunk.id, Chunk.heading_path, Chunk.content)
+                        .where(Chunk.collection_id == collection.id, Chunk.id > last_id)
+                        .order_by(Chunk.id)
+                        .limit(REINDEX_PAGE)
+                    )
+                ).all()
+                if not page:
+                    break
+                texts = [f"{heading}\n{content}" if heading else content for _, heading, content in page]
+                vectors = await asyncio.to_thread(self.embedder.embed_array, texts)
+                await raw.copy_records_to_table(
+                    "reindexed", records=[(row[0], vector) for row, vector in zip(page, vectors, strict=True)]
+                )
+                last_id, done = page[-1][0], done + len(page)
+                report(done, total)
+            await session.execute(
+                text("UPDATE chunks SET embedding = r.embedding FROM reindexed r WHERE chunks.id = r.id")
+            )
+            collection.embedding_model = self.embedder.name
+            collection.dims = self.embedder.dims
+            await session.flush()
+            await build_vector_index(session, collection)
+            return collection

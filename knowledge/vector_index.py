@@ -1,0 +1,49 @@
+"""One HNSW index per collection, over its chunks' embeddings cast to the collection's dimensions.
+
+A partial index per collection lets collections of different embedding sizes share one table, keeps each
+index small, and lets a bulk load write without an index and build it once afterwards (inserting into an
+existing HNSW index is ~50× slower than COPY).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowledge.models import Collection
+
+# pgvector's defaults; ef_search (query time) is set per search.
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+
+
+def vector_index_name(collection: Collection) -> str:
+    return f"ix_chunks_embedding_c{int(collection.id)}"
+
+
+def embedding_expression(collection: Collection) -> str:
+    """The indexed expression; queries must use exactly this text for the planner to pick the index."""
+    return f"(embedding::vector({int(collection.dims)}))"
+
+
+async def has_vector_index(session: AsyncSession, collection: Collection) -> bool:
+    found = await session.scalar(text("SELECT to_regclass(:name)"), {"name": vector_index_name(collection)})
+    return found is not None
+
+
+async def build_vector_index(session: AsyncSession, collection: Collection) -> None:
+    """Create the collection's HNSW index if it does not exist (after a bulk load)."""
+    # Identifiers and numbers below come from our own rows (ints), never from user input.
+    await session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+    await session.execute(
+        text(
+            f"CREATE INDEX IF NOT EXISTS {vector_index_name(collection)} ON chunks "
+            f"USING hnsw ({embedding_expression(collection)} vector_cosine_ops) "
+            f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) "
+            f"WHERE collection_id = {int(collection.id)}"
+        )
+    )
+
+
+async def drop_vector_index(session: AsyncSession, collection: Collection) -> None:
+    await session.execute(text(f"DROP INDEX IF EXISTS {vector_index_name(collection)}"))

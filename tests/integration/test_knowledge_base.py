@@ -1,0 +1,288 @@
+"""The knowledge base end to end on a real PostgreSQL with pgvector and the real local embedder."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.db import create_sessionmaker, session_scope
+from core.settings import KnowledgeSettings
+from knowledge.embeddings import LocalEmbedder
+from knowledge.errors import EmbeddingModelMismatchError, InvalidQueryError, UnknownCollectionError
+from knowledge.models import Chunk, Collection, CollectionTerm, Document
+from knowledge.search import SEARCH_MODES
+from knowledge.service import KnowledgeBase
+
+GUIDE = """# Deployment guide
+
+## Install on Linux
+
+Install the package with apt, then enable the service with systemctl so it starts at boot.
+
+## Rotate the signing key
+
+Open the admin console, choose Security, and press Rotate. Old tokens stop working after one hour.
+"""
+
+FAQ_HTML = """<html><head><title>Billing FAQ</title><script>var tracking = 1;</script></head>
+<body><nav>Home | Pricing</nav><main><h1>Billing FAQ</h1><h2>Refunds</h2>
+<p>Refunds are issued within fourteen days of a cancelled subscription, to the original card.</p></main>
+<footer>© Example</footer></body></html>"""
+
+NOTES_RST = """Team rituals
+============
+
+Standups
+--------
+
+The platform team meets every Tuesday at nine for a fifteen minute standup.
+"""
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+@pytest.fixture
+def kb(engine: AsyncEngine, embedder: LocalEmbedder) -> KnowledgeBase:
+    return KnowledgeBase(sessionmaker=create_sessionmaker(engine), embedder=embedder, settings=KnowledgeSettings())
+
+
+@pytest.fixture
+def tenant() -> str:
+    # Ingests commit; a tenant of its own keeps each test's rows apart from the others'.
+    return f"test:{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    root = tmp_path / "handbook"
+    (root / "ops").mkdir(parents=True)
+    (root / "ops" / "deployment.md").write_text(GUIDE)
+    (root / "billing.html").write_text(FAQ_HTML)
+    (root / "rituals.rst").write_text(NOTES_RST)
+    (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64))  # not a document type
+    (root / "export.txt").write_bytes(b"\x00\x01\x02 a database dump saved as .txt" + bytes(64))
+    (root / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj <<< this is not a pdf")
+    return root
+
+
+async def test_ingest_reports_each_file_and_search_finds_the_right_section(
+    kb: KnowledgeBase, tenant: str, docs: Path
+) -> None:
+    report = await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    assert sorted(report.added) == ["handbook/billing.html", "handbook/ops/deployment.md", "handbook/rituals.rst"]
+    assert {uri for uri, _ in report.skipped} == {"handbook/export.txt", "handbook/broken.pdf"}
+    assert all(reason for _, reason in report.skipped)
+    assert report.failed == [] and report.chunks_written >= 3
+
+    for mode in SEARCH_MODES:
+        hits = await kb.search("how do I rotate the signing key?", tenant=tenant, mode=mode, limit=3)
+        assert hits[0].source_uri == "handbook/ops/deployment.md", mode
+        assert hits[0].heading_path == "Deployment guide › Rotate the signing key"
+        assert "Rotate" in hits[0].content
+    (refund,) = await kb.search("when do I get my money back after cancelling", tenant=tenant, limit=1)
+    assert refund.title == "Billing FAQ" and "tracking" not in refund.content and "Pricing" not in refund.content
+
+
+async def test_reingest_is_idempotent_updates_changes_and_prunes(kb: KnowledgeBase, tenant: str, docs: Path) -> None:
+    await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    again = await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    assert again.added == [] and again.updated == [] and again.chunks_written == 0
+    assert len(again.unchanged) == 3
+
+    (docs / "rituals.rst").write_text(NOTES_RST.replace("Tuesday", "Thursday"))
+    (docs / "ops" / "deployment.md").unlink()
+    changed = await kb.ingest([str(docs)], tenant=tenant, collection="handbook", prune=True)
+    assert changed.updated == ["handbook/rituals.rst"]
+    assert changed.pruned == ["handbook/ops/deployment.md"]
+    (hit,) = await kb.search("standup day", tenant=tenant, limit=1)
+    assert "Thursday" in hit.content
+    for mode in SEARCH_MODES:
+        hits = await kb.search("rotate the signing key", tenant=tenant, mode=mode, limit=10)
+        assert all(h.source_uri != "handbook/ops/deployment.md" for h in hits)
+
+
+async def test_skipped_files_are_not_pruned(kb: KnowledgeBase, tenant: str, docs: Path) -> None:
+    await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    (docs / "billing.html").write_bytes(b"\x00\x01binary now" * 100)  # the file went bad, it did not go away
+    report = await kb.ingest([str(docs)], tenant=tenant, collection="handbook", prune=True)
+    assert "handbook/billing.html" in {uri for uri, _ in report.skipped}
+    assert report.pruned == []
+    (hit,) = await kb.search("refund to the original card", tenant=tenant, limit=1)
+    assert hit.source_uri == "handbook/billing.html"
+
+
+async def test_a_crash_while_writing_keeps_the_previous_version(
+    kb: KnowledgeBase, engine: AsyncEngine, tenant: str, docs: Path
+) -> None:
+    await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    # The database fails part-way through writing one document's chunks, as a full disk or a killed
+    # connection would: a trigger rejects any chunk that mentions EXPLODE.
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION fail_on_explode() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN IF NEW.content LIKE '%EXPLODE%' THEN RAISE EXCEPTION 'simulated crash'; END IF; "
+                "RETURN NEW; END $$"
+            )
+        )
+        await connection.execute(
+            text("CREATE TRIGGER explode BEFORE INSERT ON chunks FOR EACH ROW EXECUTE FUNCTION fail_on_explode()")
+        )
+    try:
+        (docs / "ops" / "deployment.md").write_text(GUIDE + "\n## Rollback\n\nEXPLODE during rollback.\n")
+        (docs / "rituals.rst").write_text(NOTES_RST.replace("Tuesday", "Friday"))
+        report = await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP TRIGGER explode ON chunks"))
+    assert [uri for uri, _ in report.failed] == ["handbook/ops/deployment.md"]
+    assert report.updated == ["handbook/rituals.rst"]  # the other document in the batch still made it
+    hits = await kb.search("rotate the signing key", tenant=tenant, mode="keyword", limit=5)
+    assert hits and hits[0].source_uri == "handbook/ops/deployment.md"
+    assert not await kb.search("rollback", tenant=tenant, mode="keyword", limit=5)
+
+
+async def test_tenants_never_see_each_other(kb: KnowledgeBase, tmp_path: Path) -> None:
+    alpha, beta = f"test:a-{uuid.uuid4().hex[:6]}", f"test:b-{uuid.uuid4().hex[:6]}"
+    for tenant, secret in ((alpha, "The alpha vault code is heron."), (beta, "The beta vault code is falcon.")):
+        folder = tmp_path / tenant.replace(":", "_") / "docs"
+        folder.mkdir(parents=True)
+        (folder / "vault.md").write_text(f"# Vault\n\n{secret}\n")
+        await kb.ingest([str(folder)], tenant=tenant, collection="docs")
+    for mode in SEARCH_MODES:
+        for tenant, mine, theirs in ((alpha, "heron", "falcon"), (beta, "falcon", "heron")):
+            hits = await kb.search("what is the vault code heron falcon", tenant=tenant, mode=mode, limit=50)
+            contents = " ".join(hit.content for hit in hits)
+            assert mine in contents and theirs not in contents, (mode, tenant)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("", "empty"), ("   ", "empty"), ("x" * 100_000, "100,000 characters")],
+)
+async def test_bad_queries_get_clear_errors(kb: KnowledgeBase, tenant: str, query: str, message: str) -> None:
+    with pytest.raises(InvalidQueryError, match=message):
+        await kb.search(query, tenant=tenant)
+
+
+async def test_unknown_collection_is_named(kb: KnowledgeBase, tenant: str) -> None:
+    with pytest.raises(UnknownCollectionError, match=r"'nope'.*threadwise collections list"):
+        await kb.search("anything", tenant=tenant, collections=["nope"])
+
+
+async def test_embedding_model_mismatch_is_refused_until_reindex(kb: KnowledgeBase, tenant: str, docs: Path) -> None:
+    await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    async with session_scope(kb.sessionmaker) as session:
+        await session.execute(
+            update(Collection)
+            .where(Collection.tenant == tenant, Collection.name == "handbook")
+            .values(embedding_model="openai:text-embedding-3-small")
+        )
+    with pytest.raises(EmbeddingModelMismatchError, match="threadwise reindex --collection handbook"):
+        await kb.search("rotate the key", tenant=tenant, collections=["handbook"])
+    with pytest.raises(EmbeddingModelMismatchError, match="threadwise reindex"):
+        await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    # Keyword search needs no embedding, so it keeps working meanwhile.
+    assert await kb.search("rotate the signing key", tenant=tenant, mode="keyword")
+
+    reindexed = await kb.reindex(tenant=tenant, name="handbook")
+    assert reindexed.embedding_model == kb.embedder.name
+    hits = await kb.search("how do I rotate the signing key?", tenant=tenant, mode="vector", limit=1)
+    assert hits[0].heading_path.endswith("Rotate the signing key")
+
+
+async def test_vector_search_uses_the_collection_hnsw_index(
+    kb: KnowledgeBase, engine: AsyncEngine, tenant: str, docs: Path
+) -> None:
+    await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    from knowledge.search import build_search_sql
+    from knowledge.vector_index import vector_index_name
+
+    async with session_scope(kb.sessionmaker) as session:
+        (collection,) = await session.scalars(select(Collection).where(Collection.tenant == tenant))
+        await session.execute(text("SET LOCAL enable_seqscan = off"))  # tiny table: make the planner show its options
+        vector = kb.embedder.embed_array(["signing key"])[0]
+        plan = await session.execute(
+            text("EXPLAIN " + build_search_sql([collection], "vector")),
+            {"query_vector": vector, "candidates": 10, "limit": 10, "rrf_k": 60, "vector_weight": 1.0},
+        )
+        assert vector_index_name(collection) in "\n".join(row[0] for row in plan)
+
+
+async def test_bm25_scores_match_a_reference_computation(kb: KnowledgeBase, tenant: str, tmp_path: Path) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    texts = {
+        "a.txt": "solar panels convert sunlight into electricity on the roof",
+        "b.txt": "wind turbines convert wind into electricity offshore and onshore wind farms",
+        "c.txt": "electricity prices rise in winter when demand for heating electricity peaks",
+        "d.txt": "the garden needs sunlight and water",
+    }
+    for name, body in texts.items():
+        (folder / name).write_text(body)
+    await kb.ingest([str(folder)], tenant=tenant, collection="energy")
+    query = "wind electricity sunlight"
+    hits = await kb.search(query, tenant=tenant, mode="keyword", limit=10)
+
+    async with session_scope(kb.sessionmaker) as session:
+        (collection,) = await session.scalars(select(Collection).where(Collection.tenant == tenant))
+        rows = (
+            await session.execute(
+                select(Document.source_uri, text("length(chunks.tsv)"), text("chunks.tsv::text"))
+                .select_from(Chunk)
+                .join(Document, Document.id == Chunk.document_id)
+                .where(Chunk.collection_id == collection.id)
+            )
+        ).all()
+        query_terms = set(
+            await session.scalar(text("SELECT tsvector_to_array(to_tsvector('english', :q))"), {"q": query})
+        )
+        terms = await session.execute(
+            select(CollectionTerm.lexeme, CollectionTerm.df).where(CollectionTerm.collection_id == collection.id)
+        )
+        df = dict(terms.all())
+    # Reference BM25 (k1 0.9, b 0.4, length = distinct lexemes) from the stored tsvectors.
+    n, avgdl = len(rows), sum(r[1] for r in rows) / len(rows)
+    expected: dict[str, float] = {}
+    for uri, length, tsv in rows:
+        tf = Counter({item.split(":")[0].strip("'"): len(item.split(":")[1].split(",")) for item in tsv.split(" ")})
+        score = sum(
+            math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+            * tf[t]
+            * 1.9
+            / (tf[t] + 0.9 * (1 - 0.4 + 0.4 * length / avgdl))
+            for t in query_terms
+            if tf.get(t)
+        )
+        if score:
+            expected[uri.split("/")[-1]] = score
+    ranked = sorted(expected, key=lambda uri: -expected[uri])
+    assert [hit.source_uri.split("/")[-1] for hit in hits] == ranked
+    assert collection.chunk_count == 4 and df["electr"] == 3
+
+
+async def test_delete_collection_removes_everything(
+    kb: KnowledgeBase, tenant: str, docs: Path, engine: AsyncEngine
+) -> None:
+    await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    async with session_scope(kb.sessionmaker) as session:
+        (collection,) = await session.scalars(select(Collection).where(Collection.tenant == tenant))
+    await kb.delete_collection(tenant=tenant, name="handbook")
+    async with engine.connect() as connection:
+        for table in ("documents", "chunks", "collection_terms"):
+            count = await connection.scalar(
+                text(f"SELECT count(*) FROM {table} WHERE collection_id = :c"), {"c": collection.id}
+            )
+            assert count == 0, table
+        assert await connection.scalar(text(f"SELECT to_regclass('ix_chunks_embedding_c{collection.id}')")) is None
+    with pytest.raises(UnknownCollectionError):
+        await kb.search("anything", tenant=tenant, collections=["handbook"])

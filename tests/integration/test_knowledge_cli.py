@@ -1,0 +1,113 @@
+"""The knowledge commands as a user runs them: ingest, search, collections, eval (on a tiny BEIR set)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_cli import assert_no_traceback, run
+
+
+@pytest.fixture
+def env(database_url_text: str, tmp_path: Path) -> dict[str, str]:
+    # Embedding caches and anything else the CLI writes stay in this test's folder.
+    return {"DATABASE_URL": database_url_text, "APP_DATA_DIR": str(tmp_path / "data")}
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"cli:{uuid.uuid4().hex[:8]}"
+
+
+def write_docs(root: Path) -> Path:
+    docs = root / "kb"
+    docs.mkdir()
+    (docs / "vpn.md").write_text(
+        "# VPN\n\n## Connect from home\n\nOpen WireGuard, import the office profile and press Activate.\n"
+    )
+    (docs / "lunch.txt").write_text("The canteen serves lunch from noon until two, vegetarian on Fridays.\n")
+    (docs / "bad.pdf").write_bytes(b"%PDF-1.4 garbage")
+    return docs
+
+
+def test_ingest_search_list_delete(env: dict[str, str], tenant: str, tmp_path: Path) -> None:
+    docs = write_docs(tmp_path)
+    ingested = run("ingest", str(docs), "--collection", "handbook", "--tenant", tenant, **env)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "handbook: 2 added, 0 updated, 0 unchanged, 1 skipped, 0 failed, 0 pruned" in ingested.stdout
+    assert "skipped kb/bad.pdf" in ingested.stderr
+
+    again = run("ingest", str(docs), "--collection", "handbook", "--tenant", tenant, **env)
+    assert "0 added, 0 updated, 2 unchanged" in again.stdout
+
+    found = run("search", "how do I connect to the VPN from home?", "--tenant", tenant, "--json", **env)
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)
+    assert hits[0]["source_uri"] == "kb/vpn.md"
+    assert hits[0]["heading_path"] == "VPN › Connect from home"
+
+    listed = json.loads(run("collections", "list", "--tenant", tenant, "--json", **env).stdout)
+    assert [(c["name"], c["embedding_model"], c["dims"]) for c in listed] == [
+        ("handbook", "local:all-MiniLM-L6-v2-int8", 384)
+    ]
+
+    deleted = run("collections", "delete", "handbook", "--tenant", tenant, "--yes", **env)
+    assert deleted.returncode == 0 and "Deleted handbook" in deleted.stdout
+    assert json.loads(run("collections", "list", "--tenant", tenant, "--json", **env).stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("search", ""), "the query is empty"),
+        (("search", "hello", "--collection", "missing"), "no collection 'missing'"),
+        (("search", "hello", "--mode", "fuzzy"), "use one of hybrid, vector, keyword"),
+        (("collections", "delete", "missing", "--yes"), "no collection 'missing'"),
+    ],
+)
+def test_bad_requests_get_one_clear_line(env: dict[str, str], tenant: str, args: tuple[str, ...], message: str) -> None:
+    result = run(*args, "--tenant", tenant, **env)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert_no_traceback(result)
+
+
+def write_tiny_beir(root: Path) -> Path:
+    folder = root / "tiny-beir"
+    (folder / "qrels").mkdir(parents=True)
+    corpus = [
+        ("d1", "Aspirin and heart attacks", "Daily low-dose aspirin reduces the risk of a first heart attack."),
+        ("d2", "Vitamin D and bones", "Vitamin D supplements improve bone density in older adults."),
+        ("d3", "Coffee and sleep", "Caffeine taken in the evening delays sleep onset by about forty minutes."),
+        ("d4", "Exercise and mood", "Regular aerobic exercise lowers symptoms of depression."),
+    ]
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in corpus)
+    )
+    queries = [("q1", "Does aspirin prevent heart attacks?"), ("q2", "caffeine delays falling asleep")]
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries))
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
+    return folder
+
+
+def test_eval_retrieval_prints_figures_for_every_mode(env: dict[str, str], tmp_path: Path) -> None:
+    result = run("eval", "retrieval", "--beir", str(write_tiny_beir(tmp_path)), "--json", **env)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["documents"] == 4 and figures["chunks"] == 4
+    assert [mode["mode"] for mode in figures["modes"]] == ["hybrid", "vector", "keyword"]
+    for mode in figures["modes"]:
+        assert mode["queries"] == 2
+        assert mode["metrics"]["ndcg@10"] == 1.0 and mode["metrics"]["recall@1"] == 1.0, mode
+        assert mode["search_ms"]["p50"] > 0
+    # The throwaway collection is gone afterwards.
+    listed = json.loads(run("collections", "list", "--tenant", "eval", "--json", **env).stdout)
+    assert not [c for c in listed if c["name"].startswith("beir:tiny-beir")]
+
+
+def test_eval_needs_exactly_one_data_set(env: dict[str, str]) -> None:
+    result = run("eval", "retrieval", **env)
+    assert result.returncode == 1 and "pass exactly one of --beir DIR or --squad FILE" in result.stderr
