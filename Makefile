@@ -32,6 +32,8 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 run: install
 	$(BIN)/threadwise db upgrade
+	@# The user guide is the sample knowledge base: ask Threadwise about itself. Unchanged files cost nothing.
+	$(BIN)/threadwise ingest docs --collection docs
 	$(BIN)/threadwise serve --host $(HOST) --port $(PORT)
 
 test: install

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import EmbeddingModelMismatchError, KnowledgeError, UnknownCollectionError
 from knowledge.models import Collection
+from knowledge.term_stats import remove_collection_postings
 from knowledge.vector_index import drop_vector_index
 
 MAX_NAME_LENGTH = 200
@@ -69,5 +70,6 @@ async def delete_collection(session: AsyncSession, *, tenant: str, name: str) ->
     """Delete a collection with its documents, chunks, statistics and vector index."""
     (collection,) = await find_collections(session, tenant=tenant, names=[name])
     await drop_vector_index(session, collection)
+    await remove_collection_postings(session, collection_id=collection.id)
     await session.execute(delete(Collection).where(Collection.id == collection.id))
     await session.flush()

@@ -27,7 +27,7 @@ from knowledge.embeddings.base import Embedder
 from knowledge.loaders import LoadError, iter_files, load_file, load_url, source_uri_for
 from knowledge.models import Collection
 from knowledge.store import PreparedDocument, remove_documents, stored_hashes, write_documents
-from knowledge.vector_index import build_vector_index, has_vector_index
+from knowledge.vector_index import analyze_search_tables, build_vector_index, has_vector_index
 
 log = get_logger(__name__)
 
@@ -87,6 +87,17 @@ def discover_sources(sources: Sequence[str], *, include: Sequence[str], exclude:
     return found
 
 
+def chunk_for_embedder(document: SourceDocument, embedder: Embedder, settings: KnowledgeSettings) -> list[ChunkDraft]:
+    """Cut a document to the configured chunk size, within the embedder's window, counted by its tokenizer."""
+    return chunk_document(
+        document,
+        count_tokens=embedder.count_tokens,
+        max_tokens=settings.chunk_tokens,
+        overlap_tokens=settings.chunk_overlap,
+        embed_limit=embedder.max_tokens,
+    )
+
+
 def content_hash(document: SourceDocument, *, embedder: Embedder, settings: KnowledgeSettings) -> str:
     """Changes whenever re-ingesting would store something different."""
     recipe = f"{embedder.name}|{settings.chunk_tokens}|{settings.chunk_overlap}"
@@ -123,11 +134,13 @@ class IngestPipeline:
             target, _ = await get_or_create_collection(session, tenant=tenant, name=collection, embedder=self._embedder)
             known = await stored_hashes(session, target)
         report = IngestReport(collection=target.name)
+        found = await asyncio.to_thread(discover_sources, sources, include=include, exclude=exclude)
+        report.failed.extend((source, "no such file, directory or URL") for source in found.missing)
         seen: set[str] = set()
         pending: list[_Loaded] = []
         pending_chars = 0
 
-        async for loaded in self._load_all(sources, include=include, exclude=exclude, report=report, seen=seen):
+        async for loaded in self._load_all(found, report=report, seen=seen):
             uri = loaded.document.source_uri
             if known.get(uri) == loaded.content_hash:
                 report.unchanged.append(uri)
@@ -141,10 +154,12 @@ class IngestPipeline:
         await self._store_batch(target, pending, known, report)
 
         if prune:
-            await self._prune(target, sources, seen, known, report)
+            await self._prune(target, found.directories, seen, known, report)
         async with session_scope(self._sessionmaker) as session:
             if not await has_vector_index(session, target):
+                # The collection's first load: index it once, now that its rows are in.
                 await build_vector_index(session, target)
+                await analyze_search_tables(session)
         log.info(
             "ingest finished",
             collection=target.name,
@@ -159,19 +174,9 @@ class IngestPipeline:
         )
         return report
 
-    async def _load_all(
-        self,
-        sources: Sequence[str],
-        *,
-        include: Sequence[str],
-        exclude: Sequence[str],
-        report: IngestReport,
-        seen: set[str],
-    ) -> AsyncIterator[_Loaded]:
+    async def _load_all(self, found: Sources, *, report: IngestReport, seen: set[str]) -> AsyncIterator[_Loaded]:
         """Yield each loadable source; record every source URI met (skipped ones too) in ``seen``."""
-        found = await asyncio.to_thread(discover_sources, sources, include=include, exclude=exclude)
         files, urls = found.files, found.urls
-        report.failed.extend((source, "no such file, directory or URL") for source in found.missing)
         self._progress("", len(files) + len(urls))
         max_bytes = self._settings.max_file_bytes
 
@@ -201,21 +206,12 @@ class IngestPipeline:
     def _with_hash(self, document: SourceDocument) -> _Loaded:
         return _Loaded(document, content_hash(document, embedder=self._embedder, settings=self._settings))
 
-    def _chunk(self, loaded: _Loaded) -> list[ChunkDraft]:
-        return chunk_document(
-            loaded.document,
-            count_tokens=self._embedder.count_tokens,
-            max_tokens=self._settings.chunk_tokens,
-            overlap_tokens=self._settings.chunk_overlap,
-            embed_limit=self._embedder.max_tokens,
-        )
-
     def _prepare(self, batch: list[_Loaded], report: IngestReport) -> list[PreparedDocument]:
         """Chunk each document, then embed the whole batch in one call (far faster than one per document)."""
         chunked: list[tuple[_Loaded, list[ChunkDraft]]] = []
         for loaded in batch:
             try:
-                chunked.append((loaded, self._chunk(loaded)))
+                chunked.append((loaded, chunk_for_embedder(loaded.document, self._embedder, self._settings)))
             except Exception as error:  # one document's failure must not stop the run
                 self._fail_before_writing(loaded.document.source_uri, error, report)
         texts = [chunk.embedding_text() for _, chunks in chunked for chunk in chunks]
@@ -299,14 +295,14 @@ class IngestPipeline:
     async def _prune(
         self,
         collection: Collection,
-        sources: Sequence[str],
+        directories: list[Path],
         seen: set[str],
         known: dict[str, str],
         report: IngestReport,
     ) -> None:
-        found = await asyncio.to_thread(discover_sources, sources, include=(), exclude=())
-        prefixes = tuple(f"{directory.name}/" for directory in found.directories)
-        gone = sorted(uri for uri in known if uri not in seen and uri.startswith(prefixes))
+        """Remove documents under the ingested directories whose files were not met in this run."""
+        prefixes = tuple(f"{directory.name}/" for directory in directories)
+        gone = sorted(uri for uri in known if uri not in seen and uri.startswith(prefixes)) if prefixes else []
         if not gone:
             return
         async with session_scope(self._sessionmaker) as session:

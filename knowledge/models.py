@@ -1,8 +1,9 @@
 """Knowledge tables: collections of documents, cut into chunks with an embedding and a full-text vector.
 
-Keyword search is BM25 computed in SQL: term frequencies come from each chunk's ``tsv``, document
-frequencies from ``collection_terms``, lengths from ``length(tsv)`` and the collection's totals, all kept in
-step by the store whenever chunks are written or removed.
+Keyword search is BM25 computed in SQL from a postings table (``chunk_terms``: lexeme → chunk, term
+frequency, chunk length) derived from each chunk's ``tsv``, with document frequencies in ``collection_terms``
+and average length from the collection's totals; the store keeps them in step whenever chunks are written or
+removed, in the same transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -88,9 +91,29 @@ class Chunk(Base):
     token_count: Mapped[int] = mapped_column(Integer)
     # Dimensions vary by collection; each collection gets its own HNSW index over a cast to its dims.
     embedding: Mapped[Any] = mapped_column(Vector())
-    # BM25 reads term frequencies from here and uses length(tsv), the number of distinct lexemes, as length.
+    # The source of the BM25 postings; length(tsv), the number of distinct lexemes, is the BM25 length.
     tsv: Mapped[Any] = mapped_column(TSVECTOR, Computed(TSV_EXPRESSION, persisted=True))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
+
+
+class ChunkTerm(Base):
+    """A BM25 posting: one lexeme of one chunk. Read by index-only scans of the primary key."""
+
+    __tablename__ = "chunk_terms"
+    __table_args__ = (
+        PrimaryKeyConstraint("collection_id", "lexeme", "chunk_id", postgresql_include=["tf", "heading_tf", "length"]),
+    )
+
+    # No foreign keys: postings are written and deleted with their chunks by the store, in bulk, and a
+    # cascade would need another index on every posting.
+    collection_id: Mapped[int] = mapped_column(BigInteger)
+    lexeme: Mapped[str] = mapped_column(Text)
+    chunk_id: Mapped[int] = mapped_column(BigInteger)
+    tf: Mapped[int] = mapped_column(SmallInteger)
+    heading_tf: Mapped[int] = mapped_column(SmallInteger)
+    """Occurrences in the heading path, which a search may weigh more."""
+    length: Mapped[int] = mapped_column(SmallInteger)
+    """The chunk's BM25 length (distinct lexemes), copied here so scoring never visits the chunk."""
 
 
 class CollectionTerm(Base):

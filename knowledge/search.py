@@ -32,7 +32,8 @@ class SearchParams:
     candidates: int = 100
     """How deep each ranker goes before fusion."""
     ef_search: int = 100
-    rrf_k: int = 60
+    rrf_k: int = 10
+    """Small k trusts each ranker's top results more (train nDCG@10: k 10 → 0.731, k 60 → 0.722)."""
     vector_weight: float = 1.0
     keyword_weight: float = 1.0
     k1: float = 0.9
@@ -76,34 +77,27 @@ def _vector_branch(collection: Collection) -> str:
 
 def _keyword_branch(collection: Collection) -> str:
     cid = int(collection.id)
-    # BM25 per chunk: idf from collection_terms, tf (heading occurrences weighted) from the chunk's tsvector,
-    # length = number of distinct lexemes, avgdl from the collection's running totals.
+    # BM25 from the postings of the query's lexemes only (index-only scans of chunk_terms' primary key):
+    # idf from collection_terms, tf with heading occurrences weighted, avgdl from the collection's totals.
     return f"""(
-        SELECT ch.id, sum(
-            idf.idf * tf.tf * (stats.k1 + 1)
-            / (tf.tf + stats.k1 * (1 - stats.b + stats.b * length(ch.tsv) / stats.avgdl))
+        SELECT p.chunk_id AS id, sum(
+            idf.idf * (p.tf + stats.hw1 * p.heading_tf) * (stats.k1 + 1)
+            / ((p.tf + stats.hw1 * p.heading_tf) + stats.k1 * (1 - stats.b + stats.b * p.length / stats.avgdl))
         ) AS score
-        FROM chunks ch
-        CROSS JOIN (
-            SELECT greatest(term_total::float8 / greatest(chunk_count, 1), 1) AS avgdl,
-                   CAST(:k1 AS float8) AS k1, CAST(:b AS float8) AS b
+        FROM (
+            SELECT greatest(chunk_count, 1)::float8 AS n,
+                   greatest(term_total::float8 / greatest(chunk_count, 1), 1) AS avgdl,
+                   CAST(:k1 AS float8) AS k1, CAST(:b AS float8) AS b,
+                   CAST(:heading_weight AS float8) - 1 AS hw1
             FROM collections WHERE id = {cid}
         ) AS stats
         CROSS JOIN LATERAL (
-            SELECT u.lexeme,
-                   coalesce(array_length(u.positions, 1), 1)
-                   + (CAST(:heading_weight AS float8) - 1) * cardinality(array_positions(u.weights, 'A')) AS tf
-            FROM unnest(ch.tsv) AS u
-        ) AS tf
-        JOIN (
-            SELECT t.lexeme, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) AS idf
-            FROM collection_terms t
-            CROSS JOIN (SELECT greatest(chunk_count, 1)::float8 AS n FROM collections WHERE id = {cid}) AS s
-            CROSS JOIN query_terms AS q
+            SELECT t.lexeme, ln(1 + (stats.n - t.df + 0.5) / (t.df + 0.5)) AS idf
+            FROM collection_terms t, query_terms q
             WHERE t.collection_id = {cid} AND t.lexeme = ANY(q.lexemes)
-        ) AS idf ON idf.lexeme = tf.lexeme
-        WHERE ch.collection_id = {cid} AND ch.tsv @@ (SELECT tsq FROM query_terms)
-        GROUP BY ch.id
+        ) AS idf
+        JOIN chunk_terms p ON p.collection_id = {cid} AND p.lexeme = idf.lexeme
+        GROUP BY p.chunk_id
         ORDER BY score DESC
         LIMIT :candidates
     )"""
@@ -114,14 +108,7 @@ def build_search_sql(collections: list[Collection], mode: SearchMode) -> str:
     ctes: list[str] = []
     branches: list[str] = []
     if mode in ("hybrid", "keyword"):
-        ctes.append(
-            """query_terms AS (
-            SELECT lexemes,
-                   coalesce(array_to_string(ARRAY(SELECT quote_literal(l) FROM unnest(lexemes) AS l), ' | '), '')
-                       ::tsquery AS tsq
-            FROM (SELECT tsvector_to_array(to_tsvector('english', :query)) AS lexemes) AS q
-        )"""
-        )
+        ctes.append("query_terms AS (SELECT tsvector_to_array(to_tsvector('english', :query)) AS lexemes)")
         keyword = " UNION ALL ".join(_keyword_branch(c) for c in collections)
         ctes.append(
             f"keyword AS (SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank FROM ({keyword}) AS k "

@@ -1,7 +1,7 @@
-"""BM25 statistics kept in step with the chunks: document frequency per lexeme, chunk count, total length.
+"""BM25 data kept in step with the chunks: postings, document frequency per lexeme, chunk count, total length.
 
-Called in the same transaction as the chunk writes and deletes, so the statistics never disagree with the
-chunks a search can see.
+Everything is derived from the chunks' ``tsv`` inside PostgreSQL, in the same transaction as the chunk writes
+and deletes, so the statistics never disagree with the chunks a search can see.
 """
 
 from __future__ import annotations
@@ -11,6 +11,27 @@ from typing import Literal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+_ADD_POSTINGS = text(
+    """
+    INSERT INTO chunk_terms (collection_id, lexeme, chunk_id, tf, heading_tf, length)
+    SELECT c.collection_id, u.lexeme, c.id,
+           coalesce(array_length(u.positions, 1), 1),
+           cardinality(array_positions(u.weights, 'A')),
+           least(length(c.tsv), 32767)
+    FROM chunks c CROSS JOIN LATERAL unnest(c.tsv) AS u
+    WHERE c.document_id = ANY(:document_ids)
+    """
+)
+
+_REMOVE_POSTINGS = text(
+    """
+    DELETE FROM chunk_terms p
+    USING chunks c CROSS JOIN LATERAL unnest(c.tsv) AS u
+    WHERE c.document_id = ANY(:document_ids)
+      AND p.collection_id = :collection_id AND p.lexeme = u.lexeme AND p.chunk_id = c.id
+    """
+)
 
 _ADD_TERMS = text(
     """
@@ -66,8 +87,15 @@ async def update_term_stats(
         return
     params = {"collection_id": collection_id, "document_ids": list(document_ids)}
     if change == "add":
+        await session.execute(_ADD_POSTINGS, params)
         await session.execute(_ADD_TERMS, params)
         await session.execute(_ADD_TOTALS, params)
     else:
+        await session.execute(_REMOVE_POSTINGS, params)
         await session.execute(_REMOVE_TERMS, params)
         await session.execute(_REMOVE_TOTALS, params)
+
+
+async def remove_collection_postings(session: AsyncSession, *, collection_id: int) -> None:
+    """Postings have no foreign key to cascade through; a deleted collection takes them with it here."""
+    await session.execute(text("DELETE FROM chunk_terms WHERE collection_id = :c"), {"c": collection_id})

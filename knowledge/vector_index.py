@@ -45,5 +45,10 @@ async def build_vector_index(session: AsyncSession, collection: Collection) -> N
     )
 
 
+async def analyze_search_tables(session: AsyncSession) -> None:
+    """Refresh planner statistics after a bulk load instead of waiting for autovacuum to notice it."""
+    await session.execute(text("ANALYZE chunks, chunk_terms, collection_terms"))
+
+
 async def drop_vector_index(session: AsyncSession, collection: Collection) -> None:
     await session.execute(text(f"DROP INDEX IF EXISTS {vector_index_name(collection)}"))

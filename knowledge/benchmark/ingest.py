@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import session_scope
 from core.settings import KnowledgeSettings
-from knowledge.chunking import chunk_document
 from knowledge.collections import delete_collection, get_or_create_collection
 from knowledge.documents import ChunkDraft, SourceDocument
 from knowledge.embeddings.base import Embedder
+from knowledge.ingest import chunk_for_embedder
 from knowledge.models import Collection
 from knowledge.store import PreparedDocument, write_documents
 from knowledge.vector_index import build_vector_index
@@ -126,16 +126,7 @@ async def bench_ingest(
 ) -> IngestBenchmark:
     progress("chunking", 0, 1)
     tick = time.perf_counter()
-    drafts = [
-        chunk_document(
-            document,
-            count_tokens=embedder.count_tokens,
-            max_tokens=settings.chunk_tokens,
-            overlap_tokens=settings.chunk_overlap,
-            embed_limit=embedder.max_tokens,
-        )
-        for document in documents
-    ]
+    drafts = [chunk_for_embedder(document, embedder, settings) for document in documents]
     chunking_seconds = time.perf_counter() - tick
     # Embedding is not part of the write path: random unit vectors of the embedder's size stand in.
     rng = np.random.default_rng(3)

@@ -6,6 +6,7 @@ from typing import Any
 
 from core.settings import EmbeddingSettings
 from knowledge.embeddings.base import Embedder, EmbeddingError
+from knowledge.embeddings.local import LocalEmbedder
 from knowledge.embeddings.providers import ProviderEmbedder
 
 DEFAULT_TIMEOUT = 60.0
@@ -21,8 +22,6 @@ def create_embedder(
     ``timeout`` and ``max_retries`` apply to provider clients; ``client_options`` go to the LangChain class as is.
     """
     if settings.model == "local":
-        from knowledge.embeddings.local import LocalEmbedder  # pulls in onnxruntime only when it is used
-
         return LocalEmbedder(batch_size=settings.batch_size, threads=settings.threads)
     provider, _, model = settings.model.partition(":")
     if not model:

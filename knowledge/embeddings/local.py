@@ -56,6 +56,7 @@ class LocalEmbedder(Embedder):
         self._counting_lock = threading.Lock()  # counting must not wait for the session to load
         self._session: Any = None
         self._input_names: frozenset[str] = frozenset()
+        self._run_options: Any = None
         self._embedding_tokenizer: Tokenizer | None = None
         self._counting_tokenizer: Tokenizer | None = None
 
@@ -88,7 +89,8 @@ class LocalEmbedder(Embedder):
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        output = np.asarray(session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0])
+        used = {k: v for k, v in feeds.items() if k in self._input_names}
+        output = np.asarray(session.run(None, used, self._run_options)[0])
         if output.ndim == 3:  # token embeddings (last_hidden_state): mean over the real tokens only
             weights = mask.astype(np.float32)
             pooled = np.einsum("btd,bt->bd", output, weights) / weights.sum(axis=1, keepdims=True)
@@ -112,6 +114,8 @@ class LocalEmbedder(Embedder):
         options.intra_op_num_threads = self.threads  # 0: onnxruntime's default, one per core
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only; the optimiser's notices are noise
+        # Every batch has its own width, so cached memory patterns only pile up (2.7 GB instead of 1.6 GB at 64).
+        options.enable_mem_pattern = False
         try:
             session = ort.InferenceSession(
                 str(self._model_path), sess_options=options, providers=["CPUExecutionProvider"]
@@ -119,6 +123,9 @@ class LocalEmbedder(Embedder):
         except Exception as error:  # onnxruntime raises its own untyped exception classes
             raise EmbeddingError(f"onnxruntime cannot load the local embedding model: {error}") from error
         self._input_names = frozenset(i.name for i in session.get_inputs())
+        self._run_options = ort.RunOptions()
+        # Hand the activations back after each batch: otherwise the arena keeps its peak for the process's life.
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         if not {"input_ids", "attention_mask"} <= self._input_names:
             raise EmbeddingError(f"the local embedding model has unexpected inputs {sorted(self._input_names)}")
         return session

@@ -1,4 +1,4 @@
-"""Knowledge base: collections, documents, chunks (embedding + weighted tsvector) and BM25 term statistics.
+"""Knowledge base: collections, documents, chunks (embedding + weighted tsvector), BM25 postings and statistics.
 
 Vector indexes are not created here: each collection gets its own HNSW index, built after its first bulk load
 (knowledge/vector_index.py).
@@ -35,6 +35,22 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_collections")),
         sa.UniqueConstraint("tenant", "name", name=op.f("uq_collections_tenant_name")),
+    )
+    op.create_table(
+        "chunk_terms",
+        sa.Column("collection_id", sa.BigInteger(), nullable=False),
+        sa.Column("lexeme", sa.Text(), nullable=False),
+        sa.Column("chunk_id", sa.BigInteger(), nullable=False),
+        sa.Column("tf", sa.SmallInteger(), nullable=False),
+        sa.Column("heading_tf", sa.SmallInteger(), nullable=False),
+        sa.Column("length", sa.SmallInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "collection_id",
+            "lexeme",
+            "chunk_id",
+            name=op.f("pk_chunk_terms"),
+            postgresql_include=["tf", "heading_tf", "length"],
+        ),
     )
     op.create_table(
         "collection_terms",
@@ -108,4 +124,5 @@ def downgrade() -> None:
     op.drop_table("chunks")
     op.drop_table("documents")
     op.drop_table("collection_terms")
+    op.drop_table("chunk_terms")
     op.drop_table("collections")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
+from core.schema import head_revisions
 from tests.conftest import REPO_ROOT
 from tests.integration.fake_integrations import GOOD_DISCORD_TOKEN, GOOD_LLM_KEY, GOOD_SLACK_TOKEN, fake_integrations
 
@@ -155,7 +156,7 @@ def test_upgrade_then_serve_answers_health_probes(empty_database_url: URL) -> No
     url = empty_database_url.render_as_string(hide_password=False)
     upgraded = run("db", "upgrade", DATABASE_URL=url)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "Database at revision 0001" in upgraded.stdout
+    assert f"Database at revision {', '.join(sorted(head_revisions()))}." in upgraded.stdout
 
     status, log, ready = serve_and_probe(DATABASE_URL=url)
     assert ready["status"] == "ready"
