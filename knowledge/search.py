@@ -40,6 +40,8 @@ class SearchParams:
     b: float = 0.4
     heading_weight: float = 1.0
     """Each occurrence of a term in the heading path counts this many times in BM25."""
+    max_df_ratio: float = 0.3
+    """BM25 ignores query terms found in more than this share of chunks (keeping the two rarest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +94,21 @@ def _keyword_branch(collection: Collection) -> str:
             FROM collections WHERE id = {cid}
         ) AS stats
         CROSS JOIN LATERAL (
-            SELECT t.lexeme, ln(1 + (stats.n - t.df + 0.5) / (t.df + 0.5)) AS idf
-            FROM collection_terms t, query_terms q
-            WHERE t.collection_id = {cid} AND t.lexeme = ANY(q.lexemes)
+            -- Terms in most chunks weigh almost nothing (idf ~0.1 against ~8 for rare ones) but cost the most
+            -- postings: skip them, keeping at least the query's two rarest terms.
+            SELECT lexeme, idf FROM (
+                SELECT t.lexeme, t.df, ln(1 + (stats.n - t.df + 0.5) / (t.df + 0.5)) AS idf,
+                       row_number() OVER (ORDER BY t.df) AS rarity
+                FROM collection_terms t, query_terms q
+                WHERE t.collection_id = {cid} AND t.lexeme = ANY(q.lexemes)
+            ) AS terms
+            WHERE rarity <= 2 OR df <= stats.n * CAST(:max_df_ratio AS float8)
         ) AS idf
-        JOIN chunk_terms p ON p.collection_id = {cid} AND p.lexeme = idf.lexeme
+        -- LATERAL: one index range scan per query lexeme, whatever the planner's statistics say.
+        CROSS JOIN LATERAL (
+            SELECT chunk_id, tf, heading_tf, length FROM chunk_terms
+            WHERE collection_id = {cid} AND lexeme = idf.lexeme
+        ) AS p
         GROUP BY p.chunk_id
         ORDER BY score DESC
         LIMIT :candidates
@@ -179,6 +191,7 @@ async def search(
             "k1": params.k1,
             "b": params.b,
             "heading_weight": params.heading_weight,
+            "max_df_ratio": params.max_df_ratio,
             "keyword_weight": params.keyword_weight,
         }
     if mode != "keyword":

@@ -43,6 +43,9 @@ def eval_retrieval(
     heading_weight: Annotated[
         float, typer.Option(help="BM25 weight of heading/title terms.")
     ] = DEFAULTS.heading_weight,
+    max_df_ratio: Annotated[
+        float, typer.Option(help="BM25 skips query terms in more than this share of chunks.")
+    ] = DEFAULTS.max_df_ratio,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
 ) -> None:
     """Load a public data set into a temporary collection and print nDCG@10, recall, MRR and latency."""
@@ -65,6 +68,7 @@ def eval_retrieval(
         k1=k1,
         b=b,
         heading_weight=heading_weight,
+        max_df_ratio=max_df_ratio,
     )
     settings = cli_settings(log_level="WARNING")
     url = database_url(settings)

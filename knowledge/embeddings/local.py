@@ -56,7 +56,6 @@ class LocalEmbedder(Embedder):
         self._counting_lock = threading.Lock()  # counting must not wait for the session to load
         self._session: Any = None
         self._input_names: frozenset[str] = frozenset()
-        self._run_options: Any = None
         self._embedding_tokenizer: Tokenizer | None = None
         self._counting_tokenizer: Tokenizer | None = None
 
@@ -90,7 +89,7 @@ class LocalEmbedder(Embedder):
             mask[row, : len(encoding.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         used = {k: v for k, v in feeds.items() if k in self._input_names}
-        output = np.asarray(session.run(None, used, self._run_options)[0])
+        output = np.asarray(session.run(None, used)[0])
         if output.ndim == 3:  # token embeddings (last_hidden_state): mean over the real tokens only
             weights = mask.astype(np.float32)
             pooled = np.einsum("btd,bt->bd", output, weights) / weights.sum(axis=1, keepdims=True)
@@ -123,9 +122,6 @@ class LocalEmbedder(Embedder):
         except Exception as error:  # onnxruntime raises its own untyped exception classes
             raise EmbeddingError(f"onnxruntime cannot load the local embedding model: {error}") from error
         self._input_names = frozenset(i.name for i in session.get_inputs())
-        self._run_options = ort.RunOptions()
-        # Hand the activations back after each batch: otherwise the arena keeps its peak for the process's life.
-        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         if not {"input_ids", "attention_mask"} <= self._input_names:
             raise EmbeddingError(f"the local embedding model has unexpected inputs {sorted(self._input_names)}")
         return session

@@ -16,7 +16,7 @@ from core.settings import KnowledgeSettings
 from knowledge.embeddings import LocalEmbedder
 from knowledge.errors import EmbeddingModelMismatchError, InvalidQueryError, UnknownCollectionError
 from knowledge.models import Chunk, Collection, CollectionTerm, Document
-from knowledge.search import SEARCH_MODES
+from knowledge.search import SEARCH_MODES, SearchParams
 from knowledge.service import KnowledgeBase
 
 GUIDE = """# Deployment guide
@@ -233,7 +233,9 @@ async def test_bm25_scores_match_a_reference_computation(kb: KnowledgeBase, tena
         (folder / name).write_text(body)
     await kb.ingest([str(folder)], tenant=tenant, collection="energy")
     query = "wind electricity sunlight"
-    hits = await kb.search(query, tenant=tenant, mode="keyword", limit=10)
+    # max_df_ratio 1: every query term counts, as in textbook BM25 (by default "electricity", in 3 of the 4
+    # chunks, would be skipped as nearly a stop word here).
+    hits = await kb.search(query, tenant=tenant, mode="keyword", limit=10, params=SearchParams(max_df_ratio=1.0))
 
     async with session_scope(kb.sessionmaker) as session:
         (collection,) = await session.scalars(select(Collection).where(Collection.tenant == tenant))
