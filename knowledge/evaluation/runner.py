@@ -196,20 +196,8 @@ async def _run_mode(
     }
     search_ms: list[float] = []
     async with sessionmaker() as session:
-        # Untimed warm-up: the first queries after a load read the indexes from disk into shared buffers.
-        for query, vector in list(zip(queries, vectors, strict=True))[:WARMUP_QUERIES]:
-            async with session.begin():
-                await search(
-                    session,
-                    collections=[collection],
-                    query=query.text,
-                    query_vector=vector,
-                    mode=mode,
-                    limit=RANKING_DEPTH,
-                    params=params,
-                )
-        for done, (query, vector) in enumerate(zip(queries, vectors, strict=True), start=1):
-            tick = time.perf_counter()
+
+        async def ranked_sources(query: EvalQuery, vector: npt.NDArray[np.float32]) -> list[str]:
             async with session.begin():
                 hits = await search(
                     session,
@@ -220,8 +208,15 @@ async def _run_mode(
                     limit=RANKING_DEPTH,
                     params=params,
                 )
+            return unique_in_order([hit.source_uri for hit in hits])
+
+        # Untimed warm-up: the first queries after a load read the indexes from disk into shared buffers.
+        for query, vector in list(zip(queries, vectors, strict=True))[:WARMUP_QUERIES]:
+            await ranked_sources(query, vector)
+        for done, (query, vector) in enumerate(zip(queries, vectors, strict=True), start=1):
+            tick = time.perf_counter()
+            ranked = await ranked_sources(query, vector)
             search_ms.append((time.perf_counter() - tick) * 1000)
-            ranked = unique_in_order([hit.source_uri for hit in hits])
             scores["ndcg@10"].append(ndcg_at_k(ranked, query.relevant, 10))
             for k in (1, 5, 10, 100):
                 scores[f"recall@{k}"].append(recall_at_k(ranked, query.relevant, k))
