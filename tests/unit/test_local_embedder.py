@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from knowledge.embeddings import EmbeddingError, LocalEmbedder
+from knowledge.embeddings.local import plan_batches
 
 QUESTION = "How do I reset my password?"
 PARAPHRASE = "Steps to change a forgotten password"
@@ -17,7 +18,8 @@ UNRELATED = "The quarterly revenue grew by 8%"
 
 @pytest.fixture(scope="module")
 def embedder() -> LocalEmbedder:
-    return LocalEmbedder(batch_size=4)  # small batches, so a handful of texts spans several of them
+    # Small batches, so a handful of texts spans several of them (by count for short ones, by tokens for long).
+    return LocalEmbedder(batch_size=4, max_batch_tokens=128)
 
 
 def test_shape_dtype_and_unit_length(embedder: LocalEmbedder) -> None:
@@ -49,6 +51,16 @@ def test_order_is_kept_across_length_sorted_batches(embedder: LocalEmbedder) -> 
     together = embedder.embed_array(texts)
     one_by_one = np.stack([embedder.embed_array([text])[0] for text in texts])
     np.testing.assert_allclose(together, one_by_one, atol=1e-4)
+
+
+def test_batches_group_similar_lengths_within_both_limits() -> None:
+    lengths = [50, 3, 9, 200, 4, 60, 5, 8]
+    batches = plan_batches(lengths, batch_size=3, max_batch_tokens=120)
+    # By length: [3, 4, 5] (count), [8, 9] (3 x 50 > 120 tokens), [50, 60] (2 x 60 = 120), [200].
+    assert batches == [[1, 4, 6], [7, 2], [0, 5], [3]]
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    assert plan_batches([], batch_size=3, max_batch_tokens=120) == []
+    assert plan_batches([500], batch_size=3, max_batch_tokens=120) == [[0]]  # too long alone still goes
 
 
 def test_long_text_is_truncated_not_rejected(embedder: LocalEmbedder) -> None:
