@@ -97,17 +97,21 @@ class Chunk(Base):
 
 
 class ChunkTerm(Base):
-    """A BM25 posting: one lexeme of one chunk. Read by index-only scans of the primary key."""
+    """A BM25 posting: one lexeme of one chunk. Read by index-only scans of the primary key, strongest first."""
 
     __tablename__ = "chunk_terms"
     __table_args__ = (
-        PrimaryKeyConstraint("collection_id", "lexeme", "chunk_id", postgresql_include=["tf", "heading_tf", "length"]),
+        PrimaryKeyConstraint(
+            "collection_id", "lexeme", "impact", "chunk_id", postgresql_include=["tf", "heading_tf", "length"]
+        ),
     )
 
     # No foreign keys: postings are written and deleted with their chunks by the store, in bulk, and a
     # cascade would need another index on every posting.
     collection_id: Mapped[int] = mapped_column(BigInteger)
     lexeme: Mapped[str] = mapped_column(Text)
+    impact: Mapped[int] = mapped_column(SmallInteger)
+    """BM25's term-frequency factor scaled to 0..10000 (knowledge.term_stats.impact_sql): orders the postings."""
     chunk_id: Mapped[int] = mapped_column(BigInteger)
     tf: Mapped[int] = mapped_column(SmallInteger)
     heading_tf: Mapped[int] = mapped_column(SmallInteger)

@@ -12,24 +12,45 @@ from typing import Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_ADD_POSTINGS = text(
+
+def impact_sql(tf: str, length: str) -> str:
+    """A posting's BM25 tf factor (k1 0.9, b 0.4, nominal average length 100) as 0..10000: its sort key.
+
+    Searches read a term's postings in this order and stop after the strongest few thousand; the score
+    itself is recomputed exactly. Migration 0003 keeps a frozen copy: change both or neither.
     """
-    INSERT INTO chunk_terms (collection_id, lexeme, chunk_id, tf, heading_tf, length)
-    SELECT c.collection_id, u.lexeme, c.id,
-           coalesce(array_length(u.positions, 1), 1),
-           cardinality(array_positions(u.weights, 'A')),
-           least(length(c.tsv), 32767)
-    FROM chunks c CROSS JOIN LATERAL unnest(c.tsv) AS u
+    return f"CAST(round(10000 * {tf} / ({tf} + 0.9 * (0.6 + 0.4 * {length} / 100.0))) AS smallint)"
+
+
+# Each chunk's postings as (lexeme, tf, heading tf, length); "impact" follows from tf and length.
+_CHUNK_POSTINGS = """
+    SELECT c.collection_id, c.id AS chunk_id, u.lexeme, t.tf, t.heading_tf, t.length,
+           {impact} AS impact
+    FROM chunks c
+    CROSS JOIN LATERAL unnest(c.tsv) AS u
+    CROSS JOIN LATERAL (
+        SELECT coalesce(array_length(u.positions, 1), 1) AS tf,
+               cardinality(array_positions(u.weights, 'A')) AS heading_tf,
+               least(length(c.tsv), 32767) AS length
+    ) AS t
     WHERE c.document_id = ANY(:document_ids)
+""".format(impact=impact_sql("t.tf", "t.length"))
+
+_ADD_POSTINGS = text(
+    f"""
+    INSERT INTO chunk_terms (collection_id, lexeme, impact, chunk_id, tf, heading_tf, length)
+    SELECT collection_id, lexeme, impact, chunk_id, tf, heading_tf, length
+    FROM ({_CHUNK_POSTINGS}) AS p
+    ORDER BY lexeme, impact, chunk_id  -- in index order: each term's page is touched once, not once per chunk
     """
 )
 
 _REMOVE_POSTINGS = text(
-    """
+    f"""
     DELETE FROM chunk_terms p
-    USING chunks c CROSS JOIN LATERAL unnest(c.tsv) AS u
-    WHERE c.document_id = ANY(:document_ids)
-      AND p.collection_id = :collection_id AND p.lexeme = u.lexeme AND p.chunk_id = c.id
+    USING ({_CHUNK_POSTINGS}) AS gone
+    WHERE p.collection_id = :collection_id AND p.lexeme = gone.lexeme
+      AND p.impact = gone.impact AND p.chunk_id = gone.chunk_id
     """
 )
 
@@ -47,20 +68,21 @@ _ADD_TERMS = text(
 
 _REMOVE_TERMS = text(
     """
+    -- Two disjoint sets of rows: terms that keep some chunks are decremented, the others deleted. (One
+    -- statement cannot delete a row that its own CTE just updated: both see the same snapshot.)
     WITH gone AS (
         SELECT u.lexeme, count(*) AS df
         FROM chunks c CROSS JOIN LATERAL unnest(c.tsv) AS u
         WHERE c.document_id = ANY(:document_ids)
         GROUP BY u.lexeme
-    ), updated AS (
-        UPDATE collection_terms t SET df = t.df - gone.df
-        FROM gone
-        WHERE t.collection_id = :collection_id AND t.lexeme = gone.lexeme
-        RETURNING t.lexeme, t.df
+    ), emptied AS (
+        DELETE FROM collection_terms t
+        USING gone
+        WHERE t.collection_id = :collection_id AND t.lexeme = gone.lexeme AND t.df <= gone.df
     )
-    DELETE FROM collection_terms t
-    USING updated
-    WHERE t.collection_id = :collection_id AND t.lexeme = updated.lexeme AND updated.df <= 0
+    UPDATE collection_terms t SET df = t.df - gone.df
+    FROM gone
+    WHERE t.collection_id = :collection_id AND t.lexeme = gone.lexeme AND t.df > gone.df
     """
 )
 

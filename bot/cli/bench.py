@@ -42,6 +42,12 @@ def bench_retrieval_command(
     ] = False,
     ef_search: Annotated[int, typer.Option(help="HNSW ef_search.")] = SearchParams().ef_search,
     candidates: Annotated[int, typer.Option(help="Depth of each ranker before fusion.")] = SearchParams().candidates,
+    postings_per_term: Annotated[
+        int, typer.Option(min=0, help="BM25 postings read per query term, strongest first (0: all).")
+    ] = SearchParams().postings_per_term or 0,
+    index_memory_mb: Annotated[
+        int, typer.Option(min=64, help="maintenance_work_mem for the HNSW build, in MB.")
+    ] = 2048,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Query latency (p50/p95/p99, query embedding excluded) of each mode over N synthetic chunks."""
@@ -58,7 +64,10 @@ def bench_retrieval_command(
                     chunks=chunks,
                     queries=queries,
                     keep=keep,
-                    params=SearchParams(ef_search=ef_search, candidates=candidates),
+                    index_memory_mb=index_memory_mb,
+                    params=SearchParams(
+                        ef_search=ef_search, candidates=candidates, postings_per_term=postings_per_term or None
+                    ),
                     progress=_progress_reporter(progress),
                 )
             embed_ms = _query_embedding_ms(kb.embedder)
@@ -79,6 +88,10 @@ def bench_retrieval_command(
         for mode, latency in result.latency_ms.items():
             table.add_row(mode, f"{latency['p50']:.1f}", f"{latency['p95']:.1f}", f"{latency['p99']:.1f}")
         out.print(table)
+        if result.keyword_overlap_with_exact_at_10 is not None:
+            out.print(
+                f"keyword top 10 vs exact BM25 (all postings): {result.keyword_overlap_with_exact_at_10:.1%} the same"
+            )
         out.print(f"query embedding (local, separate): p50 {embed_ms['p50']:.1f} ms, p95 {embed_ms['p95']:.1f} ms")
 
     run_async(go())

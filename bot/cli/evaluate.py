@@ -12,9 +12,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from bot.cli.app import cli_settings, database_url, err, eval_app, fail, knowledge_base, out, run_async
-from knowledge.search import SEARCH_MODES, SearchMode, SearchParams
+from knowledge.search import FUSIONS, SEARCH_MODES, Fusion, SearchMode, SearchParams
 
 DEFAULTS = SearchParams()
+
+
+def _fusion(value: str) -> Fusion:
+    for fusion in FUSIONS:
+        if value == fusion:
+            return fusion
+    raise typer.BadParameter(f"use one of {', '.join(FUSIONS)}", param_hint="--fusion")
 
 
 @eval_app.command("retrieval")
@@ -31,6 +38,9 @@ def eval_retrieval(
     ] = True,
     candidates: Annotated[int, typer.Option(help="Depth of each ranker before fusion.")] = DEFAULTS.candidates,
     ef_search: Annotated[int, typer.Option(help="HNSW ef_search.")] = DEFAULTS.ef_search,
+    fusion: Annotated[
+        str, typer.Option(help="rrf (reciprocal rank) or score (min-max scaled scores).")
+    ] = DEFAULTS.fusion,
     rrf_k: Annotated[int, typer.Option(help="Reciprocal-rank fusion constant.")] = DEFAULTS.rrf_k,
     vector_weight: Annotated[
         float, typer.Option(help="Weight of the vector ranking in fusion.")
@@ -46,6 +56,9 @@ def eval_retrieval(
     max_df_ratio: Annotated[
         float, typer.Option(help="BM25 skips query terms in more than this share of chunks.")
     ] = DEFAULTS.max_df_ratio,
+    postings_per_term: Annotated[
+        int, typer.Option(min=0, help="BM25 postings read per query term, strongest first (0: all).")
+    ] = DEFAULTS.postings_per_term or 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
 ) -> None:
     """Load a public data set into a temporary collection and print nDCG@10, recall, MRR and latency."""
@@ -62,6 +75,7 @@ def eval_retrieval(
     params = SearchParams(
         candidates=candidates,
         ef_search=ef_search,
+        fusion=_fusion(fusion),
         rrf_k=rrf_k,
         vector_weight=vector_weight,
         keyword_weight=keyword_weight,
@@ -69,6 +83,7 @@ def eval_retrieval(
         b=b,
         heading_weight=heading_weight,
         max_df_ratio=max_df_ratio,
+        postings_per_term=postings_per_term or None,
     )
     settings = cli_settings(log_level="WARNING")
     url = database_url(settings)

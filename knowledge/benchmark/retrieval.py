@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,7 +19,7 @@ from knowledge.models import Collection, Document
 from knowledge.search import SEARCH_MODES, SearchParams, search
 from knowledge.store import copy_chunks
 from knowledge.term_stats import update_term_stats
-from knowledge.vector_index import build_vector_index, drop_vector_index, has_vector_index
+from knowledge.vector_index import build_vector_index, drop_vector_index, has_vector_index, vacuum_search_tables
 
 BENCH_TENANT = "bench"
 COPY_BATCH = 20_000
@@ -37,6 +39,8 @@ class RetrievalBenchmark:
     index_build_seconds: float = 0.0
     table_size_mb: float = 0.0
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    keyword_overlap_with_exact_at_10: float | None = None
+    """Share of exact BM25's top 10 that the bounded postings read (``postings_per_term``) also returns."""
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,6 +77,36 @@ async def _load(
     return copy_seconds, time.perf_counter() - started
 
 
+async def _overlap_with_exact(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    collection: Collection,
+    workload: list[tuple[str, npt.NDArray[np.float32]]],
+    params: SearchParams,
+    progress: Progress,
+) -> float:
+    """How much of exact BM25's top 10 survives reading only each term's strongest postings."""
+    exact = replace(params, postings_per_term=None)
+    shares: list[float] = []
+    async with sessionmaker() as session:
+        for index, (query, _) in enumerate(workload):
+            found = []
+            for variant in (params, exact):
+                async with session.begin():
+                    hits = await search(
+                        session,
+                        collections=[collection],
+                        query=query,
+                        query_vector=None,
+                        mode="keyword",
+                        params=variant,
+                    )
+                found.append({hit.chunk_id for hit in hits})
+            if found[1]:
+                shares.append(len(found[0] & found[1]) / len(found[1]))
+            progress("keyword: bounded vs exact postings", index + 1, len(workload))
+    return round(sum(shares) / max(len(shares), 1), 4)
+
+
 async def bench_retrieval(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
@@ -80,6 +114,7 @@ async def bench_retrieval(
     queries: int = 200,
     params: SearchParams | None = None,
     keep: bool = False,
+    index_memory_mb: int = 2048,
     progress: Progress = lambda stage, done, total: None,
 ) -> RetrievalBenchmark:
     """Build (or reuse a complete, kept) synthetic collection of ``chunks`` chunks and time queries on it."""
@@ -116,12 +151,9 @@ async def bench_retrieval(
             progress("building the HNSW index", 0, 1)
             tick = time.perf_counter()
             async with session_scope(sessionmaker) as session:
-                await build_vector_index(session, collection)
+                await build_vector_index(session, collection, memory_mb=index_memory_mb)
             result.index_build_seconds = round(time.perf_counter() - tick, 1)
-        # Fresh visibility maps (index-only scans) and planner statistics, as autovacuum would leave them.
-        async with sessionmaker.kw["bind"].connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text("VACUUM ANALYZE chunks, chunk_terms, collection_terms"))
+        await vacuum_search_tables(sessionmaker.kw["bind"])
         async with session_scope(sessionmaker) as session:
             refreshed = await session.get(Collection, collection.id)
             collection = refreshed or collection
@@ -147,6 +179,10 @@ async def bench_retrieval(
                         samples.append((time.perf_counter() - tick) * 1000)
                     progress(f"{mode} queries", index + 1, len(workload))
             result.latency_ms[mode] = {f"p{q}": round(percentile(samples, q), 2) for q in (50, 95, 99)}
+        if params.postings_per_term is not None:
+            result.keyword_overlap_with_exact_at_10 = await _overlap_with_exact(
+                sessionmaker, collection, workload[WARMUP_QUERIES:], params, progress
+            )
         return result
     finally:
         if not keep:

@@ -29,7 +29,7 @@ from knowledge.ingest import chunk_for_embedder
 from knowledge.models import Collection
 from knowledge.search import SearchMode, SearchParams, search
 from knowledge.store import PreparedDocument, write_documents
-from knowledge.vector_index import analyze_search_tables, build_vector_index
+from knowledge.vector_index import build_vector_index, vacuum_search_tables
 
 EVAL_TENANT = "eval"
 WRITE_BATCH_DOCUMENTS = 500
@@ -130,7 +130,7 @@ async def load_collection(
     progress("building the vector index", 0, 1)
     async with session_scope(sessionmaker) as session:
         await build_vector_index(session, collection)
-        await analyze_search_tables(session)
+    await vacuum_search_tables(sessionmaker.kw["bind"])
     async with session_scope(sessionmaker) as session:
         refreshed = await session.get(Collection, collection.id)
     return refreshed or collection, chunks_written

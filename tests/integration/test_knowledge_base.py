@@ -108,6 +108,34 @@ async def test_reingest_is_idempotent_updates_changes_and_prunes(kb: KnowledgeBa
     for mode in SEARCH_MODES:
         hits = await kb.search("rotate the signing key", tenant=tenant, mode=mode, limit=10)
         assert all(h.source_uri != "handbook/ops/deployment.md" for h in hits)
+    await assert_postings_match_chunks(kb, tenant)
+
+
+async def assert_postings_match_chunks(kb: KnowledgeBase, tenant: str) -> None:
+    """Postings, document frequencies and totals agree with the chunks, after any mix of writes and deletes."""
+    async with session_scope(kb.sessionmaker) as session:
+        (collection,) = await session.scalars(select(Collection).where(Collection.tenant == tenant))
+        expected = text(
+            "SELECT c.id, u.lexeme, coalesce(array_length(u.positions, 1), 1) FROM chunks c, unnest(c.tsv) u "
+            "WHERE c.collection_id = :c"
+        )
+        stored = text("SELECT chunk_id, lexeme, tf FROM chunk_terms WHERE collection_id = :c")
+        params = {"c": collection.id}
+        assert set((await session.execute(stored, params)).all()) == set(
+            (await session.execute(expected, params)).all()
+        )
+        df = await session.execute(
+            text("SELECT u.lexeme, count(*) FROM chunks c, unnest(c.tsv) u WHERE c.collection_id = :c GROUP BY 1"),
+            params,
+        )
+        stored_df = await session.execute(
+            select(CollectionTerm.lexeme, CollectionTerm.df).where(CollectionTerm.collection_id == collection.id)
+        )
+        assert dict(stored_df.all()) == dict(df.all())
+        chunks = await session.scalar(
+            select(text("count(*)")).select_from(Chunk).where(Chunk.collection_id == collection.id)
+        )
+        assert collection.chunk_count == chunks
 
 
 async def test_skipped_files_are_not_pruned(kb: KnowledgeBase, tenant: str, docs: Path) -> None:
@@ -272,6 +300,24 @@ async def test_bm25_scores_match_a_reference_computation(kb: KnowledgeBase, tena
     ranked = sorted(expected, key=lambda uri: -expected[uri])
     assert [hit.source_uri.split("/")[-1] for hit in hits] == ranked
     assert collection.chunk_count == 4 and df["electr"] == 3
+
+
+async def test_bounded_postings_keep_each_terms_strongest_chunks(
+    kb: KnowledgeBase, tenant: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "dense.txt").write_text("electricity electricity electricity bills")
+    (folder / "sparse.txt").write_text("electricity " + " ".join(f"word{i}" for i in range(60)))
+    (folder / "middle.txt").write_text("electricity and gas meters for the house")
+    await kb.ingest([str(folder)], tenant=tenant, collection="bounded")
+    exact = await kb.search("electricity", tenant=tenant, mode="keyword", params=SearchParams(postings_per_term=None))
+    assert [hit.source_uri.split("/")[-1] for hit in exact] == ["dense.txt", "middle.txt", "sparse.txt"]
+    for depth, expected in ((1, ["dense.txt"]), (2, ["dense.txt", "middle.txt"])):
+        bounded = await kb.search(
+            "electricity", tenant=tenant, mode="keyword", params=SearchParams(postings_per_term=depth)
+        )
+        assert [hit.source_uri.split("/")[-1] for hit in bounded] == expected
 
 
 async def test_delete_collection_removes_everything(
