@@ -8,10 +8,10 @@ Invalid configuration raises :class:`ConfigurationError` with one readable line 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -126,15 +126,44 @@ class DiscordSettings(BaseModel):
 class LLMSettings(BaseModel):
     model: str | None = None
     """``provider:model`` (e.g. ``openai:gpt-4o-mini``); unset means extractive answers, no LLM."""
+    fallback_model: str | None = None
+    """Takes over (same base URL and key) when the primary model keeps failing."""
     base_url: HttpUrl | None = None
     api_key: SecretStr | None = None
     timeout: float = Field(default=60.0, gt=0, le=600)
+    """Seconds per LLM request before it counts as failed (and is retried)."""
+    max_tokens: int = Field(default=1024, ge=16, le=32_000)
+    temperature: float = Field(default=0.1, ge=0, le=2)
+    retry_attempts: int = Field(default=3, ge=1, le=10)
+    """Attempts per LLM step on rate limits, server errors and timeouts (backoff between them)."""
+    retry_backoff: float = Field(default=1.0, ge=0, le=60)
+    """Seconds before the first retry; doubles each time."""
 
-    @field_validator("model")
+    @field_validator("model", "fallback_model")
     @classmethod
     def _provider_prefixed(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
         if value is not None and ":" not in value:
             raise ValueError(f"'{value}' has no provider; write it as provider:model, e.g. openai:{value}")
+        return value
+
+
+class AgentSettings(BaseModel):
+    sources: int = Field(default=5, ge=1, le=20)
+    """Passages retrieved and offered to the model (and shown as sources) per question."""
+    min_similarity: float = Field(default=0.35, ge=-1, le=1)
+    """Below this cosine similarity of the best passage, the agent says it could not find the answer."""
+    history_tokens: int = Field(default=1500, ge=0, le=100_000)
+    """Budget for the latest turns kept verbatim in the prompt; older turns go into the rolling summary."""
+    collections: Annotated[list[str], NoDecode] = []
+    """Collections searched by default, comma-separated (all of the tenant's when empty)."""
+
+    @field_validator("collections", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
 
@@ -199,6 +228,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     discord: DiscordSettings = DiscordSettings()
     llm: LLMSettings = LLMSettings()
+    agent: AgentSettings = AgentSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     sentry: SentrySettings = SentrySettings()

@@ -171,9 +171,7 @@ def build_search_sql(collections: list[Collection], mode: SearchMode, fusion: Fu
             LIMIT :limit
         )"""
     )
-    similarity = (
-        "NULL::float8" if mode == "keyword" else "1 - (c.embedding <=> CAST(:query_vector AS vector))::float8"
-    )
+    similarity = "NULL::float8" if mode == "keyword" else "1 - (c.embedding <=> CAST(:query_vector AS vector))::float8"
     return f"""WITH {", ".join(ctes)}
         SELECT c.id AS chunk_id, c.document_id, col.name AS collection, d.title, c.heading_path, d.source_uri,
                c.content, f.score, {similarity} AS similarity, f.vector_rank, f.keyword_rank

@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 from core.settings import ConfigurationError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from agent.service import AgentService
     from knowledge.service import KnowledgeBase
 
 T = TypeVar("T")
@@ -93,6 +94,15 @@ async def knowledge_base(settings: Settings, url: URL, *, role: str = "cli") -> 
         )
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def agent_service(settings: Settings, url: URL, *, role: str = "cli") -> AsyncIterator[AgentService]:
+    """An ``AgentService`` with the configured LLM (or extractive answers when there is none)."""
+    from agent.service import AgentService
+
+    async with knowledge_base(settings, url, role=role) as kb:
+        yield AgentService(knowledge=kb, sessionmaker=kb.sessionmaker, llm=settings.llm, settings=settings.agent)
 
 
 @contextmanager

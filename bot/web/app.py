@@ -11,14 +11,17 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.web import health
+from agent.service import AgentService
+from bot.web import api, health
 from bot.web.request_id import RequestIdMiddleware
 from core import __version__
-from core.db import create_engine, resolve_database_url
+from core.db import create_engine, create_sessionmaker, resolve_database_url
 from core.health import describe_connection_error
 from core.logging import get_logger
 from core.schema import ensure_migrated
 from core.settings import Settings
+from knowledge.embeddings import create_embedder
+from knowledge.service import KnowledgeBase
 
 log = get_logger(__name__)
 
@@ -26,6 +29,7 @@ log = get_logger(__name__)
 class LifespanState(TypedDict):
     settings: Settings
     engine: AsyncEngine
+    agent: AgentService
 
 
 async def _check_schema(engine: AsyncEngine) -> None:
@@ -38,6 +42,14 @@ async def _check_schema(engine: AsyncEngine) -> None:
         )
 
 
+def _create_agent(settings: Settings, engine: AsyncEngine) -> AgentService:
+    sessionmaker = create_sessionmaker(engine)
+    knowledge = KnowledgeBase(
+        sessionmaker=sessionmaker, embedder=create_embedder(settings.embedding), settings=settings.knowledge
+    )
+    return AgentService(knowledge=knowledge, sessionmaker=sessionmaker, llm=settings.llm, settings=settings.agent)
+
+
 def create_app(settings: Settings, *, role: str = "web") -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
@@ -45,8 +57,14 @@ def create_app(settings: Settings, *, role: str = "web") -> FastAPI:
         engine = create_engine(url, role=role, database=settings.database)
         try:
             await _check_schema(engine)
-            log.info("threadwise web ready", version=__version__, environment=settings.environment)
-            yield {"settings": settings, "engine": engine}
+            agent = _create_agent(settings, engine)
+            log.info(
+                "threadwise web ready",
+                version=__version__,
+                environment=settings.environment,
+                llm=settings.llm.model or "none (extractive answers)",
+            )
+            yield {"settings": settings, "engine": engine, "agent": agent}
         finally:
             await engine.dispose()
 
@@ -58,4 +76,5 @@ def create_app(settings: Settings, *, role: str = "web") -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
+    app.include_router(api.router)
     return app

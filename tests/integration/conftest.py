@@ -17,9 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from core.db import create_engine
+from core.db import create_engine, create_sessionmaker
 from core.embedded_postgres import start_embedded_postgres
 from core.schema import run_migrations
+from core.settings import KnowledgeSettings
+from knowledge.embeddings import LocalEmbedder
+from knowledge.service import KnowledgeBase
 from tests.conftest import REPO_ROOT, TEST_DATABASE_URL
 
 
@@ -102,3 +105,19 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 async def empty_database_url(databases: DatabaseFactory) -> URL:
     """A brand-new database with no schema at all."""
     return await databases.create()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+@pytest.fixture
+def kb(engine: AsyncEngine, embedder: LocalEmbedder) -> KnowledgeBase:
+    return KnowledgeBase(sessionmaker=create_sessionmaker(engine), embedder=embedder, settings=KnowledgeSettings())
+
+
+@pytest.fixture
+def tenant() -> str:
+    # Ingests commit; a tenant of its own keeps each test's rows apart from the others'.
+    return f"test:{uuid.uuid4().hex[:10]}"

@@ -11,9 +11,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db import create_sessionmaker, session_scope
-from core.settings import KnowledgeSettings
-from knowledge.embeddings import LocalEmbedder
+from core.db import session_scope
 from knowledge.errors import EmbeddingModelMismatchError, InvalidQueryError, UnknownCollectionError
 from knowledge.models import Chunk, Collection, CollectionTerm, Document
 from knowledge.search import SEARCH_MODES, SearchParams
@@ -43,22 +41,6 @@ Standups
 
 The platform team meets every Tuesday at nine for a fifteen minute standup.
 """
-
-
-@pytest.fixture(scope="session")
-def embedder() -> LocalEmbedder:
-    return LocalEmbedder()
-
-
-@pytest.fixture
-def kb(engine: AsyncEngine, embedder: LocalEmbedder) -> KnowledgeBase:
-    return KnowledgeBase(sessionmaker=create_sessionmaker(engine), embedder=embedder, settings=KnowledgeSettings())
-
-
-@pytest.fixture
-def tenant() -> str:
-    # Ingests commit; a tenant of its own keeps each test's rows apart from the others'.
-    return f"test:{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture

@@ -1,0 +1,172 @@
+"""Conversation memory in PostgreSQL: the latest turns verbatim within a token budget, a rolling summary of
+the older ones, and ``forget``. Everything survives restarts because nothing is kept in the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agent.models import Conversation, Message
+from agent.schemas import ConversationKey
+from core.db import session_scope
+
+# Enough for any sane budget; bounds the read for very long threads.
+MAX_TURNS_READ = 60
+
+
+def estimate_tokens(text_: str) -> int:
+    """About four characters per token for English with common tokenizers; memory only needs a budget."""
+    return len(text_) // 4 + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    id: int
+    role: str
+    content: str
+    question: str | None = None
+    """For user turns, the standalone question the agent searched for."""
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    conversation_id: int
+    summary: str = ""
+    turns: list[Turn] = field(default_factory=list)
+    """The latest turns, oldest first, within the token budget."""
+    overflow: list[Turn] = field(default_factory=list)
+    """Older turns outside the budget that the summary does not cover yet."""
+
+    @property
+    def earlier_questions(self) -> list[str]:
+        """The standalone questions asked so far (oldest first) — what extractive mode condenses with."""
+        return [t.question or t.content for t in [*self.overflow, *self.turns] if t.role == "user"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRecord:
+    """One exchange to store: the question and what the agent replied."""
+
+    question: str
+    standalone_question: str
+    answer: str
+    outcome: str
+    user_id: str | None = None
+    platform_message_id: str | None = None
+    model: str | None = None
+    latency_ms: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    chunk_ids: Sequence[int] = ()
+    scores: Sequence[float] = ()
+    trace_id: str | None = None
+
+
+class ConversationStore:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    async def open(self, key: ConversationKey) -> int:
+        """The conversation's id, created on first use (concurrent first uses agree on one row)."""
+        async with session_scope(self.sessionmaker) as session:
+            found = await session.scalar(
+                text(
+                    "INSERT INTO conversations (tenant, platform, channel, thread) "
+                    "VALUES (:tenant, :platform, :channel, :thread) "
+                    "ON CONFLICT (tenant, platform, channel, thread) DO UPDATE SET updated_at = now() "
+                    "RETURNING id"
+                ),
+                key.model_dump(),
+            )
+            return int(found)
+
+    async def load(self, conversation_id: int, *, budget_tokens: int) -> Memory:
+        async with session_scope(self.sessionmaker) as session:
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is None:
+                raise LookupError(f"conversation {conversation_id} does not exist")
+            rows = await session.execute(
+                select(Message.id, Message.role, Message.content, Message.standalone_question)
+                .where(Message.conversation_id == conversation_id, Message.id >= conversation.memory_from)
+                .order_by(Message.id.desc())
+                .limit(MAX_TURNS_READ)
+            )
+            newest_first = [Turn(id=r.id, role=r.role, content=r.content, question=r.standalone_question) for r in rows]
+        kept: list[Turn] = []
+        spent = 0
+        for turn in newest_first:
+            spent += estimate_tokens(turn.content)
+            if spent > budget_tokens:
+                break
+            kept.append(turn)
+        older = newest_first[len(kept) :]
+        overflow = [t for t in reversed(older) if t.id > conversation.summary_through]
+        return Memory(
+            conversation_id=conversation_id,
+            summary=conversation.summary,
+            turns=list(reversed(kept)),
+            overflow=overflow,
+        )
+
+    async def record(self, conversation_id: int, record: AnswerRecord) -> tuple[int, int]:
+        """Store the question and the answer in one transaction; returns their message ids."""
+        async with session_scope(self.sessionmaker) as session:
+            question = Message(
+                conversation_id=conversation_id,
+                role="user",
+                content=record.question,
+                user_id=record.user_id,
+                platform_message_id=record.platform_message_id,
+                standalone_question=record.standalone_question,
+                trace_id=record.trace_id,
+            )
+            session.add(question)
+            await session.flush()
+            answer = Message(
+                conversation_id=conversation_id,
+                role="assistant",
+                content=record.answer,
+                model=record.model,
+                latency_ms=record.latency_ms,
+                prompt_tokens=record.prompt_tokens,
+                completion_tokens=record.completion_tokens,
+                retrieved_chunk_ids=list(record.chunk_ids),
+                retrieved_scores=list(record.scores),
+                outcome=record.outcome,
+                trace_id=record.trace_id,
+            )
+            session.add(answer)
+            await session.flush()
+            await session.execute(
+                update(Conversation).where(Conversation.id == conversation_id).values(updated_at=func.now())
+            )
+            return question.id, answer.id
+
+    async def set_summary(self, conversation_id: int, *, summary: str, through: int) -> None:
+        async with session_scope(self.sessionmaker) as session:
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.summary_through < through)
+                .values(summary=summary, summary_through=through)
+            )
+
+    async def forget(self, key: ConversationKey) -> bool:
+        """Start the conversation's memory afresh; the messages stay for feedback and reports. False if unknown."""
+        async with session_scope(self.sessionmaker) as session:
+            last = select(func.coalesce(func.max(Message.id), 0) + 1).where(Message.conversation_id == Conversation.id)
+            result = await session.execute(
+                update(Conversation)
+                .where(
+                    Conversation.tenant == key.tenant,
+                    Conversation.platform == key.platform,
+                    Conversation.channel == key.channel,
+                    Conversation.thread == key.thread,
+                )
+                .values(memory_from=last.scalar_subquery(), summary="", summary_through=0, updated_at=func.now())
+                .returning(Conversation.id)
+            )
+            return result.first() is not None

@@ -1,0 +1,294 @@
+"""The graph's nodes: load memory → condense → retrieve → (decide) → answer | abstain → save.
+
+Nodes that call a model raise on failure; the graph's RetryPolicy retries transient failures and its error
+handlers move on to the fallback model, then to ``fail``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.errors import NodeError
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from agent import prompts
+from agent.citations import resolve_citations
+from agent.extractive import best_passage, condense_extractively, quote
+from agent.memory import AnswerRecord, Memory, Turn
+from agent.schemas import Source, Usage
+from agent.state import AgentContext, AgentState
+from core.logging import get_logger
+from knowledge.errors import KnowledgeError
+from knowledge.search import SearchHit
+
+log = get_logger(__name__)
+
+CLOSEST_SOURCES_WHEN_ABSTAINING = 3
+SUMMARIZE_AFTER_TURNS = 4
+"""Turns that fell out of the verbatim window before the rolling summary is rewritten."""
+
+
+def _usage(message: BaseMessage) -> Usage:
+    metadata = getattr(message, "usage_metadata", None) or {}
+    return Usage(prompt_tokens=metadata.get("input_tokens", 0), completion_tokens=metadata.get("output_tokens", 0))
+
+
+def _model_name(message: BaseMessage, configured: str) -> str:
+    served = (message.response_metadata or {}).get("model_name") or (message.response_metadata or {}).get("model")
+    provider = configured.partition(":")[0]
+    return f"{provider}:{served}" if served else configured
+
+
+def _history(memory: Memory) -> str:
+    return "\n".join(f"{'User' if t.role == 'user' else 'Assistant'}: {t.content}" for t in memory.turns)
+
+
+def to_source(number: int, hit: SearchHit, question: str) -> Source:
+    return Source(
+        number=number,
+        title=hit.title,
+        heading_path=hit.heading_path,
+        source_uri=hit.source_uri,
+        chunk_id=hit.chunk_id,
+        collection=hit.collection,
+        similarity=hit.similarity,
+        excerpt=best_passage(question, hit.content, max_chars=300),
+    )
+
+
+async def load_memory(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    store = runtime.context.store
+    conversation_id = await store.open(state["request"].conversation)
+    memory = await store.load(conversation_id, budget_tokens=runtime.context.settings.history_tokens)
+    return {"conversation_id": conversation_id, "memory": memory}
+
+
+async def condense(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    question = state["request"].question
+    memory = state["memory"]
+    models = runtime.context.models
+    if not memory.turns and not memory.summary:
+        return {"question": question}
+    if models is None:
+        return {"question": condense_extractively(question, memory.earlier_questions)}
+    history = _history(memory)
+    if memory.summary:
+        history = f"{prompts.SUMMARY_CONTEXT.format(summary=memory.summary)}\n{history}"
+    reply = await models.runnable().ainvoke(
+        [
+            SystemMessage(prompts.CONDENSE_SYSTEM),
+            HumanMessage(prompts.CONDENSE_USER.format(history=history, question=question)),
+        ]
+    )
+    standalone = str(reply.content).strip() or question
+    return {"question": standalone[:4000], "usage": _usage(reply)}
+
+
+async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    context = runtime.context
+    request = state["request"]
+    hits = await context.knowledge.search(
+        state["question"],
+        tenant=request.conversation.tenant,
+        collections=request.collections or context.settings.collections or None,
+        limit=context.settings.sources,
+    )
+    return {"hits": hits}
+
+
+def decide(state: AgentState, runtime: Runtime[AgentContext]) -> Literal["answer", "abstain"]:
+    """Answer only with evidence: the best passage must be similar enough to the question."""
+    best = max((h.similarity for h in state["hits"] if h.similarity is not None), default=None)
+    return "answer" if best is not None and best >= runtime.context.settings.min_similarity else "abstain"
+
+
+def _answer_messages(state: AgentState) -> list[BaseMessage]:
+    request = state["request"]
+    system = prompts.ANSWER_SYSTEM.format(no_answer=prompts.NO_ANSWER_MARKER)
+    if request.instructions:
+        system += "\n\n" + prompts.CHANNEL_INSTRUCTIONS.format(instructions=request.instructions)
+    messages: list[BaseMessage] = [SystemMessage(system)]
+    memory = state["memory"]
+    if memory.summary:
+        messages.append(SystemMessage(prompts.SUMMARY_CONTEXT.format(summary=memory.summary)))
+    for turn in memory.turns:
+        messages.append(HumanMessage(turn.content) if turn.role == "user" else AIMessage(turn.content))
+    sources = "\n\n".join(
+        prompts.SOURCE_BLOCK.format(
+            number=i, title=(hit.heading_path or hit.title).replace('"', "'"), content=hit.content
+        )
+        for i, hit in enumerate(state["hits"], start=1)
+    )
+    messages.append(HumanMessage(prompts.SOURCES_MESSAGE.format(sources=sources, question=state["question"])))
+    return messages
+
+
+def _finish_answer(state: AgentState, reply: BaseMessage, configured: str) -> dict[str, Any]:
+    hits = state["hits"]
+    text = str(reply.content).strip()
+    model = _model_name(reply, configured)
+    if not text or prompts.NO_ANSWER_MARKER in text:
+        return _abstention(state) | {"model": model, "usage": _usage(reply)}
+    text, cited = resolve_citations(text, len(hits))
+    question = state["question"]
+    if cited:
+        sources = [to_source(new, hits[old - 1], question) for new, old in enumerate(cited, start=1)]
+    else:  # an answer without citations still shows where it may come from
+        sources = [to_source(i, hit, question) for i, hit in enumerate(hits[:CLOSEST_SOURCES_WHEN_ABSTAINING], 1)]
+    return {
+        "text": text,
+        "sources": sources,
+        "outcome": "answered",
+        "extractive": False,
+        "model": model,
+        "usage": _usage(reply),
+    }
+
+
+def _extract(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """No LLM: quote the best passage of each source that is nearly as relevant as the best one."""
+    hits = state["hits"]
+    floor = runtime.context.settings.min_similarity
+    top = hits[0].similarity or 0.0
+    chosen = [h for h in hits[:2] if (h.similarity or 0.0) >= max(floor, top - 0.1)] or hits[:1]
+    question = state["question"]
+    parts = [prompts.EXTRACT_INTRO]
+    for number, hit in enumerate(chosen, start=1):
+        parts.append(f"{quote(best_passage(question, hit.content))} [{number}]")
+    return {
+        "text": "\n\n".join(parts),
+        "sources": [to_source(i, hit, question) for i, hit in enumerate(chosen, start=1)],
+        "outcome": "answered",
+        "extractive": True,
+        "model": None,
+    }
+
+
+async def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    models = runtime.context.models
+    if models is None:
+        return _extract(state, runtime)
+    reply = await models.primary.ainvoke(_answer_messages(state))
+    return _finish_answer(state, reply, models.primary_name)
+
+
+async def answer_with_fallback(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    models = runtime.context.models
+    if models is None or models.fallback is None or models.fallback_name is None:
+        raise RuntimeError("answer_with_fallback runs only when a fallback model is configured")
+    reply = await models.fallback.ainvoke(_answer_messages(state))
+    return _finish_answer(state, reply, models.fallback_name)
+
+
+def _abstention(state: AgentState) -> dict[str, Any]:
+    question = state.get("question") or state["request"].question
+    closest = state.get("hits", [])[:CLOSEST_SOURCES_WHEN_ABSTAINING]
+    return {
+        "text": prompts.ABSTAIN_WITH_SOURCES if closest else prompts.ABSTAIN_TEXT,
+        "sources": [to_source(i, hit, question) for i, hit in enumerate(closest, start=1)],
+        "outcome": "abstained",
+        "extractive": False,
+    }
+
+
+async def abstain(state: AgentState) -> dict[str, Any]:
+    return _abstention(state)
+
+
+def _failure(node: str, error: BaseException) -> dict[str, Any]:
+    reference = uuid.uuid4().hex[:12]
+    log.error("answer failed", node=node, reference_id=reference, error=f"{type(error).__name__}: {error}")
+    # Knowledge-base errors are written for people (unknown collection, model mismatch): pass them on.
+    text = (
+        prompts.SEARCH_ERROR_TEXT.format(problem=error, reference=reference)
+        if isinstance(error, KnowledgeError)
+        else prompts.ERROR_TEXT.format(reference=reference)
+    )
+    return {
+        "text": text,
+        "sources": [],
+        "outcome": "error",
+        "error": f"{node}: {type(error).__name__}",
+        "reference_id": reference,
+    }
+
+
+def on_answer_error(state: AgentState, error: NodeError, runtime: Runtime[AgentContext]) -> Command[str]:
+    """The primary model kept failing: the fallback model gets its turn, if there is one."""
+    models = runtime.context.models
+    if models is not None and models.fallback is not None:
+        log.warning("primary model failed; trying the fallback", error=type(error.error).__name__)
+        return Command(goto="answer_with_fallback")
+    return Command(goto="save", update=_failure(error.node, error.error))
+
+
+def on_error(state: AgentState, error: NodeError) -> Command[str]:
+    """Any other step failed after its retries: record an error outcome with a reference id."""
+    return Command(goto="save", update=_failure(error.node, error.error))
+
+
+async def save(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    context = runtime.context
+    request = state["request"]
+    conversation_id = state.get("conversation_id")
+    if conversation_id is None:  # memory never loaded (the database failed): nothing to save to
+        return {}
+    hits = state.get("hits", [])
+    usage = state.get("usage") or Usage()
+    _, answer_id = await context.store.record(
+        conversation_id,
+        AnswerRecord(
+            question=request.question,
+            standalone_question=state.get("question") or request.question,
+            answer=state["text"],
+            outcome=state["outcome"],
+            user_id=request.user_id,
+            platform_message_id=request.platform_message_id,
+            model=state.get("model"),
+            latency_ms=round((time.perf_counter() - state["started"]) * 1000),
+            prompt_tokens=usage.prompt_tokens or None,
+            completion_tokens=usage.completion_tokens or None,
+            chunk_ids=[h.chunk_id for h in hits],
+            scores=[h.similarity if h.similarity is not None else h.score for h in hits],
+            trace_id=request.trace_id,
+        ),
+    )
+    update: dict[str, Any] = {"message_id": answer_id}
+    memory = state.get("memory")
+    if memory is not None and len(memory.overflow) >= SUMMARIZE_AFTER_TURNS:
+        update["usage"] = await _update_summary(context, memory)
+    return update
+
+
+async def _update_summary(context: AgentContext, memory: Memory) -> Usage:
+    """Fold the turns that left the verbatim window into the rolling summary. Best effort: a failure here must
+    not turn a delivered answer into an error, so it is logged and retried on a later turn."""
+    through = memory.overflow[-1].id
+    if context.models is None:
+        questions = [t.question or t.content for t in memory.overflow if t.role == "user"]
+        summary = "Earlier questions: " + "; ".join(q[:200] for q in questions)
+        if memory.summary:
+            summary = f"{memory.summary}; " + "; ".join(q[:200] for q in questions)
+        await context.store.set_summary(memory.conversation_id, summary=summary[-2000:], through=through)
+        return Usage()
+    turns = "\n".join(_turn_line(t) for t in memory.overflow)
+    try:
+        reply = await context.models.runnable().ainvoke(
+            [
+                SystemMessage(prompts.SUMMARIZE_SYSTEM),
+                HumanMessage(prompts.SUMMARIZE_USER.format(summary=memory.summary or "(none)", turns=turns)),
+            ]
+        )
+    except Exception as error:  # see the docstring
+        log.warning("conversation summary not updated", error=f"{type(error).__name__}: {error}")
+        return Usage()
+    await context.store.set_summary(memory.conversation_id, summary=str(reply.content).strip()[:4000], through=through)
+    return _usage(reply)
+
+
+def _turn_line(turn: Turn) -> str:
+    return f"{'User' if turn.role == 'user' else 'Assistant'}: {turn.content[:1500]}"

@@ -1,0 +1,106 @@
+"""What goes into the agent and what comes out: the contract every platform adapter and the HTTP API share."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from agent.models import Outcome
+
+MAX_QUESTION_CHARS = 4000
+
+
+class ConversationKey(BaseModel):
+    """Where a conversation lives. The thread is '' when a whole channel (or DM) is one conversation."""
+
+    tenant: str = Field(default="local", min_length=1, max_length=200)
+    platform: str = Field(default="api", min_length=1, max_length=32)
+    channel: str = Field(default="default", min_length=1, max_length=200)
+    thread: str = Field(default="", max_length=200)
+
+
+class AnswerRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    conversation: ConversationKey = ConversationKey()
+    user_id: str | None = Field(default=None, max_length=200)
+    platform_message_id: str | None = Field(default=None, max_length=200)
+    collections: list[str] | None = None
+    """Collections to search; None means the configured default (or all of the tenant's)."""
+    instructions: str | None = Field(default=None, max_length=2000)
+    """Extra instructions for this channel (tone, language, audience); never overrides the rules."""
+    trace_id: str | None = Field(default=None, max_length=64)
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the question is empty; ask something")
+        return value.strip()
+
+
+class Source(BaseModel):
+    number: int
+    """The [n] the answer cites it by."""
+    title: str
+    heading_path: str
+    source_uri: str
+    chunk_id: int
+    collection: str
+    similarity: float | None
+    excerpt: str
+
+    @property
+    def label(self) -> str:
+        """What a person sees: the document title and, when it adds something, the section."""
+        if not self.heading_path or self.heading_path == self.title:
+            return self.title
+        if self.heading_path.startswith(self.title):
+            return self.heading_path
+        return f"{self.title} › {self.heading_path}"
+
+
+class Retrieved(BaseModel):
+    """A passage the search returned (cited or not), for evaluation and debugging."""
+
+    chunk_id: int
+    source_uri: str
+    similarity: float | None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class AnswerReply(BaseModel):
+    text: str
+    outcome: Outcome
+    sources: list[Source] = []
+    """For an answer, the sources it cites (numbered as cited); when abstaining, the closest passages found."""
+    retrieved: list[Retrieved] = []
+    extractive: bool = False
+    """True when the text is quoted passages rather than a model's answer (no LLM configured)."""
+    standalone_question: str | None = None
+    conversation_id: int | None = None
+    message_id: int | None = None
+    """The stored answer: feedback votes refer to it."""
+    trace_id: str | None = None
+    reference_id: str | None = None
+    """Set on errors: what the person can quote to an operator."""
+    model: str | None = None
+    latency_ms: int = 0
+    usage: Usage = Usage()
+
+
+class StreamDelta(BaseModel):
+    type: Literal["delta"] = "delta"
+    text: str
+
+
+class StreamFinal(BaseModel):
+    type: Literal["final"] = "final"
+    reply: AnswerReply
+
+
+StreamEvent = StreamDelta | StreamFinal

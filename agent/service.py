@@ -1,0 +1,125 @@
+"""``AgentService``: the one entry point every platform (and the CLI and HTTP API) uses to get an answer."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+from langchain_core.messages import AIMessageChunk
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agent import prompts
+from agent.graph import build_graph
+from agent.llm import ChatModels, create_chat_models
+from agent.memory import ConversationStore
+from agent.schemas import (
+    AnswerReply,
+    AnswerRequest,
+    ConversationKey,
+    Retrieved,
+    StreamDelta,
+    StreamEvent,
+    StreamFinal,
+    Usage,
+)
+from agent.state import AgentContext, AgentState
+from core.logging import get_logger
+from core.settings import AgentSettings, LLMSettings
+from knowledge.service import KnowledgeBase
+
+log = get_logger(__name__)
+
+STREAMED_NODES = frozenset({"answer", "answer_with_fallback"})
+
+
+class AgentService:
+    def __init__(
+        self,
+        *,
+        knowledge: KnowledgeBase,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        llm: LLMSettings,
+        settings: AgentSettings,
+        models: ChatModels | None = None,
+    ) -> None:
+        self.store = ConversationStore(sessionmaker)
+        self.models = models if models is not None else create_chat_models(llm)
+        self.graph = build_graph(llm)
+        self.context = AgentContext(knowledge=knowledge, store=self.store, models=self.models, settings=settings)
+
+    @property
+    def extractive(self) -> bool:
+        return self.models is None
+
+    async def answer(self, request: AnswerRequest) -> AnswerReply:
+        """Answer one question in its conversation; never raises for a failed answer (outcome ``error``)."""
+        reply: AnswerReply | None = None
+        async for event in self.stream(request):
+            if isinstance(event, StreamFinal):
+                reply = event.reply
+        if reply is None:  # stream() always ends with the final reply
+            raise RuntimeError("the agent's stream ended without a reply")
+        return reply
+
+    async def stream(self, request: AnswerRequest) -> AsyncIterator[StreamEvent]:
+        """Partial text as the model writes it, then the final reply (with cleaned citations and sources)."""
+        started = time.perf_counter()
+        trace_id = request.trace_id or uuid.uuid4().hex
+        request = request.model_copy(update={"trace_id": trace_id})
+        state: dict[str, Any] = {}
+        held = ""  # text not yet sent: it could still turn out to be the "no answer" marker
+        sent = False
+        try:
+            async for mode, payload in self.graph.astream(
+                {"request": request, "started": started}, context=self.context, stream_mode=["messages", "values"]
+            ):
+                if mode == "values":
+                    state = cast(dict[str, Any], payload)
+                    continue
+                chunk, metadata = cast(tuple[Any, dict[str, Any]], payload)
+                if metadata.get("langgraph_node") not in STREAMED_NODES or not isinstance(chunk, AIMessageChunk):
+                    continue
+                piece = chunk.text if isinstance(chunk.text, str) else str(chunk.content)
+                if not piece:
+                    continue
+                held += piece
+                if sent or not prompts.NO_ANSWER_MARKER.startswith(held.strip()[: len(prompts.NO_ANSWER_MARKER)]):
+                    sent = True
+                    yield StreamDelta(text=held)
+                    held = ""
+        except Exception as error:  # the graph handles step failures; this is the last net
+            reference = uuid.uuid4().hex[:12]
+            log.exception("agent run failed", reference_id=reference, trace_id=trace_id)
+            state = {
+                "text": prompts.ERROR_TEXT.format(reference=reference),
+                "outcome": "error",
+                "reference_id": reference,
+                "error": type(error).__name__,
+            }
+        yield StreamFinal(reply=self._reply(state, trace_id=trace_id, started=started))
+
+    def _reply(self, state: AgentState | dict[str, Any], *, trace_id: str, started: float) -> AnswerReply:
+        return AnswerReply(
+            text=state.get("text") or prompts.ERROR_TEXT.format(reference=trace_id[:12]),
+            outcome=state.get("outcome", "error"),
+            sources=state.get("sources", []),
+            retrieved=[
+                Retrieved(chunk_id=h.chunk_id, source_uri=h.source_uri, similarity=h.similarity)
+                for h in state.get("hits", [])
+            ],
+            extractive=state.get("extractive", False),
+            standalone_question=state.get("question"),
+            conversation_id=state.get("conversation_id"),
+            message_id=state.get("message_id"),
+            trace_id=trace_id,
+            reference_id=state.get("reference_id"),
+            model=state.get("model"),
+            latency_ms=round((time.perf_counter() - started) * 1000),
+            usage=state.get("usage") or Usage(),
+        )
+
+    async def forget(self, conversation: ConversationKey) -> bool:
+        """Clear the conversation's memory (its messages stay for feedback and reports)."""
+        return await self.store.forget(conversation)

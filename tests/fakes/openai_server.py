@@ -1,0 +1,393 @@
+"""A scripted OpenAI-compatible Chat Completions server on 127.0.0.1, for driving the real ``ChatOpenAI`` over HTTP.
+
+It runs in its own thread, so async tests can await the client without sharing an event loop with the server.
+
+How a ``POST /v1/chat/completions`` picks its answer:
+
+1. the first queued step (see ``script()``/``push()``) whose ``model`` is ``None`` or equals the request's model is
+   consumed; steps restricted to another model stay queued, in order, for that model;
+2. otherwise the ``responder`` (if set) is asked, and may return ``None`` to pass;
+3. otherwise ``default`` answers (initially ``Reply("OK")``), without being consumed.
+
+So "the primary model times out, the fallback answers" is a plain script::
+
+    with scripted_llm(Delay(5, model="primary"), Reply("from fallback", model="fallback")) as llm:
+        ...
+
+Every request (any path, answered or not) is recorded in ``requests``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self, TypeAlias
+
+CHAT_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A normal answer with ``text``.
+
+    ``completion_tokens`` defaults to the number of words. When streamed, the text goes out word by word, or in pieces
+    of ``chunk_size`` characters if given.
+    """
+
+    text: str = "OK"
+    prompt_tokens: int = 10
+    completion_tokens: int | None = None
+    chunk_size: int | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    """An HTTP error (429, 500, 503, ...) with an OpenAI-style error JSON, or ``body`` as given (JSON-encoded)."""
+
+    code: int
+    retry_after: float | None = None
+    body: Any = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class Delay:
+    """Wait ``seconds`` before answering with ``then``, to make a client time out. Stopping the server cuts it short."""
+
+    seconds: float
+    then: Step = Reply()
+    model: str | None = None
+
+
+Step: TypeAlias = Reply | Status | Delay
+Responder: TypeAlias = Callable[[dict[str, Any]], Step | None]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as received. ``headers`` keys are lower-case; ``body`` is the parsed JSON (``None`` if none)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    model: str | None
+    stream: bool
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The chat messages sent, as the JSON dicts the client produced."""
+        messages = (self.body or {}).get("messages")
+        return messages if isinstance(messages, list) else []
+
+
+def error_body(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
+    """The error envelope OpenAI returns, which the openai SDK reads the message from."""
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+def _default_error(code: int) -> dict[str, Any]:
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:  # a made-up status code
+        phrase = "Error"
+    if code == HTTPStatus.TOO_MANY_REQUESTS:
+        return error_body(f"Scripted {code}: {phrase}", "requests", "rate_limit_exceeded")
+    if code >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        return error_body(f"Scripted {code}: {phrase}", "server_error")
+    return error_body(f"Scripted {code}: {phrase}", "invalid_request_error")
+
+
+def _split(reply: Reply) -> list[str]:
+    """Stream pieces whose concatenation is exactly the text: by ``chunk_size``, or before each word."""
+    if reply.chunk_size:
+        size = reply.chunk_size
+        return [reply.text[i : i + size] for i in range(0, len(reply.text), size)]
+    return [piece for piece in re.split(r"(?<=\s)(?=\S)", reply.text) if piece]
+
+
+class ScriptedLLM:
+    """The fake server. Use ``with ScriptedLLM() as llm:`` or ``scripted_llm()``; ``start()``/``stop()`` also work."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        default: Step = Reply(),
+        responder: Responder | None = None,
+        models: Sequence[str] = ("fake-model",),
+    ) -> None:
+        self.api_key = api_key
+        self.default = default
+        self.responder = responder
+        self.models = list(models)
+        self._queue: list[Step] = []
+        self._requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()  # handler threads and the test thread share the queue and the log
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- scripting and inspection -------------------------------------------------------------------------------
+
+    def script(self, *steps: Step) -> None:
+        """Append steps to the queue, answered in order."""
+        with self._lock:
+            self._queue.extend(steps)
+
+    def push(self, step: Step) -> None:
+        """Append one step to the queue."""
+        self.script(step)
+
+    @property
+    def pending(self) -> list[Step]:
+        """Queued steps not consumed yet (a copy)."""
+        with self._lock:
+            return list(self._queue)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        """Only the chat completion requests: one per client attempt."""
+        return [request for request in self.requests if request.path == CHAT_PATH]
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as ``ChatOpenAI(base_url=...)``."""
+        if self._server is None:
+            raise RuntimeError("the scripted LLM server is not running")
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _Server(("127.0.0.1", 0), self)
+        # A short poll interval keeps shutdown() quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="scripted-llm", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()  # wakes sleeping Delay steps first, so joining their threads is quick
+        server.shutdown()
+        server.server_close()  # joins the handler threads: none outlive the fake
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- used by the handler ------------------------------------------------------------------------------------
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _next_step(self, body: dict[str, Any]) -> Step:
+        model = body.get("model")
+        with self._lock:
+            for index, step in enumerate(self._queue):
+                if step.model is None or step.model == model:
+                    return self._queue.pop(index)
+        # Outside the lock: a responder may be slow or inspect ``requests``.
+        if self.responder is not None and (answer := self.responder(body)) is not None:
+            return answer
+        return self.default
+
+    def _wait_or_stop(self, seconds: float) -> bool:
+        """Sleep; ``True`` if the server is stopping and the answer should be dropped."""
+        return self._stopping.wait(seconds)
+
+
+@contextmanager
+def scripted_llm(
+    *steps: Step,
+    api_key: str | None = None,
+    default: Step = Reply(),
+    responder: Responder | None = None,
+    models: Sequence[str] = ("fake-model",),
+) -> Iterator[ScriptedLLM]:
+    """Run a ``ScriptedLLM`` with ``steps`` already queued; stopped on exit."""
+    llm = ScriptedLLM(api_key=api_key, default=default, responder=responder, models=models)
+    llm.script(*steps)
+    with llm:
+        yield llm
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False  # so server_close() joins handler threads instead of abandoning them
+    block_on_close = True
+
+    def __init__(self, address: tuple[str, int], llm: ScriptedLLM) -> None:
+        super().__init__(address, _Handler)
+        self.llm = llm
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.0: one request per connection, so no idle keep-alive thread can hold up server_close(), and a stream's
+    # end is simply the connection closing.
+    protocol_version = "HTTP/1.0"
+    timeout = 5  # a half-open client connection cannot block shutdown forever
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
+        return
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        # The client may have given up (e.g. its timeout fired during a Delay): nobody is left to answer.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._route()
+
+    def _route(self) -> None:
+        llm = self.server.llm
+        path = self.path.split("?", 1)[0]
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        body = parsed if isinstance(parsed, dict) else None
+        model = body.get("model") if body else None
+        llm._record(
+            RecordedRequest(
+                method=self.command,
+                path=path,
+                headers={key.lower(): value for key, value in self.headers.items()},
+                body=body,
+                model=model if isinstance(model, str) else None,
+                stream=bool(body and body.get("stream")),
+            )
+        )
+
+        if llm.api_key is not None and self.headers.get("Authorization") != f"Bearer {llm.api_key}":
+            self._send_json(401, error_body("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
+        elif self.command == "GET" and path == MODELS_PATH:
+            data = [{"id": name, "object": "model", "created": 0, "owned_by": "tests"} for name in llm.models]
+            self._send_json(200, {"object": "list", "data": data})
+        elif self.command == "POST" and path == CHAT_PATH:
+            if body is None:
+                self._send_json(400, error_body("The request body must be a JSON object.", "invalid_request_error"))
+            else:
+                self._answer(llm._next_step(body), body)
+        else:
+            message = f"Unknown path {self.command} {path}"
+            self._send_json(404, error_body(message, "invalid_request_error", "not_found"))
+
+    def _answer(self, step: Step, body: dict[str, Any]) -> None:
+        if isinstance(step, Delay):
+            if self.server.llm._wait_or_stop(step.seconds):
+                return  # stopping: drop the connection rather than hold up shutdown
+            self._answer(step.then, body)
+        elif isinstance(step, Status):
+            headers = {} if step.retry_after is None else {"Retry-After": f"{step.retry_after:g}"}
+            self._send_json(step.code, _default_error(step.code) if step.body is None else step.body, headers)
+        elif body.get("stream"):
+            self._stream(step, body)
+        else:
+            self._send_json(200, _completion(step, body))
+
+    def _send_json(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        for event in _chunks(reply, body):
+            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
+
+def _usage(reply: Reply) -> dict[str, int]:
+    completion = len(reply.text.split()) if reply.completion_tokens is None else reply.completion_tokens
+    return {
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": completion,
+        "total_tokens": reply.prompt_tokens + completion,
+    }
+
+
+def _envelope(body: dict[str, Any], object_: str, completion_id: str, created: int) -> dict[str, Any]:
+    """The fields every completion and chunk carries, named as OpenAI does so the SDK parses them."""
+    model = body.get("model")
+    return {
+        "id": completion_id,
+        "object": object_,
+        "created": created,
+        "model": model if isinstance(model, str) else "fake-model",
+        "system_fingerprint": None,
+    }
+
+
+def _completion(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []}
+    return {
+        **_envelope(body, "chat.completion", f"chatcmpl-{uuid.uuid4().hex}", int(time.time())),
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "usage": _usage(reply),
+    }
+
+
+def _chunks(reply: Reply, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The ``chat.completion.chunk`` events of a stream, as OpenAI sends them (minus the final ``[DONE]``)."""
+    head = _envelope(body, "chat.completion.chunk", f"chatcmpl-{uuid.uuid4().hex}", int(time.time()))
+    options = body.get("stream_options")
+    include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+    if include_usage:
+        head["usage"] = None  # OpenAI sends a null usage on every chunk but the last when usage is requested
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return {**head, "choices": [choice]}
+
+    yield chunk({"role": "assistant", "content": "", "refusal": None})
+    for piece in _split(reply):
+        yield chunk({"content": piece})
+    yield chunk({}, "stop")
+    if include_usage:
+        yield {**head, "choices": [], "usage": _usage(reply)}
