@@ -13,10 +13,11 @@ from core.db import session_scope
 from core.settings import KnowledgeSettings
 from knowledge.collections import delete_collection, ensure_same_model, find_collections, list_collections
 from knowledge.embeddings.base import Embedder
+from knowledge.errors import KnowledgeError
 from knowledge.ingest import IngestPipeline, IngestReport, ProgressCallback
 from knowledge.models import Chunk, Collection
 from knowledge.search import SearchHit, SearchMode, SearchParams, search, validate_query
-from knowledge.vector_index import build_vector_index, drop_vector_index
+from knowledge.vector_index import build_vector_index, drop_orphan_vector_indexes, drop_vector_index
 
 REINDEX_PAGE = 512
 
@@ -81,6 +82,7 @@ class KnowledgeBase:
     async def delete_collection(self, *, tenant: str, name: str) -> None:
         async with session_scope(self.sessionmaker) as session:
             await delete_collection(session, tenant=tenant, name=name)
+        await drop_orphan_vector_indexes(self.sessionmaker.kw["bind"])
 
     async def reindex(
         self, *, tenant: str, name: str, progress: Callable[[int, int], None] | None = None
@@ -95,7 +97,8 @@ class KnowledgeBase:
             # Lock the collection's row so two reindexes (or an ingest) cannot interleave.
             await session.execute(select(Collection.id).where(Collection.id == collection.id).with_for_update())
             total = collection.chunk_count
-            await drop_vector_index(session, collection)
+            if not await drop_vector_index(session, collection, wait_ms=30_000):
+                raise KnowledgeError("the chunks table is busy (a long ingest is writing); run reindex again later")
             await session.execute(
                 text("CREATE TEMP TABLE reindexed (id bigint PRIMARY KEY, embedding vector) ON COMMIT DROP")
             )

@@ -8,6 +8,7 @@ existing HNSW index is ~50× slower than COPY).
 from __future__ import annotations
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from knowledge.models import Collection
@@ -62,5 +63,50 @@ async def vacuum_search_tables(engine: AsyncEngine) -> None:
         await connection.execute(text("VACUUM ANALYZE chunks, chunk_terms, collection_terms"))
 
 
-async def drop_vector_index(session: AsyncSession, collection: Collection) -> None:
-    await session.execute(text(f"DROP INDEX IF EXISTS {vector_index_name(collection)}"))
+async def drop_vector_index(session: AsyncSession, collection: Collection, *, wait_ms: int = 2000) -> bool:
+    """Drop the collection's index if its lock comes within ``wait_ms``; False if it was left for later.
+
+    DROP INDEX locks the whole shared chunks table: waiting behind a long transaction (a big ingest) would
+    queue every other tenant's searches behind it. An index whose collection is gone costs nothing and is
+    removed by ``drop_orphan_vector_indexes``.
+    """
+    try:
+        async with session.begin_nested():
+            await session.execute(text(f"SET LOCAL lock_timeout = '{int(wait_ms)}ms'"))
+            await session.execute(text(f"DROP INDEX IF EXISTS {vector_index_name(collection)}"))
+            await session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        return False
+    return True
+
+
+async def drop_orphan_vector_indexes(engine: AsyncEngine, *, wait_ms: int = 5000) -> list[str]:
+    """Drop, without blocking searches (CONCURRENTLY), the HNSW indexes of collections that no longer exist.
+
+    Returns the ones dropped; any still in use by a long transaction after ``wait_ms`` wait for the next call.
+    """
+    dropped: list[str] = []
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f"SET lock_timeout = '{int(wait_ms)}ms'"))
+        names = (
+            await connection.scalars(
+                text(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'chunks' "
+                    "AND indexname LIKE 'ix\\_chunks\\_embedding\\_c%' "
+                    "AND substring(indexname FROM 'c([0-9]+)$')::bigint NOT IN (SELECT id FROM collections)"
+                )
+            )
+        ).all()
+        for name in names:
+            try:
+                await connection.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"'))
+            except DBAPIError as error:
+                if getattr(error.orig, "sqlstate", None) != "55P03":
+                    raise
+                continue
+            dropped.append(name)
+        await connection.execute(text("RESET lock_timeout"))
+    return dropped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections import Counter
@@ -16,6 +17,7 @@ from knowledge.errors import EmbeddingModelMismatchError, InvalidQueryError, Unk
 from knowledge.models import Chunk, Collection, CollectionTerm, Document
 from knowledge.search import SEARCH_MODES, SearchParams
 from knowledge.service import KnowledgeBase
+from knowledge.vector_index import drop_orphan_vector_indexes
 
 GUIDE = """# Deployment guide
 
@@ -318,3 +320,27 @@ async def test_delete_collection_removes_everything(
         assert await connection.scalar(text(f"SELECT to_regclass('ix_chunks_embedding_c{collection.id}')")) is None
     with pytest.raises(UnknownCollectionError):
         await kb.search("anything", tenant=tenant, collections=["handbook"])
+
+
+async def test_deleting_a_collection_never_waits_behind_a_long_transaction(
+    kb: KnowledgeBase, tenant: str, docs: Path, engine: AsyncEngine
+) -> None:
+    await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    async with session_scope(kb.sessionmaker) as session:
+        (collection,) = await session.scalars(select(Collection).where(Collection.tenant == tenant))
+    index = f"ix_chunks_embedding_c{collection.id}"
+    async with engine.connect() as long_running:
+        # An open transaction that has read the chunks table, as a big ingest or a slow report would have.
+        await long_running.execute(text("SELECT 1 FROM chunks LIMIT 1"))
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(kb.delete_collection(tenant=tenant, name="handbook"), timeout=30)
+        assert asyncio.get_running_loop().time() - started < 15
+        await long_running.rollback()
+    # The index the delete could not drop while the table was busy is removed once it is free.
+    assert index in await drop_orphan_vector_indexes(engine) or not await _index_exists(engine, index)
+    assert not await _index_exists(engine, index)
+
+
+async def _index_exists(engine: AsyncEngine, name: str) -> bool:
+    async with engine.connect() as connection:
+        return await connection.scalar(text("SELECT to_regclass(:n)"), {"n": name}) is not None
