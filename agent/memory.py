@@ -146,6 +146,13 @@ class ConversationStore:
             )
             return question.id, answer.id
 
+    async def set_platform_message_id(self, message_id: int, platform_message_id: str) -> None:
+        """Remember where an answer was posted, so reactions on it can be tied back to it."""
+        async with session_scope(self.sessionmaker) as session:
+            await session.execute(
+                update(Message).where(Message.id == message_id).values(platform_message_id=platform_message_id)
+            )
+
     async def set_summary(self, conversation_id: int, *, summary: str, through: int) -> None:
         async with session_scope(self.sessionmaker) as session:
             await session.execute(

@@ -11,6 +11,7 @@ from typing import Literal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -98,5 +99,7 @@ class Feedback(Base):
     score: Mapped[int] = mapped_column(SmallInteger)
     reaction: Mapped[str | None] = mapped_column(String(100))
     comment: Mapped[str | None] = mapped_column(Text)
+    awaiting_comment: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    """After a 👎 the bot asks what was missing; the user's next message in the thread becomes the comment."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -94,6 +94,9 @@ class SlackSettings(BaseModel):
     signing_secret: SecretStr | None = None
     app_token: SecretStr | None = None
     api_url: HttpUrl = HttpUrl("https://slack.com/api/")
+    tenant: str | None = None
+    """Whose knowledge Slack questions search: unset, each workspace's own (its team id, ``T…``); set it to
+    ``local`` to answer every workspace from the documents ingested with the default tenant."""
 
     @model_validator(mode="after")
     def _needs_a_transport(self) -> Self:
@@ -192,6 +195,23 @@ class KnowledgeSettings(BaseModel):
     chunk_overlap: int = Field(default=30, ge=0, le=1024)
 
 
+class QueueSettings(BaseModel):
+    """The durable job queue between the platform listeners and the workers that answer."""
+
+    concurrency: int = Field(default=4, ge=1, le=100)
+    """Answers worked on at once, across all workers (enforced in the database)."""
+    max_age_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    """A question older than this when its job starts gets an apology instead of a late answer."""
+    retry_attempts: int = Field(default=5, ge=1, le=20)
+    """Attempts per job when delivering fails (network errors, platform outages); backoff between them."""
+    retry_delay: float = Field(default=2.0, ge=0, le=600)
+    """Seconds before a failed job's first retry; doubles each attempt (at most five minutes)."""
+    stalled_after_seconds: float = Field(default=60.0, ge=0.5, le=3600)
+    """A job whose worker sent no heartbeat for this long (the worker died) is picked up by another."""
+    update_interval: float = Field(default=1.0, ge=0, le=60)
+    """Seconds between edits of the answer while it is being written (platform rate limits)."""
+
+
 class SentrySettings(BaseModel):
     dsn: SecretStr | None = None
     environment: str | None = None
@@ -231,6 +251,7 @@ class Settings(BaseSettings):
     agent: AgentSettings = AgentSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    queue: QueueSettings = QueueSettings()
     sentry: SentrySettings = SentrySettings()
     langfuse: LangfuseSettings = LangfuseSettings()
     admin: AdminSettings = AdminSettings()

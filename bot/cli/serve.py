@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import signal
 from typing import Annotated
 
@@ -11,12 +12,25 @@ import typer
 from bot.cli.app import app, cli_settings, database_url, err, fail, out
 
 
+class Role(enum.StrEnum):
+    all = "all"
+    web = "web"
+    worker = "worker"
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default WEB_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default WEB_PORT).")] = None,
+    role: Annotated[
+        Role,
+        typer.Option(
+            help="all: listeners and a worker in this process; web: listeners only (workers run elsewhere); "
+            "worker: answers queued questions only (health probes still served)."
+        ),
+    ] = Role.all,
 ) -> None:
-    """Serve the web app (Slack events, API, playground, health probes)."""
+    """Serve the web app (Slack events, API, health probes) and, with Slack configured, answer questions."""
     import uvicorn
 
     from bot.web.app import create_app
@@ -43,7 +57,8 @@ def serve(
 
     bind_host, bind_port = host or settings.web.host, port or settings.web.port
     out.print(f"Threadwise on [link=http://{bind_host}:{bind_port}]http://{bind_host}:{bind_port}[/link]")
-    config = uvicorn.Config(create_app(settings), host=bind_host, port=bind_port, log_config=None, proxy_headers=True)
+    web_app = create_app(settings, role=role.value, listeners=role != Role.worker, worker=role != Role.web)
+    config = uvicorn.Config(web_app, host=bind_host, port=bind_port, log_config=None, proxy_headers=True)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead lets the
     # exit handlers run, which stop the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
 
 from fastapi import FastAPI
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.service import AgentService
+from bot.platforms import start_platforms
+from bot.slack import http as slack_http
 from bot.web import api, health
 from bot.web.request_id import RequestIdMiddleware
 from core import __version__
@@ -30,6 +33,7 @@ class LifespanState(TypedDict):
     settings: Settings
     engine: AsyncEngine
     agent: AgentService
+    slack_handler: AsyncSlackRequestHandler | None
 
 
 async def _check_schema(engine: AsyncEngine) -> None:
@@ -50,7 +54,9 @@ def _create_agent(settings: Settings, engine: AsyncEngine) -> AgentService:
     return AgentService(knowledge=knowledge, sessionmaker=sessionmaker, llm=settings.llm, settings=settings.agent)
 
 
-def create_app(settings: Settings, *, role: str = "web") -> FastAPI:
+def create_app(settings: Settings, *, role: str = "web", listeners: bool = True, worker: bool = True) -> FastAPI:
+    """The web app; with Slack configured it also runs its listeners (``listeners``) and a worker (``worker``)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
         url = await asyncio.to_thread(resolve_database_url, settings)
@@ -58,13 +64,28 @@ def create_app(settings: Settings, *, role: str = "web") -> FastAPI:
         try:
             await _check_schema(engine)
             agent = _create_agent(settings, engine)
-            log.info(
-                "threadwise web ready",
-                version=__version__,
-                environment=settings.environment,
-                llm=settings.llm.model or "none (extractive answers)",
-            )
-            yield {"settings": settings, "engine": engine, "agent": agent}
+            async with AsyncExitStack() as stack:
+                platforms = await start_platforms(
+                    stack,
+                    settings,
+                    url,
+                    agent=agent,
+                    sessionmaker=create_sessionmaker(engine),
+                    listeners=listeners,
+                    worker=worker,
+                )
+                log.info(
+                    "threadwise web ready",
+                    version=__version__,
+                    environment=settings.environment,
+                    llm=settings.llm.model or "none (extractive answers)",
+                )
+                yield {
+                    "settings": settings,
+                    "engine": engine,
+                    "agent": agent,
+                    "slack_handler": platforms.slack_handler,
+                }
         finally:
             await engine.dispose()
 
@@ -77,4 +98,5 @@ def create_app(settings: Settings, *, role: str = "web") -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(api.router)
+    app.include_router(slack_http.router)
     return app

@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("score", sa.SmallInteger(), nullable=False),
         sa.Column("reaction", sa.String(length=100), nullable=True),
         sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("awaiting_comment", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint("score IN (-1, 1)", name=op.f("ck_feedback_score")),

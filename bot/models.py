@@ -1,0 +1,31 @@
+"""The bot's own table: every platform event it has accepted, for permanent deduplication.
+
+pgqueuer's ``dedupe_key`` only guards jobs that are still queued or running, but Slack retries an event whose
+acknowledgement it missed, possibly after the first job has finished. A row here outlives the job, so such a
+retry is recognised. The row also remembers the job's progress: the agent's reply once it is written (a retried
+delivery posts it instead of asking the agent again) and when it was delivered (a job re-run after a crash does
+not post twice). pgqueuer's own tables are created by migration 0005 and are not modelled here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Index, String, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+
+
+class ProcessedEvent(Base):
+    __tablename__ = "processed_events"
+    __table_args__ = (Index(None, "received_at"),)
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    reply: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """The agent's reply (``AnswerReply`` as JSON) once written; cleared with the row after the retention."""
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

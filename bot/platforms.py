@@ -1,0 +1,72 @@
+"""The chat platforms a process runs: the queue, the Slack app (listeners) and the worker (deliverers).
+
+Built in the web app's lifespan: ``serve`` runs listeners and a worker in one process by default; with
+``--role web`` only the listeners (workers elsewhere), with ``--role worker`` only the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agent.feedback import FeedbackStore
+from agent.service import AgentService
+from bot.events import Deliverer
+from bot.queue import JobQueue
+from bot.slack.app import create_slack_app
+from bot.slack.client import create_web_client
+from bot.slack.deliverer import SlackDeliverer
+from bot.slack.deps import SlackDeps
+from bot.worker import Worker
+from core.logging import get_logger
+from core.settings import Settings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Platforms:
+    queue: JobQueue | None = None
+    slack_handler: AsyncSlackRequestHandler | None = None
+    worker_task: asyncio.Task[None] | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def start_platforms(
+    stack: AsyncExitStack,
+    settings: Settings,
+    url: URL,
+    *,
+    agent: AgentService,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    listeners: bool,
+    worker: bool,
+) -> Platforms:
+    """Start what the configuration asks for; ``stack`` stops it all (the worker finishes its jobs first)."""
+    platforms = Platforms()
+    if not settings.slack.enabled:
+        return platforms
+    queue = await JobQueue.connect(url, role="queue", database=settings.database)
+    stack.push_async_callback(queue.close)
+    platforms.queue = queue
+    if listeners and settings.slack.signing_secret is not None:
+        deps = SlackDeps(queue=queue, feedback=FeedbackStore(sessionmaker), tenant=settings.slack.tenant)
+        platforms.slack_handler = AsyncSlackRequestHandler(create_slack_app(settings.slack, deps))
+    if worker:
+        deliverers: dict[str, Deliverer] = {"slack": SlackDeliverer(create_web_client(settings.slack))}
+        runner = Worker(queue, agent, deliverers, settings.queue)
+        platforms.worker_task = asyncio.create_task(runner.run(platforms.stop), name="threadwise-worker")
+
+        async def stop_worker() -> None:
+            platforms.stop.set()
+            if platforms.worker_task is not None:
+                await platforms.worker_task
+
+        stack.push_async_callback(stop_worker)
+    log.info("slack ready", listeners=platforms.slack_handler is not None, worker=worker)
+    return platforms

@@ -1,0 +1,187 @@
+"""The durable job queue between the platform listeners and the workers, in PostgreSQL (pgqueuer).
+
+A listener turns a platform payload into a :class:`ChatEvent`, calls :meth:`JobQueue.enqueue` and returns at
+once; a worker (``bot/worker.py``) answers the job. An event is accepted once, ever: the platform and its event id
+go into ``processed_events`` in the same transaction as the job, so a retried delivery (Slack resends events it
+thinks were missed) is recognised even after its first job finished, and a crash cannot record an event without
+its job. The row then keeps the job's progress (the reply once written, when it was delivered) so that a retried
+or re-run job neither asks the agent twice nor posts twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Self
+
+import asyncpg  # type: ignore[import-untyped]
+from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment, QueryQueueBuilder, QuerySchedulerBuilder
+from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver
+from pgqueuer.domain.settings import DBSettings, Durability
+from pgqueuer.queries import Queries
+from sqlalchemy.engine import URL
+
+from agent.schemas import AnswerReply
+from bot.events import ChatEvent
+from core.settings import DatabaseSettings
+
+ANSWER_ENTRYPOINT = "answer"
+"""The pgqueuer entrypoint of a question's job; its payload is the ``ChatEvent`` as JSON."""
+
+PROCESSED_RETENTION = timedelta(days=7)
+"""How long an accepted event is remembered; platforms retry for minutes, never for days."""
+
+# Jobs not finished yet: waiting (possibly for a retry) or being answered.
+_UNFINISHED = "status IN ('queued', 'picked')"
+
+
+def pgqueuer_settings() -> DBSettings:
+    """pgqueuer's object names exactly as migration 0005 created them, whatever ``PGQUEUER_*`` variables say."""
+    return DBSettings(
+        prefix="",
+        db_schema=None,
+        channel="ch_pgqueuer",
+        function="fn_pgqueuer_changed",
+        statistics_table="pgqueuer_statistics",
+        queue_status_type="pgqueuer_status",
+        queue_table="pgqueuer",
+        queue_table_log="pgqueuer_log",
+        trigger="tg_pgqueuer_changed",
+        schedules_table="pgqueuer_schedules",
+        durability=Durability.durable,
+    )
+
+
+def asyncpg_dsn(url: URL) -> str:
+    """asyncpg's DSN for one of our SQLAlchemy URLs: the plain ``postgresql://`` form, query kept.
+
+    The query carries what asyncpg understands itself, e.g. the embedded server's ``?host=/socket/dir&port=…``.
+    """
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def dedupe_key(event: ChatEvent) -> str:
+    return f"{event.platform}:{event.event_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """What earlier runs of an event's job already did."""
+
+    reply: AnswerReply | None = None
+    """The agent's reply, when an earlier run got that far (deliver it rather than ask again)."""
+    delivered: bool = False
+    """The reply was posted: nothing is left to do."""
+
+
+class JobQueue:
+    """Enqueue questions, report the backlog, and keep each event's progress; over an asyncpg pool."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool: Any = pool
+        """The ``asyncpg.Pool`` (asyncpg ships no type information)."""
+        self.db_settings = pgqueuer_settings()
+
+    @classmethod
+    async def connect(cls, url: URL, *, role: str = "queue", database: DatabaseSettings | None = None) -> Self:
+        """A queue with its own pool on ``url`` (a SQLAlchemy URL as ``core.db.resolve_database_url`` gives)."""
+        database = database or DatabaseSettings()
+        pool = await asyncpg.create_pool(
+            asyncpg_dsn(url),
+            # A worker holds one connection for LISTEN; its queries need at least one more.
+            min_size=1,
+            max_size=max(database.pool_size, 3),
+            timeout=database.connect_timeout,
+            server_settings={"application_name": f"threadwise-{role}"},
+        )
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    def queries(self, driver: AsyncpgDriver | AsyncpgPoolDriver | None = None) -> Queries:
+        """pgqueuer's queries on our pinned object names, over a fresh driver on the pool unless given one.
+
+        Fresh, because a pool driver keeps its LISTEN connection even after losing it; a worker that starts over
+        needs a new one.
+        """
+        settings = self.db_settings
+        return Queries(
+            driver or AsyncpgPoolDriver(self.pool),
+            qbe=QueryBuilderEnvironment(settings),
+            qbq=QueryQueueBuilder(settings),
+            qbs=QuerySchedulerBuilder(settings),
+        )
+
+    async def enqueue(self, event: ChatEvent) -> bool:
+        """Accept ``event`` for answering: True when it is new, False when it was already accepted (ever)."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            recorded = await connection.fetchval(
+                "INSERT INTO processed_events (platform, event_id, received_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT DO NOTHING RETURNING true",
+                event.platform,
+                event.event_id,
+                event.received_at,
+            )
+            if not recorded:
+                return False
+            (job_id,) = await self.queries(AsyncpgDriver(connection)).enqueue(
+                ANSWER_ENTRYPOINT,
+                event.model_dump_json().encode(),
+                dedupe_key=dedupe_key(event),
+                # Only reachable if the event's row was pruned while its job still waited: still a duplicate.
+                on_conflict="skip",
+            )
+            return job_id is not None
+
+    async def depth(self) -> int:
+        """Jobs not finished yet: waiting (for a worker or a retry) or being answered."""
+        count = await self.pool.fetchval(f"SELECT count(*) FROM pgqueuer WHERE {_UNFINISHED}")  # noqa: S608
+        return int(count)
+
+    async def oldest_age_seconds(self) -> float | None:
+        """Age of the oldest unfinished job, in seconds; None when there is none."""
+        age = await self.pool.fetchval(
+            f"SELECT extract(epoch FROM now() - min(created)) FROM pgqueuer WHERE {_UNFINISHED}"  # noqa: S608
+        )
+        return None if age is None else float(age)
+
+    async def progress(self, event: ChatEvent) -> JobProgress:
+        row = await self.pool.fetchrow(
+            "SELECT reply, delivered_at FROM processed_events WHERE platform = $1 AND event_id = $2",
+            event.platform,
+            event.event_id,
+        )
+        if row is None:
+            return JobProgress()
+        reply = None if row["reply"] is None else AnswerReply.model_validate_json(row["reply"])
+        return JobProgress(reply=reply, delivered=row["delivered_at"] is not None)
+
+    async def save_reply(self, event: ChatEvent, reply: AnswerReply) -> None:
+        """Keep the agent's reply until it is delivered, so a retry posts it instead of asking again."""
+        await self.pool.execute(
+            "UPDATE processed_events SET reply = $3::jsonb WHERE platform = $1 AND event_id = $2",
+            event.platform,
+            event.event_id,
+            reply.model_dump_json(),
+        )
+
+    async def mark_delivered(self, event: ChatEvent) -> None:
+        await self.pool.execute(
+            "UPDATE processed_events SET delivered_at = now() WHERE platform = $1 AND event_id = $2",
+            event.platform,
+            event.event_id,
+        )
+
+    async def prune(self, older_than: timedelta = PROCESSED_RETENTION) -> int:
+        """Forget accepted events older than ``older_than``; returns how many."""
+        status: str = await self.pool.execute(
+            "DELETE FROM processed_events WHERE received_at < now() - $1::interval", older_than
+        )
+        return int(status.rsplit(" ", 1)[-1])

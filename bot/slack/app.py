@@ -1,0 +1,26 @@
+"""The Bolt app: request signatures and timestamps checked by Bolt, listeners registered by event type."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.slack.client import create_web_client
+from bot.slack.deps import SlackDeps
+from bot.slack.listeners import errors, questions, reactions
+from core.settings import SlackSettings
+
+
+def create_slack_app(settings: SlackSettings, deps: SlackDeps) -> AsyncApp:
+    signing_secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
+    app = AsyncApp(
+        client=create_web_client(settings),
+        signing_secret=signing_secret,
+        # Run the listener (an enqueue, a few ms) before answering Slack: a 200 means the question is stored.
+        process_before_response=True,
+        # Socket Mode has no signatures to check; HTTP mode always has a signing secret (settings enforce it).
+        request_verification_enabled=signing_secret is not None,
+    )
+    questions.register(app, deps)
+    reactions.register(app, deps)
+    errors.register(app)
+    return app

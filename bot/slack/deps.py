@@ -1,0 +1,25 @@
+"""What the Slack listeners need, injected when the app is built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agent.feedback import FeedbackStore
+from bot.events import EventSink
+
+POSITIVE_REACTIONS = frozenset({"+1", "thumbsup", "white_check_mark", "heavy_check_mark"})
+NEGATIVE_REACTIONS = frozenset({"-1", "thumbsdown"})
+
+
+@dataclass(frozen=True)
+class SlackDeps:
+    queue: EventSink
+    feedback: FeedbackStore
+    positive: frozenset[str] = POSITIVE_REACTIONS
+    negative: frozenset[str] = NEGATIVE_REACTIONS
+    tenant: str | None = None
+    """Overrides the workspace's team id as the tenant (SLACK_TENANT)."""
+
+    def tenant_of(self, body: dict[str, Any]) -> str:
+        return self.tenant or body.get("team_id") or "slack"

@@ -1,0 +1,1 @@
+"""Bolt listeners grouped by event type; each module has ``register(app, deps)``."""

@@ -1,0 +1,40 @@
+"""One error handler for every listener: the person gets a short apology with a reference id; the error is
+logged with its context. Slack still gets its HTTP answer, so it does not retry into the same failure."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from core.logging import get_logger
+
+log = get_logger(__name__)
+
+APOLOGY = "Sorry, something went wrong on my side. Reference: {reference}"
+
+
+def register(app: AsyncApp) -> None:
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
+        reference = uuid.uuid4().hex[:12]
+        event = body.get("event") or {}
+        log.error(
+            "slack listener failed",
+            reference_id=reference,
+            event_type=event.get("type"),
+            event_id=body.get("event_id"),
+            channel=event.get("channel"),
+            error=f"{type(error).__name__}: {error}",
+        )
+        channel = event.get("channel")
+        if channel and event.get("type") in ("app_mention", "message"):
+            thread = event.get("thread_ts") or event.get("ts")
+            try:
+                await client.chat_postMessage(
+                    channel=channel, thread_ts=thread, text=APOLOGY.format(reference=reference)
+                )
+            except Exception as notify_error:
+                log.error("slack apology not delivered", reference_id=reference, error=str(notify_error))

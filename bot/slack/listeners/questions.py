@@ -1,0 +1,102 @@
+"""Questions: @mentions in channels and direct messages. Each is turned into a ``ChatEvent`` and enqueued;
+the HTTP reply to Slack goes out as soon as the queue has it (well inside Slack's 3 seconds)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agent.schemas import ConversationKey
+from bot.events import ChatEvent
+from bot.slack.deps import SlackDeps
+from core.logging import get_logger
+
+log = get_logger(__name__)
+
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+COMMENT_THANKS = "Thanks, I've passed that on to the people who look after the docs."
+
+
+def question_text(text: str) -> str:
+    """The message without the bot's (or anyone's) mention markup."""
+    return " ".join(_MENTION.sub(" ", text or "").split())
+
+
+def to_chat_event(body: dict[str, Any], event: dict[str, Any], *, tenant: str, direct: bool) -> ChatEvent | None:
+    text = question_text(event.get("text", ""))
+    if not text:
+        return None
+    ts = event["ts"]
+    thread_ts = event.get("thread_ts")
+    # A mention starts (or continues) a thread: the thread is the conversation. A DM outside a thread is one
+    # conversation with the whole DM channel, answered in place.
+    thread = thread_ts or ("" if direct else ts)
+    delivery = {"question_ts": ts}
+    if thread:
+        delivery["thread_ts"] = thread
+    return ChatEvent(
+        platform="slack",
+        event_id=body.get("event_id") or f"{event['channel']}:{ts}",
+        tenant=tenant,
+        channel=event["channel"],
+        thread=thread,
+        user_id=event.get("user", "unknown"),
+        message_id=ts,
+        text=text,
+        delivery=delivery,
+    )
+
+
+async def _enqueue(deps: SlackDeps, event: ChatEvent) -> None:
+    fresh = await deps.queue.enqueue(event)
+    log.info(
+        "slack question queued" if fresh else "slack duplicate delivery dropped",
+        event_id=event.event_id,
+        tenant=event.tenant,
+        channel=event.channel,
+        trace_id=event.trace_id,
+    )
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    @app.event("app_mention")
+    async def on_mention(body: dict[str, Any], event: dict[str, Any]) -> None:
+        chat_event = to_chat_event(body, event, tenant=deps.tenant_of(body), direct=False)
+        if chat_event is not None:
+            await _enqueue(deps, chat_event)
+
+    @app.event("message")
+    async def on_message(
+        body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        # Edits, joins, bot posts (ours included) and other subtypes are not questions.
+        if event.get("subtype") or event.get("bot_id") or event.get("user") == context.bot_user_id:
+            return
+        if await _take_comment(deps, body, event, client):
+            return
+        direct = event.get("channel_type") == "im"
+        if not direct:
+            return  # in channels the bot answers @mentions (the app_mention listener), not every message
+        chat_event = to_chat_event(body, event, tenant=deps.tenant_of(body), direct=True)
+        if chat_event is not None:
+            await _enqueue(deps, chat_event)
+
+
+async def _take_comment(deps: SlackDeps, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> bool:
+    """After a 👎 the bot asked what was missing: the user's next message in that thread is the answer."""
+    thread = event.get("thread_ts") or ""
+    if not thread and event.get("channel_type") != "im":
+        return False
+    key = ConversationKey(tenant=deps.tenant_of(body), platform="slack", channel=event["channel"], thread=thread)
+    conversation_id = await deps.feedback.conversation_id(key)
+    if conversation_id is None:
+        return False
+    feedback_id = await deps.feedback.comment_awaited(conversation_id=conversation_id, user_id=event.get("user", ""))
+    if feedback_id is None:
+        return False
+    await deps.feedback.add_comment(feedback_id, question_text(event.get("text", "")) or event.get("text", ""))
+    await client.chat_postMessage(channel=event["channel"], text=COMMENT_THANKS, thread_ts=thread or None)
+    return True

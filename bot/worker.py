@@ -1,0 +1,277 @@
+"""The worker: takes questions off the durable queue, answers them with the agent, and delivers the answers.
+
+Each job is one :class:`ChatEvent`. The worker shows the platform it is on it (``Deliverer.working``), streams the
+agent's answer into the platform at most once per ``QUEUE_UPDATE_INTERVAL`` (``Deliverer.update``), posts the
+final answer with its sources (``Deliverer.deliver``) and ties the stored answer to the posted message, so
+reactions on it count as feedback.
+
+pgqueuer runs the jobs: at most ``QUEUE_CONCURRENCY`` at once across all workers, each retried with backoff when
+it fails (a deliverer's network error, a platform outage) up to ``QUEUE_RETRY_ATTEMPTS`` attempts, and picked up
+by another worker when the one running it stops sending heartbeats for ``QUEUE_STALLED_AFTER_SECONDS`` (it died).
+Once the agent has replied, a retry or a re-run does not ask it again: the reply is kept with the event and posted
+(see ``bot/queue.py``); once it is posted, a re-run does nothing. Stopping a worker lets its jobs in progress
+finish. A question that waited longer than ``QUEUE_MAX_AGE_SECONDS`` (the bot was down) gets an apology
+instead of a late answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+
+from pgqueuer.core.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
+from pgqueuer.domain.errors import FailingListenerError
+from pgqueuer.domain.types import Channel, QueueExecutionMode
+from pgqueuer.models import Job
+from pgqueuer.qm import QueueManager
+from pydantic import ValidationError
+
+from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, StreamFinal
+from agent.service import AgentService
+from bot.events import ChatEvent, Deliverer
+from bot.queue import ANSWER_ENTRYPOINT, JobQueue
+from core.logging import bound_context, get_logger
+from core.settings import QueueSettings
+
+log = get_logger(__name__)
+
+MISSED_TEXT = "Sorry, I missed this question while I was unavailable — please ask again."
+MAX_RETRY_DELAY = timedelta(minutes=5)
+PRUNE_EVERY = timedelta(hours=1)
+LISTENER_LOST = "the connection listening for new jobs stopped receiving notifications"
+
+
+class ListenerLostError(RuntimeError):
+    """The worker's LISTEN connection stopped receiving notifications."""
+
+
+class Worker:
+    restart_delay = 5.0
+    """Seconds before a run that failed (or lost its listener) starts over."""
+    listener_check_every = 30.0
+    """Seconds between checks that the LISTEN connection still receives notifications."""
+    listener_timeout = 10.0
+    """Seconds a check waits for its own notification."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        agent: AgentService,
+        deliverers: Mapping[str, Deliverer],
+        settings: QueueSettings | None = None,
+    ) -> None:
+        self.queue = queue
+        self.agent = agent
+        self.deliverers = dict(deliverers)
+        self.settings = settings or QueueSettings()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Answer jobs until ``stop`` is set; the jobs in progress then finish before this returns.
+
+        When the connection that listens for new jobs is lost (e.g. the database restarted) or the run fails, the
+        worker starts over after a few seconds rather than carrying on with slow polling or not at all.
+        """
+        await self._manager().verify_structure()  # a database without the queue's migration fails here, at once
+        pruner = asyncio.create_task(self._prune_periodically(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    await self._run(QueueExecutionMode.continuous, stop)
+                except Exception as error:
+                    if stop.is_set():
+                        log.warning("worker stopped with an error", error=f"{type(error).__name__}: {error}")
+                        break
+                    log.error(
+                        "worker interrupted; starting over",
+                        error=f"{type(error).__name__}: {error}",
+                        retry_in_seconds=self.restart_delay,
+                    )
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.restart_delay)
+        finally:
+            pruner.cancel()
+            with suppress(asyncio.CancelledError):
+                await pruner
+
+    async def drain(self) -> None:
+        """Answer every job in the queue, retries included, and return when none is left (tests, one-off runs)."""
+        await self._run(QueueExecutionMode.drain, asyncio.Event())
+
+    async def answer(self, event: ChatEvent) -> None:
+        """Everything one job does for ``event``; raises (so the job is retried) when delivering fails."""
+        deliverer = self.deliverers.get(event.platform)
+        if deliverer is None:
+            log.error("no deliverer for this platform; the question is dropped")
+            return
+        progress = await self.queue.progress(event)
+        if progress.delivered:
+            log.info("answer already delivered; nothing to do")
+            return
+        reply = progress.reply
+        if reply is None:
+            age = self._age_seconds(event)
+            if age > self.settings.max_age_seconds:
+                log.warning("question waited too long; apologising instead of answering", age_seconds=round(age))
+                reply = AnswerReply(text=MISSED_TEXT, outcome="error", trace_id=event.trace_id)
+            else:
+                request = self._request(event)
+                if request is None:
+                    return
+                await self._working(deliverer, event)
+                reply = await self._stream(deliverer, event, request)
+                await self.queue.save_reply(event, reply)
+        platform_message_id = await deliverer.deliver(event, reply)
+        await self.queue.mark_delivered(event)
+        log.info("answer delivered", outcome=reply.outcome, sources=len(reply.sources), latency_ms=reply.latency_ms)
+        if reply.message_id is not None:
+            try:
+                await self.agent.store.set_platform_message_id(reply.message_id, platform_message_id)
+            except Exception as error:  # delivered already: a retry would not post it again to fix this
+                log.error("could not link the answer to its message", error=f"{type(error).__name__}: {error}")
+
+    # --- running pgqueuer ------------------------------------------------------------------------------------
+
+    def _manager(self) -> QueueManager:
+        manager = QueueManager(self.queue.queries(), channel=Channel(self.queue.db_settings.channel))
+        executor = DatabaseRetryEntrypointExecutor(
+            EntrypointExecutorParameters(concurrency_limit=self.settings.concurrency, func=self._job),
+            # pgqueuer counts retries; the setting counts attempts (the first run included).
+            max_attempts=self.settings.retry_attempts - 1,
+            initial_delay=timedelta(seconds=self.settings.retry_delay),
+            max_delay=MAX_RETRY_DELAY,
+        )
+        manager.register_executor(ANSWER_ENTRYPOINT, executor)
+        return manager
+
+    async def _run(self, mode: QueueExecutionMode, stop: asyncio.Event) -> None:
+        manager = self._manager()
+        listener_lost = asyncio.Event()
+
+        async def stop_when_asked() -> None:
+            await stop.wait()
+            manager.shutdown.set()
+
+        async def watch_listener() -> None:
+            # pgqueuer's own probe can fire before its LISTEN is in place (a false alarm at start-up), so it only
+            # logs; this one starts once the worker is up and ends the run when new jobs would go unnoticed.
+            while not manager.shutdown.is_set():
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(manager.shutdown.wait(), timeout=self.listener_check_every)
+                    return
+                try:
+                    await manager.listener_healthy(timeout=timedelta(seconds=self.listener_timeout))
+                except FailingListenerError:
+                    listener_lost.set()
+                    manager.shutdown.set()
+                except Exception as error:  # the database is unreachable: the run itself fails and starts over
+                    log.warning("could not check the job listener", error=f"{type(error).__name__}: {error}")
+
+        stalled_after = self.settings.stalled_after_seconds
+        helpers = [asyncio.create_task(stop_when_asked())]
+        if mode is QueueExecutionMode.continuous:
+            helpers.append(asyncio.create_task(watch_listener()))
+        log.info("worker started", mode=mode.value, concurrency=self.settings.concurrency)
+        try:
+            await manager.run(
+                # New jobs wake the worker at once (NOTIFY); polling finds jobs whose worker died.
+                dequeue_timeout=timedelta(seconds=min(30.0, max(0.5, stalled_after / 2))),
+                batch_size=self.settings.concurrency,
+                mode=mode,
+                heartbeat_timeout=timedelta(seconds=stalled_after),
+            )
+        except Exception as error:
+            if listener_lost.is_set():  # pgqueuer trips over the dead connection on the way out
+                raise ListenerLostError(LISTENER_LOST) from error
+            raise
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            log.info("worker stopped", mode=mode.value)
+        if listener_lost.is_set() and not stop.is_set():
+            raise ListenerLostError(LISTENER_LOST)
+
+    async def _job(self, job: Job) -> None:
+        try:
+            event = ChatEvent.model_validate_json(job.payload or b"")
+        except ValidationError as error:  # retrying cannot fix it
+            log.error("job dropped: its payload is not a chat event", job_id=job.id, error=str(error))
+            return
+        with bound_context(
+            trace_id=event.trace_id, platform=event.platform, tenant=event.tenant, channel=event.channel
+        ):
+            attempt = job.attempts + 1
+            if attempt > 1:
+                log.info("retrying the question", job_id=job.id, attempt=attempt)
+            try:
+                await self.answer(event)
+            except Exception as error:
+                details = {"job_id": job.id, "attempt": attempt, "error": f"{type(error).__name__}: {error}"}
+                if attempt >= self.settings.retry_attempts:
+                    log.error("giving up on the question", **details)
+                else:
+                    log.warning("answering failed; it will be retried", **details)
+                raise
+
+    async def _prune_periodically(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                pruned = await self.queue.prune()
+            except Exception as error:
+                log.warning("could not prune processed events", error=f"{type(error).__name__}: {error}")
+            else:
+                if pruned:
+                    log.info("pruned processed events", count=pruned)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=PRUNE_EVERY.total_seconds())
+
+    # --- one job ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _age_seconds(event: ChatEvent) -> float:
+        received = event.received_at if event.received_at.tzinfo else event.received_at.replace(tzinfo=UTC)
+        return (datetime.now(UTC) - received).total_seconds()
+
+    @staticmethod
+    def _request(event: ChatEvent) -> AnswerRequest | None:
+        try:
+            return AnswerRequest(
+                question=event.text[:MAX_QUESTION_CHARS],
+                conversation=event.conversation,
+                user_id=event.user_id,
+                platform_message_id=event.message_id or None,
+                trace_id=event.trace_id[:64],
+            )
+        except ValidationError as error:  # e.g. only whitespace: nothing to answer, and retrying cannot help
+            log.warning("question dropped: not a valid question", error=str(error))
+            return None
+
+    async def _working(self, deliverer: Deliverer, event: ChatEvent) -> None:
+        # Showing progress is a courtesy: when it fails, answering goes on (delivering is what gets retried).
+        try:
+            await deliverer.working(event)
+        except Exception as error:
+            log.warning("could not show that the bot is working", error=f"{type(error).__name__}: {error}")
+
+    async def _stream(self, deliverer: Deliverer, event: ChatEvent, request: AnswerRequest) -> AnswerReply:
+        text = ""
+        last_update: float | None = None
+        reply: AnswerReply | None = None
+        async for item in self.agent.stream(request):
+            if isinstance(item, StreamFinal):
+                reply = item.reply
+                continue
+            text += item.text
+            now = time.monotonic()
+            if last_update is None or now - last_update >= self.settings.update_interval:
+                last_update = now
+                try:
+                    await deliverer.update(event, text)
+                except Exception as error:
+                    log.warning("could not show the partial answer", error=f"{type(error).__name__}: {error}")
+        if reply is None:  # stream() always ends with the final reply
+            raise RuntimeError("the agent's stream ended without a reply")
+        return reply

@@ -1,0 +1,332 @@
+"""The durable queue and the worker end to end: real PostgreSQL (pgqueuer installed by the migrations), the real
+agent in extractive mode, and a recording deliverer standing in for the platform edge."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import URL
+
+from agent.models import Conversation, Message
+from agent.schemas import AnswerReply, AnswerRequest, StreamDelta, StreamEvent, StreamFinal
+from agent.service import AgentService
+from bot.events import ChatEvent
+from bot.queue import JobQueue, dedupe_key
+from bot.worker import MISSED_TEXT, Worker
+from core.db import session_scope
+from core.settings import AgentSettings, LLMSettings, QueueSettings
+from knowledge.service import KnowledgeBase
+
+HANDBOOK = {
+    "deployment.md": """# Deployment guide
+
+## Rotate the signing key
+
+Open the admin console, choose Security, and press Rotate. Old tokens stop working after one hour.
+""",
+    "billing.md": """# Billing FAQ
+
+## Refunds
+
+Refunds are issued within fourteen days of a cancelled subscription, to the original card.
+""",
+}
+
+SETTINGS = QueueSettings(
+    concurrency=2, retry_attempts=3, retry_delay=0.05, stalled_after_seconds=1.0, update_interval=0.0
+)
+
+
+class RecordingDeliverer:
+    """The platform edge: records what the worker shows and posts; can fail or hang like a real network."""
+
+    def __init__(self, *, failures: int = 0, hang: bool = False) -> None:
+        self.failures = failures
+        self.hang = hang
+        self.working_on: list[str] = []
+        self.updates: list[str] = []
+        self.attempts = 0
+        self.delivered: list[tuple[ChatEvent, AnswerReply]] = []
+        self.delivering = asyncio.Event()
+        """Set when a delivery starts (the job got as far as posting)."""
+        self.done = asyncio.Event()
+
+    async def working(self, event: ChatEvent) -> None:
+        self.working_on.append(event.event_id)
+
+    async def update(self, event: ChatEvent, partial_text: str) -> None:
+        self.updates.append(partial_text)
+
+    async def deliver(self, event: ChatEvent, reply: AnswerReply) -> str:
+        self.attempts += 1
+        self.delivering.set()
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the platform is unreachable")
+        if self.hang:
+            await asyncio.Event().wait()
+        self.delivered.append((event, reply))
+        self.done.set()
+        return f"posted-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def queue(database_url: URL) -> AsyncIterator[JobQueue]:
+    async with await JobQueue.connect(database_url, role="tests") as queue:
+        await queue.pool.execute("DELETE FROM pgqueuer")  # the session database is shared: start empty
+        yield queue
+        await queue.pool.execute("DELETE FROM pgqueuer")
+
+
+@pytest.fixture
+async def handbook(kb: KnowledgeBase, tenant: str, tmp_path: Path) -> str:
+    folder = tmp_path / "handbook"
+    folder.mkdir()
+    for name, body in HANDBOOK.items():
+        (folder / name).write_text(body)
+    await kb.ingest([str(folder)], tenant=tenant, collection="handbook")
+    return tenant
+
+
+@pytest.fixture
+def agent(kb: KnowledgeBase) -> AgentService:
+    return AgentService(
+        knowledge=kb, sessionmaker=kb.sessionmaker, llm=LLMSettings(), settings=AgentSettings(min_similarity=0.25)
+    )
+
+
+def question(tenant: str, text: str = "How do I rotate the signing key?", **fields: Any) -> ChatEvent:
+    values: dict[str, Any] = {
+        "platform": "slack",
+        "event_id": f"Ev{uuid.uuid4().hex[:12]}",
+        "tenant": tenant,
+        "channel": "C0ENG",
+        "thread": "1700000000.000100",
+        "user_id": "U0ALICE",
+        "message_id": "1700000000.000100",
+        "text": text,
+    }
+    return ChatEvent.model_validate(values | fields)
+
+
+async def messages_of(kb: KnowledgeBase, tenant: str) -> Sequence[Message]:
+    async with session_scope(kb.sessionmaker) as session:
+        found = await session.scalars(
+            select(Message).join(Conversation).where(Conversation.tenant == tenant).order_by(Message.id)
+        )
+        return found.all()
+
+
+async def jobs(queue: JobQueue) -> list[dict[str, Any]]:
+    return [dict(row) for row in await queue.pool.fetch("SELECT id, status, dedupe_key FROM pgqueuer ORDER BY id")]
+
+
+async def test_a_question_is_answered_and_delivered_with_its_sources(
+    queue: JobQueue, agent: AgentService, kb: KnowledgeBase, handbook: str
+) -> None:
+    deliverer = RecordingDeliverer()
+    event = question(handbook)
+    assert await queue.enqueue(event) is True
+
+    await Worker(queue, agent, {"slack": deliverer}, SETTINGS).drain()
+
+    assert deliverer.working_on == [event.event_id]
+    ((delivered_event, reply),) = deliverer.delivered
+    assert delivered_event == event
+    assert reply.outcome == "answered" and reply.extractive
+    assert "press Rotate" in reply.text and reply.sources[0].source_uri.endswith("deployment.md")
+    assert reply.trace_id == event.trace_id
+    question_row, answer_row = await messages_of(kb, handbook)
+    assert question_row.platform_message_id == event.message_id and question_row.user_id == event.user_id
+    assert answer_row.id == reply.message_id
+    assert answer_row.platform_message_id is not None and answer_row.platform_message_id.startswith("posted-")
+    assert await jobs(queue) == []
+
+
+async def test_an_event_is_accepted_once_even_after_its_job_finished(
+    queue: JobQueue, agent: AgentService, kb: KnowledgeBase, handbook: str
+) -> None:
+    deliverer = RecordingDeliverer()
+    event = question(handbook)
+    assert [await queue.enqueue(event) for _ in range(3)] == [True, False, False]
+    assert [job["dedupe_key"] for job in await jobs(queue)] == [dedupe_key(event)]
+
+    await Worker(queue, agent, {"slack": deliverer}, SETTINGS).drain()
+    assert len(deliverer.delivered) == 1 and len(await messages_of(kb, handbook)) == 2
+
+    # Slack retries an event whose acknowledgement it missed, possibly long after the answer went out.
+    assert await queue.enqueue(event.model_copy(update={"trace_id": "retried"})) is False
+    assert await jobs(queue) == []
+    # Listeners on several replicas may receive the same delivery at the same moment: one of them wins.
+    twin = question(handbook)
+    assert sorted(await asyncio.gather(*(queue.enqueue(twin) for _ in range(4)))) == [False, False, False, True]
+
+
+async def test_a_question_that_waited_too_long_gets_an_apology_not_an_answer(
+    queue: JobQueue, agent: AgentService, kb: KnowledgeBase, handbook: str
+) -> None:
+    deliverer = RecordingDeliverer()
+    event = question(handbook, received_at=datetime.now(UTC) - timedelta(minutes=11))
+    assert await queue.enqueue(event)
+
+    await Worker(queue, agent, {"slack": deliverer}, SETTINGS).drain()
+
+    ((_, reply),) = deliverer.delivered
+    assert reply.text == MISSED_TEXT and reply.outcome == "error" and reply.message_id is None
+    assert deliverer.working_on == []
+    assert await messages_of(kb, handbook) == []  # the agent was never asked
+
+
+async def test_a_failed_delivery_is_retried_without_asking_the_agent_again(
+    queue: JobQueue, agent: AgentService, kb: KnowledgeBase, handbook: str
+) -> None:
+    deliverer = RecordingDeliverer(failures=1)
+    event = question(handbook)
+    assert await queue.enqueue(event)
+
+    await Worker(queue, agent, {"slack": deliverer}, SETTINGS).drain()
+
+    assert deliverer.attempts == 2 and len(deliverer.delivered) == 1
+    _, answer_row = await messages_of(kb, handbook)  # one exchange: the retry posted the kept reply
+    assert answer_row.platform_message_id is not None and answer_row.platform_message_id.startswith("posted-")
+
+
+async def test_a_delivery_that_keeps_failing_is_given_up_after_the_attempts(
+    queue: JobQueue, agent: AgentService, handbook: str
+) -> None:
+    deliverer = RecordingDeliverer(failures=10)
+    assert await queue.enqueue(question(handbook))
+
+    await Worker(queue, agent, {"slack": deliverer}, SETTINGS).drain()
+
+    assert deliverer.attempts == SETTINGS.retry_attempts and deliverer.delivered == []
+    assert await jobs(queue) == []
+
+
+async def kill(worker: asyncio.Task[None], queue: JobQueue) -> None:
+    """What a crash leaves behind: connections gone mid-job, nothing written on the way out."""
+    queue.pool.terminate()
+    while not worker.done():
+        worker.cancel()
+        await asyncio.wait({worker}, timeout=1)
+    if not worker.cancelled():
+        worker.exception()  # retrieved: whatever the dying worker raised is expected
+
+
+async def test_a_job_whose_worker_died_is_picked_up_by_another(
+    queue: JobQueue, agent: AgentService, kb: KnowledgeBase, database_url: URL, handbook: str
+) -> None:
+    event = question(handbook)
+    assert await queue.enqueue(event)
+
+    doomed_queue = await JobQueue.connect(database_url, role="tests-doomed")
+    doomed = RecordingDeliverer(hang=True)
+    doomed_worker = asyncio.create_task(Worker(doomed_queue, agent, {"slack": doomed}, SETTINGS).run(asyncio.Event()))
+    await asyncio.wait_for(doomed.delivering.wait(), timeout=15)  # answered, and hanging while posting
+    await kill(doomed_worker, doomed_queue)
+    assert [job["status"] for job in await jobs(queue)] == ["picked"]
+
+    rescuer = RecordingDeliverer()
+    stop = asyncio.Event()
+    rescuing = asyncio.create_task(Worker(queue, agent, {"slack": rescuer}, SETTINGS).run(stop))
+    await asyncio.wait_for(rescuer.done.wait(), timeout=15)
+    stop.set()
+    await asyncio.wait_for(rescuing, timeout=15)
+
+    ((_, reply),) = rescuer.delivered
+    assert rescuer.working_on == []  # the reply was kept: it is posted, not asked for again
+    _, answer_row = await messages_of(kb, handbook)
+    assert answer_row.id == reply.message_id and answer_row.platform_message_id is not None
+    assert await jobs(queue) == []
+
+
+async def new_listener(queue: JobQueue, role: str, known: frozenset[int] = frozenset()) -> int:
+    """The backend pid of the worker's LISTEN connection, waiting (up to 10 s) for one not in ``known``."""
+    for _ in range(200):
+        rows = await queue.pool.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'",
+            f"threadwise-{role}",
+        )
+        fresh = {int(row["pid"]) for row in rows} - known
+        if fresh:
+            return fresh.pop()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no new LISTEN connection from {role}")
+
+
+async def test_a_worker_that_loses_its_listener_starts_over(
+    queue: JobQueue, agent: AgentService, database_url: URL, handbook: str
+) -> None:
+    async with await JobQueue.connect(database_url, role="tests-listener") as own_queue:
+        deliverer = RecordingDeliverer()
+        # Polling only every 30 s: a question answered within seconds was noticed through LISTEN/NOTIFY.
+        worker = Worker(
+            own_queue, agent, {"slack": deliverer}, SETTINGS.model_copy(update={"stalled_after_seconds": 60})
+        )
+        worker.listener_check_every, worker.listener_timeout, worker.restart_delay = 0.2, 0.5, 0.1
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        try:
+            lost = await new_listener(queue, "tests-listener")
+            await queue.pool.execute("SELECT pg_terminate_backend($1)", lost)  # e.g. the database restarted
+            await new_listener(queue, "tests-listener", known=frozenset({lost}))
+            assert await queue.enqueue(question(handbook))
+            await asyncio.wait_for(deliverer.done.wait(), timeout=10)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, timeout=15)
+
+
+async def test_depth_and_age_of_the_oldest_waiting_question(queue: JobQueue, tenant: str) -> None:
+    assert await queue.depth() == 0 and await queue.oldest_age_seconds() is None
+
+    first, second = question(tenant), question(tenant)
+    assert await queue.enqueue(first) and await queue.enqueue(second)
+    await queue.pool.execute(
+        "UPDATE pgqueuer SET created = now() - interval '90 seconds' WHERE dedupe_key = $1", dedupe_key(first)
+    )
+
+    assert await queue.depth() == 2
+    age = await queue.oldest_age_seconds()
+    assert age is not None and 90 <= age < 120
+
+
+class ScriptedAgent:
+    """Streams fixed pieces, then a reply; enough to watch how often the worker edits the message."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        self.pieces = pieces
+
+    async def stream(self, request: AnswerRequest) -> AsyncIterator[StreamEvent]:
+        for piece in self.pieces:
+            yield StreamDelta(text=piece)
+        yield StreamFinal(reply=AnswerReply(text="".join(self.pieces), outcome="answered", trace_id=request.trace_id))
+
+
+@pytest.mark.parametrize(
+    ("interval", "expected"), [(0.0, ["Press", "Press Rotate", "Press Rotate."]), (60.0, ["Press"])]
+)
+async def test_partial_answers_are_shown_at_most_once_per_interval(
+    queue: JobQueue, tenant: str, interval: float, expected: list[str]
+) -> None:
+    deliverer = RecordingDeliverer()
+    agent = cast(AgentService, ScriptedAgent(["Press", " Rotate", "."]))
+    settings = SETTINGS.model_copy(update={"update_interval": interval})
+
+    await Worker(queue, agent, {"slack": deliverer}, settings).answer(question(tenant))
+
+    assert deliverer.updates == expected
+    assert [reply.text for _, reply in deliverer.delivered] == ["Press Rotate."]
+
+
+async def test_the_migrated_schema_is_the_one_pgqueuer_expects(queue: JobQueue) -> None:
+    # Fails after upgrading pgqueuer when the new version wants schema changes: put these in a new migration.
+    plan = await queue.queries().plan_upgrade()
+    assert plan.statements == ()

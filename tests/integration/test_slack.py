@@ -1,0 +1,247 @@
+"""Slack end to end: signed events posted to the running app (real slack-bolt), the durable queue and worker,
+the agent on a real PostgreSQL, and answers posted through the real slack_sdk client to a fake Slack Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import select
+
+from agent.models import Feedback, Message
+from bot.web.app import create_app
+from core.db import session_scope
+from core.settings import load_settings
+from knowledge.service import KnowledgeBase
+from tests.fakes.slack_api import (
+    BOT_TOKEN,
+    BOT_USER_ID,
+    SIGNING_SECRET,
+    FakeSlack,
+    event_envelope,
+    fake_slack,
+    sign,
+)
+
+GUIDE = """# Deployment guide
+
+## Rotate the signing key
+
+Open the admin console, choose Security, and press Rotate. Old tokens stop working after one hour.
+"""
+
+
+@pytest.fixture
+async def team(kb: KnowledgeBase, tmp_path: Path) -> str:
+    team_id = f"T{uuid.uuid4().hex[:10].upper()}"
+    (tmp_path / "guide.md").write_text(GUIDE)
+    await kb.ingest([str(tmp_path / "guide.md")], tenant=team_id, collection="guide")
+    return team_id
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with fake_slack() as fake:
+        yield fake
+
+
+@asynccontextmanager
+async def slack_app(database_url: str, slack: FakeSlack) -> AsyncIterator[httpx.AsyncClient]:
+    settings = load_settings(
+        database={"url": database_url},
+        slack={"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "api_url": slack.api_url},
+        agent={"min_similarity": 0.25},
+        queue={"update_interval": 0.2},
+    )
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://threadwise.test") as client:
+            yield client
+
+
+def mention(team: str, text: str, *, channel: str = "C0GENERAL", user: str = "U0ALICE") -> dict[str, Any]:
+    ts = f"{time.time():.6f}"
+    event = {"type": "app_mention", "user": user, "text": f"<@{BOT_USER_ID}> {text}", "ts": ts, "channel": channel}
+    return event_envelope(event | {"team": team}, event_id=f"Ev{uuid.uuid4().hex[:12]}", team_id=team)
+
+
+async def post_event(client: httpx.AsyncClient, envelope: dict[str, Any], **headers: str) -> httpx.Response:
+    body = json.dumps(envelope)
+    return await client.post("/slack/events", content=body, headers=sign(body) | headers)
+
+
+async def answers(slack: FakeSlack, count: int = 1) -> list[dict[str, Any]]:
+    found = await asyncio.to_thread(slack.wait_for, "chat.postMessage", count)
+    return [call.args for call in found]
+
+
+async def test_a_mention_gets_one_threaded_answer_with_sources(
+    database_url_text: str, slack: FakeSlack, team: str
+) -> None:
+    envelope = mention(team, "how do I rotate the signing key?")
+    async with slack_app(database_url_text, slack) as client:
+        started = time.perf_counter()
+        response = await post_event(client, envelope)
+        ack_ms = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200
+        (posted,) = await answers(slack)
+        await asyncio.sleep(0.3)  # nothing else arrives
+    question_ts = envelope["event"]["ts"]
+    assert posted["thread_ts"] == question_ts and posted["channel"] == "C0GENERAL"
+    assert "press Rotate" in posted["text"]
+    context = [b for b in posted["blocks"] if b["type"] == "context"]
+    assert "Rotate the signing key" in context[0]["elements"][0]["text"]
+    assert [c.args["name"] for c in slack.calls_to("reactions.add")] == ["eyes"]
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert ack_ms < 3000
+
+
+async def test_a_direct_message_is_answered_in_place(database_url_text: str, slack: FakeSlack, team: str) -> None:
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "user": "U0ALICE",
+        "text": "how do I rotate the signing key?",
+        "ts": f"{time.time():.6f}",
+        "channel": "D0DIRECT",
+    }
+    async with slack_app(database_url_text, slack) as client:
+        assert (await post_event(client, event_envelope(event, event_id="EvDM1", team_id=team))).status_code == 200
+        (posted,) = await answers(slack)
+    assert posted["channel"] == "D0DIRECT" and "thread_ts" not in posted
+    assert "press Rotate" in posted["text"]
+
+
+async def test_bots_and_the_bot_itself_are_ignored(database_url_text: str, slack: FakeSlack, team: str) -> None:
+    own = {"type": "message", "channel_type": "im", "user": BOT_USER_ID, "text": "hi", "ts": "1.1", "channel": "D1"}
+    other_bot = {
+        "type": "message",
+        "channel_type": "im",
+        "bot_id": "B0OTHER",
+        "text": "hi",
+        "ts": "1.2",
+        "channel": "D1",
+    }
+    async with slack_app(database_url_text, slack) as client:
+        for index, event in enumerate((own, other_bot)):
+            response = await post_event(client, event_envelope(event, event_id=f"EvBot{index}", team_id=team))
+            assert response.status_code == 200
+        await asyncio.sleep(1.0)
+    assert slack.calls_to("chat.postMessage") == []
+
+
+async def test_retried_deliveries_are_answered_once(database_url_text: str, slack: FakeSlack, team: str) -> None:
+    envelope = mention(team, "how do I rotate the signing key?")
+    async with slack_app(database_url_text, slack) as client:
+        for retry in range(3):
+            headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {}
+            assert (await post_event(client, envelope, **headers)).status_code == 200
+        await answers(slack)
+        await asyncio.sleep(1.0)
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_two_app_instances_answer_a_shared_event_once(
+    database_url_text: str, slack: FakeSlack, team: str
+) -> None:
+    envelope = mention(team, "how do I rotate the signing key?")
+    async with slack_app(database_url_text, slack) as first, slack_app(database_url_text, slack) as second:
+        results = await asyncio.gather(post_event(first, envelope), post_event(second, envelope))
+        assert [r.status_code for r in results] == [200, 200]
+        await answers(slack)
+        await asyncio.sleep(1.0)
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"X-Slack-Signature": "v0=" + "0" * 64}, 401),
+        (sign("{}", timestamp=int(time.time()) - 600), 401),
+    ],
+)
+async def test_unsigned_or_stale_requests_are_refused(
+    database_url_text: str, slack: FakeSlack, team: str, headers: dict[str, str], status: int
+) -> None:
+    body = json.dumps(mention(team, "how do I rotate the signing key?"))
+    async with slack_app(database_url_text, slack) as client:
+        response = await client.post("/slack/events", content=body, headers=sign(body) | headers)
+        await asyncio.sleep(0.5)
+    assert response.status_code == status
+    assert slack.calls_to("chat.postMessage") == []
+
+
+async def test_malformed_json_is_a_400_and_nothing_is_queued(database_url_text: str, slack: FakeSlack) -> None:
+    body = '{"type": "event_callback", "event": '
+    async with slack_app(database_url_text, slack) as client:
+        response = await client.post("/slack/events", content=body, headers=sign(body))
+        await asyncio.sleep(0.5)
+    assert response.status_code == 400
+    assert slack.calls_to("chat.postMessage") == []
+
+
+async def test_votes_change_and_a_thumbs_down_asks_for_a_comment(
+    database_url_text: str, slack: FakeSlack, team: str, kb: KnowledgeBase
+) -> None:
+    envelope = mention(team, "how do I rotate the signing key?")
+    async with slack_app(database_url_text, slack) as client:
+        await post_event(client, envelope)
+        await answers(slack)
+        answer_ts = (await asyncio.to_thread(slack.wait_for, "chat.postMessage"))[0].args.get("ts") or ""
+        # The fake returns the posted message's ts; the deliverer recorded it on the answer.
+        async with session_scope(kb.sessionmaker) as session:
+            stored = (
+                await session.scalars(
+                    select(Message)
+                    .where(Message.role == "assistant", Message.platform_message_id.is_not(None))
+                    .order_by(Message.id.desc())
+                    .limit(1)
+                )
+            ).one()
+        answer_ts = stored.platform_message_id or answer_ts
+        item = {"type": "message", "channel": "C0GENERAL", "ts": answer_ts}
+        for index, reaction in enumerate(("+1", "-1")):
+            added = {"type": "reaction_added", "user": "U0BOB", "reaction": reaction, "item": item}
+            added["item_user"] = BOT_USER_ID
+            response = await post_event(client, event_envelope(added, event_id=f"EvR{index}", team_id=team))
+            assert response.status_code == 200
+        asked = await answers(slack, 2)
+        assert "What was missing" in asked[1]["text"] and asked[1]["thread_ts"] == envelope["event"]["ts"]
+        comment = {
+            "type": "message",
+            "channel": "C0GENERAL",
+            "channel_type": "channel",
+            "user": "U0BOB",
+            "text": "It should say where the admin console is.",
+            "ts": f"{time.time():.6f}",
+            "thread_ts": envelope["event"]["ts"],
+        }
+        await post_event(client, event_envelope(comment, event_id="EvC1", team_id=team))
+        thanked = await answers(slack, 3)
+    async with session_scope(kb.sessionmaker) as session:
+        votes = (await session.scalars(select(Feedback).where(Feedback.message_id == stored.id))).all()
+    assert [(v.user_id, v.score, v.reaction) for v in votes] == [("U0BOB", -1, "-1")]
+    assert votes[0].comment == "It should say where the admin console is."
+    assert "passed that on" in thanked[2]["text"]
+
+
+async def test_a_rate_limited_post_is_retried_and_delivered_once(
+    database_url_text: str, slack: FakeSlack, team: str
+) -> None:
+    slack.fail("chat.postMessage", status=429, retry_after=1, times=1)
+    async with slack_app(database_url_text, slack) as client:
+        await post_event(client, mention(team, "how do I rotate the signing key?"))
+        await answers(slack, 2)  # the 429, then the delivery
+        await asyncio.sleep(1.0)
+    calls = slack.calls_to("chat.postMessage")
+    assert len(calls) == 2 and calls[0].args["text"] == calls[1].args["text"]
