@@ -161,6 +161,20 @@ class ConversationStore:
                 .values(summary=summary, summary_through=through)
             )
 
+    async def forget_channel(self, *, tenant: str, platform: str, channel: str) -> int:
+        """Forget every conversation of a channel (the channel's own and its threads'); returns how many."""
+        async with session_scope(self.sessionmaker) as session:
+            last = select(func.coalesce(func.max(Message.id), 0) + 1).where(Message.conversation_id == Conversation.id)
+            result = await session.execute(
+                update(Conversation)
+                .where(
+                    Conversation.tenant == tenant, Conversation.platform == platform, Conversation.channel == channel
+                )
+                .values(memory_from=last.scalar_subquery(), summary="", summary_through=0, updated_at=func.now())
+                .returning(Conversation.id)
+            )
+            return len(result.all())
+
     async def forget(self, key: ConversationKey) -> bool:
         """Start the conversation's memory afresh; the messages stay for feedback and reports. False if unknown."""
         async with session_scope(self.sessionmaker) as session:

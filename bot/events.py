@@ -36,6 +36,8 @@ class ChatEvent(BaseModel):
     trace_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     delivery: dict[str, str] = {}
     """What the deliverer needs to reply (e.g. Slack's thread_ts, a Discord interaction token)."""
+    collections: list[str] | None = None
+    """The channel's collections (set by its admins); None means the configured default."""
 
     @property
     def conversation(self) -> ConversationKey:

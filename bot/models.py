@@ -12,11 +12,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, String, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import CheckConstraint, DateTime, Index, String, func
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
+
+
+class ChannelSettings(Base):
+    """Per-channel choices of its admins: when the bot answers, and which collections it searches."""
+
+    __tablename__ = "channel_settings"
+    __table_args__ = (CheckConstraint("mode IN ('mention', 'auto', 'off')", name="mode"),)
+
+    tenant: Mapped[str] = mapped_column(String(200), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16), server_default="mention")
+    """mention: answer @mentions; auto: also answer questions asked without a mention; off: stay quiet."""
+    collections: Mapped[list[str] | None] = mapped_column(ARRAY(String(200)))
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class ProcessedEvent(Base):

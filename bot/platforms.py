@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent.feedback import FeedbackStore
 from agent.service import AgentService
+from bot.channels import ChannelSettingsStore
 from bot.events import Deliverer
 from bot.queue import JobQueue
 from bot.slack.app import create_slack_app
@@ -55,7 +56,14 @@ async def start_platforms(
     stack.push_async_callback(queue.close)
     platforms.queue = queue
     if listeners and settings.slack.signing_secret is not None:
-        deps = SlackDeps(queue=queue, feedback=FeedbackStore(sessionmaker), tenant=settings.slack.tenant)
+        deps = SlackDeps(
+            queue=queue,
+            feedback=FeedbackStore(sessionmaker),
+            channels=ChannelSettingsStore(sessionmaker),
+            forget_channel=agent.store.forget_channel,
+            admins=frozenset(settings.slack.admin_user_ids),
+            tenant=settings.slack.tenant,
+        )
         platforms.slack_handler = AsyncSlackRequestHandler(create_slack_app(settings.slack, deps))
     if worker:
         deliverers: dict[str, Deliverer] = {"slack": SlackDeliverer(create_web_client(settings.slack))}

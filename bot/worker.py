@@ -243,6 +243,7 @@ class Worker:
                 conversation=event.conversation,
                 user_id=event.user_id,
                 platform_message_id=event.message_id or None,
+                collections=event.collections,
                 trace_id=event.trace_id[:64],
             )
         except ValidationError as error:  # e.g. only whitespace: nothing to answer, and retrying cannot help

@@ -94,9 +94,18 @@ class SlackSettings(BaseModel):
     signing_secret: SecretStr | None = None
     app_token: SecretStr | None = None
     api_url: HttpUrl = HttpUrl("https://slack.com/api/")
+    admin_user_ids: Annotated[list[str], NoDecode] = []
+    """Users (comma-separated ids) who may change channel settings, besides the workspace's admins and owners."""
     tenant: str | None = None
     """Whose knowledge Slack questions search: unset, each workspace's own (its team id, ``T…``); set it to
     ``local`` to answer every workspace from the documents ingested with the default tenant."""
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @model_validator(mode="after")
     def _needs_a_transport(self) -> Self:

@@ -6,7 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.slack.client import create_web_client
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners import errors, questions, reactions
+from bot.slack.listeners import commands, errors, questions, reactions
 from core.settings import SlackSettings
 
 
@@ -22,5 +22,6 @@ def create_slack_app(settings: SlackSettings, deps: SlackDeps) -> AsyncApp:
     )
     questions.register(app, deps)
     reactions.register(app, deps)
+    commands.register(app, deps)
     errors.register(app)
     return app

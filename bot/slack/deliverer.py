@@ -44,7 +44,9 @@ class SlackDeliverer:
 
     async def deliver(self, event: ChatEvent, reply: AnswerReply) -> str:
         """Returns the ts of the message holding the answer's last part (the one with the sources)."""
-        messages = answer_messages(reply)
+        asked_by = event.delivery.get("asked_by")  # a slash command: the channel has not seen the question
+        preface = f"<@{asked_by}> asked: _{event.text[:300]}_" if asked_by else None
+        messages = answer_messages(reply, preface=preface)
         placeholder = self._placeholders.pop(event.event_id, None)
         last_ts = ""
         for index, (text, blocks) in enumerate(messages):

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from agent.feedback import FeedbackStore
+from bot.channels import ChannelSettingsStore
 from bot.events import EventSink
 
 POSITIVE_REACTIONS = frozenset({"+1", "thumbsup", "white_check_mark", "heavy_check_mark"})
 NEGATIVE_REACTIONS = frozenset({"-1", "thumbsdown"})
 
 
+class ChannelForgetter(Protocol):
+    async def __call__(self, *, tenant: str, platform: str, channel: str) -> int: ...
+
+
 @dataclass(frozen=True)
 class SlackDeps:
     queue: EventSink
     feedback: FeedbackStore
+    channels: ChannelSettingsStore
+    forget_channel: ChannelForgetter
+    admins: frozenset[str] = frozenset()
     positive: frozenset[str] = POSITIVE_REACTIONS
     negative: frozenset[str] = NEGATIVE_REACTIONS
     tenant: str | None = None

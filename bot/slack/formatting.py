@@ -42,9 +42,10 @@ def source_line(source: Source) -> str:
     return f"[{source.number}] {label} ({source.source_uri})" if source.source_uri else f"[{source.number}] {label}"
 
 
-def answer_messages(reply: AnswerReply) -> list[tuple[str, list[dict[str, Any]]]]:
+def answer_messages(reply: AnswerReply, *, preface: str | None = None) -> list[tuple[str, list[dict[str, Any]]]]:
     """(fallback text, blocks) per message; the sources go under the last one."""
-    pieces = split_text(to_mrkdwn(reply.text))
+    text = to_mrkdwn(reply.text)
+    pieces = split_text(f"{preface}\n\n{text}" if preface else text)
     messages = []
     for index, piece in enumerate(pieces):
         blocks: list[dict[str, Any]] = [

@@ -31,6 +31,7 @@ class Call:
     method: str
     args: dict[str, Any]
     at: float
+    response: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,8 +83,12 @@ class FakeSlack:
             return failure
 
     def handle(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        status, headers, body = self._answer(method, args)
         with self._lock:
-            self.calls.append(Call(method, args, time.time()))
+            self.calls.append(Call(method, args, time.time(), body))
+        return status, headers, body
+
+    def _answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
         failure = self._take_failure(method)
         if failure is not None:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
@@ -98,6 +103,10 @@ class FakeSlack:
                 {},
                 {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"text": args.get("text")}},
             )
+        if method == "users.info":
+            user = str(args.get("user", ""))
+            # Users whose id starts with UADMIN are workspace admins in this fake.
+            return 200, {}, {"ok": True, "user": {"id": user, "is_admin": user.startswith("UADMIN"), "is_owner": False}}
         if method in ("reactions.add", "reactions.remove"):
             return 200, {}, {"ok": True}
         return 200, {}, {"ok": False, "error": "unknown_method"}
@@ -107,6 +116,9 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             return
+
+        def do_GET(self) -> None:  # some methods (users.info) are called with GET and query parameters
+            self.do_POST()
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -149,14 +161,20 @@ def fake_slack() -> Iterator[FakeSlack]:
         thread.join(timeout=5)
 
 
-def sign(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
+def sign(
+    body: str,
+    *,
+    secret: str = SIGNING_SECRET,
+    timestamp: int | None = None,
+    content_type: str = "application/json",
+) -> dict[str, str]:
     """Headers Slack sends with an event: ``v0=`` HMAC-SHA256 of ``v0:{timestamp}:{body}``."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
     return {
         "X-Slack-Request-Timestamp": stamp,
         "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/json",
+        "Content-Type": content_type,
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -196,19 +197,9 @@ async def test_votes_change_and_a_thumbs_down_asks_for_a_comment(
     envelope = mention(team, "how do I rotate the signing key?")
     async with slack_app(database_url_text, slack) as client:
         await post_event(client, envelope)
-        await answers(slack)
-        answer_ts = (await asyncio.to_thread(slack.wait_for, "chat.postMessage"))[0].args.get("ts") or ""
-        # The fake returns the posted message's ts; the deliverer recorded it on the answer.
-        async with session_scope(kb.sessionmaker) as session:
-            stored = (
-                await session.scalars(
-                    select(Message)
-                    .where(Message.role == "assistant", Message.platform_message_id.is_not(None))
-                    .order_by(Message.id.desc())
-                    .limit(1)
-                )
-            ).one()
-        answer_ts = stored.platform_message_id or answer_ts
+        (delivered,) = await asyncio.to_thread(slack.wait_for, "chat.postMessage")
+        answer_ts = delivered.response["ts"]
+        stored = await stored_answer_for(kb, answer_ts)
         item = {"type": "message", "channel": "C0GENERAL", "ts": answer_ts}
         for index, reaction in enumerate(("+1", "-1")):
             added = {"type": "reaction_added", "user": "U0BOB", "reaction": reaction, "item": item}
@@ -235,6 +226,17 @@ async def test_votes_change_and_a_thumbs_down_asks_for_a_comment(
     assert "passed that on" in thanked[2]["text"]
 
 
+async def stored_answer_for(kb: KnowledgeBase, platform_message_id: str) -> Message:
+    """The answer row the worker tied to the posted message (it does so right after posting)."""
+    for _ in range(100):
+        async with session_scope(kb.sessionmaker) as session:
+            found = await session.scalar(select(Message).where(Message.platform_message_id == platform_message_id))
+        if found is not None:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no answer stored for message {platform_message_id}")
+
+
 async def test_a_rate_limited_post_is_retried_and_delivered_once(
     database_url_text: str, slack: FakeSlack, team: str
 ) -> None:
@@ -245,3 +247,71 @@ async def test_a_rate_limited_post_is_retried_and_delivered_once(
         await asyncio.sleep(1.0)
     calls = slack.calls_to("chat.postMessage")
     assert len(calls) == 2 and calls[0].args["text"] == calls[1].args["text"]
+
+
+async def slash(client: httpx.AsyncClient, team: str, text: str, *, user: str = "U0ALICE") -> httpx.Response:
+    form = {
+        "command": "/threadwise",
+        "text": text,
+        "team_id": team,
+        "channel_id": "C0GENERAL",
+        "user_id": user,
+        "trigger_id": f"trig.{uuid.uuid4().hex}",
+        "response_url": "http://127.0.0.1:9/unused",
+    }
+    body = urlencode(form)
+    headers = sign(body, content_type="application/x-www-form-urlencoded")
+    return await client.post("/slack/events", content=body, headers=headers)
+
+
+async def test_slash_command_help_ask_and_forget(
+    database_url_text: str, slack: FakeSlack, team: str, kb: KnowledgeBase
+) -> None:
+    async with slack_app(database_url_text, slack) as client:
+        shown = await slash(client, team, "help")
+        assert shown.status_code == 200 and "/threadwise ask" in shown.text
+        asked = await slash(client, team, "ask how do I rotate the signing key?")
+        assert asked.status_code == 200 and "Looking into it" in asked.text
+        (posted,) = await answers(slack)
+        forgotten = await slash(client, team, "forget")
+    assert "thread_ts" not in posted and posted["channel"] == "C0GENERAL"
+    assert "<@U0ALICE> asked" in posted["text"] and "press Rotate" in posted["text"]
+    assert "Forgotten" in forgotten.text
+
+
+async def test_only_admins_change_the_mode_and_off_means_quiet(
+    database_url_text: str, slack: FakeSlack, team: str
+) -> None:
+    async with slack_app(database_url_text, slack) as client:
+        refused = await slash(client, team, "mode off")
+        assert "Only workspace admins" in refused.text
+        changed = await slash(client, team, "mode off", user="UADMIN001")
+        assert "Mode set to `off`" in changed.text
+        await post_event(client, mention(team, "how do I rotate the signing key?"))
+        await asyncio.sleep(1.0)
+        assert slack.calls_to("chat.postMessage") == []
+
+        await slash(client, team, "mode auto", user="UADMIN001")
+        question = {
+            "type": "message",
+            "channel_type": "channel",
+            "channel": "C0GENERAL",
+            "user": "U0ALICE",
+            "text": "How do I rotate the signing key?",
+            "ts": f"{time.time():.6f}",
+        }
+        await post_event(client, event_envelope(question, event_id="EvAuto1", team_id=team))
+        (posted,) = await answers(slack)
+    assert posted["thread_ts"] == question["ts"] and "press Rotate" in posted["text"]
+
+
+async def test_channel_collections_restrict_the_search(database_url_text: str, slack: FakeSlack, team: str) -> None:
+    async with slack_app(database_url_text, slack) as client:
+        changed = await slash(client, team, "collections handbook", user="UADMIN001")
+        assert "now searches handbook" in changed.text
+        await post_event(client, mention(team, "how do I rotate the signing key?"))
+        (posted,) = await answers(slack)
+        shown = await slash(client, team, "collections", user="UADMIN001")
+    # This team has only a "guide" collection: the channel's choice is honoured, and the error says why.
+    assert "handbook" in posted["text"] and "Reference" in posted["text"]
+    assert "searches handbook" in shown.text

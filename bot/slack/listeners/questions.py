@@ -17,6 +17,26 @@ from core.logging import get_logger
 log = get_logger(__name__)
 
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+_QUESTION_WORDS = frozenset(
+    [
+        "how",
+        "what",
+        "why",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "can",
+        "could",
+        "does",
+        "do",
+        "is",
+        "are",
+        "should",
+    ]
+)
 COMMENT_THANKS = "Thanks, I've passed that on to the people who look after the docs."
 
 
@@ -25,7 +45,20 @@ def question_text(text: str) -> str:
     return " ".join(_MENTION.sub(" ", text or "").split())
 
 
-def to_chat_event(body: dict[str, Any], event: dict[str, Any], *, tenant: str, direct: bool) -> ChatEvent | None:
+def looks_like_a_question(text: str) -> bool:
+    """For channels in ``auto`` mode: a question mark, or a question word first."""
+    first = text.strip().split(" ", 1)[0].lower().rstrip(",:")
+    return text.rstrip().endswith("?") or first in _QUESTION_WORDS
+
+
+def to_chat_event(
+    body: dict[str, Any],
+    event: dict[str, Any],
+    *,
+    tenant: str,
+    direct: bool,
+    collections: list[str] | None = None,
+) -> ChatEvent | None:
     text = question_text(event.get("text", ""))
     if not text:
         return None
@@ -47,6 +80,7 @@ def to_chat_event(body: dict[str, Any], event: dict[str, Any], *, tenant: str, d
         message_id=ts,
         text=text,
         delivery=delivery,
+        collections=collections,
     )
 
 
@@ -64,7 +98,11 @@ async def _enqueue(deps: SlackDeps, event: ChatEvent) -> None:
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any], event: dict[str, Any]) -> None:
-        chat_event = to_chat_event(body, event, tenant=deps.tenant_of(body), direct=False)
+        tenant = deps.tenant_of(body)
+        choice = await deps.channels.get(tenant=tenant, platform="slack", channel=event["channel"])
+        if choice.mode == "off":
+            return
+        chat_event = to_chat_event(body, event, tenant=tenant, direct=False, collections=choice.collections)
         if chat_event is not None:
             await _enqueue(deps, chat_event)
 
@@ -77,10 +115,20 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return
         if await _take_comment(deps, body, event, client):
             return
+        tenant = deps.tenant_of(body)
         direct = event.get("channel_type") == "im"
+        text = event.get("text", "")
         if not direct:
-            return  # in channels the bot answers @mentions (the app_mention listener), not every message
-        chat_event = to_chat_event(body, event, tenant=deps.tenant_of(body), direct=True)
+            # In channels the bot answers @mentions (the app_mention listener); in `auto` mode also questions
+            # that start a conversation (not replies inside other threads).
+            if _MENTION.search(text) or event.get("thread_ts") or not looks_like_a_question(text):
+                return
+            choice = await deps.channels.get(tenant=tenant, platform="slack", channel=event["channel"])
+            if choice.mode != "auto":
+                return
+            chat_event = to_chat_event(body, event, tenant=tenant, direct=False, collections=choice.collections)
+        else:
+            chat_event = to_chat_event(body, event, tenant=tenant, direct=True)
         if chat_event is not None:
             await _enqueue(deps, chat_event)
 

@@ -1,0 +1,68 @@
+"""Per-channel settings chosen by admins (``/threadwise mode``, ``/threadwise collections``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.models import ChannelSettings
+from core.db import session_scope
+
+ReplyMode = Literal["mention", "auto", "off"]
+REPLY_MODES: tuple[ReplyMode, ...] = ("mention", "auto", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelChoice:
+    mode: ReplyMode = "mention"
+    collections: list[str] | None = None
+
+
+class ChannelSettingsStore:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    async def get(self, *, tenant: str, platform: str, channel: str) -> ChannelChoice:
+        async with session_scope(self.sessionmaker) as session:
+            row = (
+                await session.execute(
+                    select(ChannelSettings.mode, ChannelSettings.collections).where(
+                        ChannelSettings.tenant == tenant,
+                        ChannelSettings.platform == platform,
+                        ChannelSettings.channel == channel,
+                    )
+                )
+            ).first()
+        if row is None:
+            return ChannelChoice()
+        mode: ReplyMode = row.mode if row.mode in REPLY_MODES else "mention"
+        return ChannelChoice(mode=mode, collections=list(row.collections) if row.collections else None)
+
+    async def update(
+        self,
+        *,
+        tenant: str,
+        platform: str,
+        channel: str,
+        by: str,
+        mode: ReplyMode | None = None,
+        collections: list[str] | None = None,
+        clear_collections: bool = False,
+    ) -> None:
+        values: dict[str, object] = {"updated_by": by, "updated_at": func.now()}
+        if mode is not None:
+            values["mode"] = mode
+        if collections is not None or clear_collections:
+            values["collections"] = collections or None
+        async with session_scope(self.sessionmaker) as session:
+            statement = insert(ChannelSettings).values(tenant=tenant, platform=platform, channel=channel, **values)
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[ChannelSettings.tenant, ChannelSettings.platform, ChannelSettings.channel],
+                    set_=values,
+                )
+            )

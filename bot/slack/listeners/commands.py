@@ -1,0 +1,93 @@
+"""``/threadwise ask|forget|help|mode|collections`` (mode and collections for workspace admins and
+``SLACK_ADMIN_USER_IDS``). Everything is acknowledged at once; ``ask`` goes through the queue like a mention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channels import REPLY_MODES, ReplyMode
+from bot.events import ChatEvent
+from bot.slack.deps import SlackDeps
+from core.logging import get_logger
+
+log = get_logger(__name__)
+
+FORGOTTEN = "Forgotten: the next question here starts a new conversation."
+HELP = """*Threadwise* answers questions from your team's documents, with sources.
+• `@Threadwise <question>` in a channel (answered in a thread), or a direct message
+• `/threadwise ask <question>`: ask here; the answer is posted to the channel
+• `/threadwise forget`: forget this channel's conversations (the next question starts afresh)
+• React 👍 or 👎 to an answer to tell us whether it helped
+Admins: `/threadwise mode mention|auto|off` (auto: also answer questions asked without a mention),
+`/threadwise collections <name,name…>|all` (what this channel searches)"""
+
+
+async def is_admin(client: AsyncWebClient, user_id: str, admins: frozenset[str]) -> bool:
+    if user_id in admins:
+        return True
+    try:
+        info = await client.users_info(user=user_id)
+    except SlackApiError as error:
+        log.warning("slack users.info failed; treating the user as not an admin", error=error.response.get("error"))
+        return False
+    user = info.get("user") or {}
+    return bool(user.get("is_admin") or user.get("is_owner"))
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    @app.command("/threadwise")
+    async def on_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
+        verb, _, rest = (command.get("text") or "").strip().partition(" ")
+        verb, rest = verb.lower(), rest.strip()
+        tenant = deps.tenant or command.get("team_id") or "slack"
+        channel, user = command["channel_id"], command["user_id"]
+        if verb == "ask" and rest:
+            event = ChatEvent(
+                platform="slack",
+                event_id=f"command:{command.get('trigger_id') or command.get('command_ts') or channel + rest}",
+                tenant=tenant,
+                channel=channel,
+                user_id=user,
+                text=rest,
+                delivery={"asked_by": user},
+                collections=(await deps.channels.get(tenant=tenant, platform="slack", channel=channel)).collections,
+            )
+            await deps.queue.enqueue(event)
+            await ack(text=f"Looking into it: _{rest[:200]}_")
+        elif verb == "forget":
+            count = await deps.forget_channel(tenant=tenant, platform="slack", channel=channel)
+            await ack(
+                text="Forgotten: the next question here starts a new conversation."
+                if count
+                else "Nothing to forget here."
+            )
+        elif verb in ("mode", "collections"):
+            if not await is_admin(client, user, deps.admins):
+                await ack(text="Only workspace admins can change this channel's settings.")
+                return
+            await ack(text=await _change_settings(deps, tenant, channel, user, verb, rest))
+        else:
+            await ack(text=HELP)
+
+
+async def _change_settings(deps: SlackDeps, tenant: str, channel: str, user: str, verb: str, rest: str) -> str:
+    current = await deps.channels.get(tenant=tenant, platform="slack", channel=channel)
+    if verb == "mode":
+        if rest not in REPLY_MODES:
+            return f"This channel's mode is `{current.mode}`. Use `/threadwise mode mention|auto|off`."
+        mode: ReplyMode = next(m for m in REPLY_MODES if m == rest)
+        await deps.channels.update(tenant=tenant, platform="slack", channel=channel, by=user, mode=mode)
+        return f"Mode set to `{mode}`."
+    if not rest:
+        shown = ", ".join(current.collections) if current.collections else "all collections"
+        return f"This channel searches {shown}. Use `/threadwise collections name,name` or `all`."
+    if rest.lower() == "all":
+        await deps.channels.update(tenant=tenant, platform="slack", channel=channel, by=user, clear_collections=True)
+        return "This channel now searches all collections."
+    names = [name.strip() for name in rest.replace(" ", ",").split(",") if name.strip()]
+    await deps.channels.update(tenant=tenant, platform="slack", channel=channel, by=user, collections=names)
+    return f"This channel now searches {', '.join(names)}."
