@@ -23,6 +23,7 @@ from bot.web.app import create_app
 from core.db import session_scope
 from core.settings import load_settings
 from knowledge.service import KnowledgeBase
+from tests.fakes.openai_server import Status, scripted_llm
 from tests.fakes.slack_api import (
     BOT_TOKEN,
     BOT_USER_ID,
@@ -56,12 +57,13 @@ def slack() -> Iterator[FakeSlack]:
 
 
 @asynccontextmanager
-async def slack_app(database_url: str, slack: FakeSlack) -> AsyncIterator[httpx.AsyncClient]:
+async def slack_app(database_url: str, slack: FakeSlack, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
     settings = load_settings(
         database={"url": database_url},
         slack={"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "api_url": slack.api_url},
         agent={"min_similarity": 0.25},
         queue={"update_interval": 0.2},
+        **overrides,
     )
     app = create_app(settings)
     async with LifespanManager(app) as manager:
@@ -315,3 +317,16 @@ async def test_channel_collections_restrict_the_search(database_url_text: str, s
     # This team has only a "guide" collection: the channel's choice is honoured, and the error says why.
     assert "handbook" in posted["text"] and "Reference" in posted["text"]
     assert "searches handbook" in shown.text
+
+
+async def test_a_failing_llm_gets_an_apology_with_a_reference(
+    database_url_text: str, slack: FakeSlack, team: str
+) -> None:
+    with scripted_llm(default=Status(503)) as llm:
+        settings = {"model": "openai:primary", "base_url": llm.base_url, "retry_attempts": 2, "retry_backoff": 0.01}
+        async with slack_app(database_url_text, slack, llm=settings) as client:
+            await post_event(client, mention(team, "how do I rotate the signing key?"))
+            (posted,) = await answers(slack)
+    assert posted["text"].startswith("Sorry, something went wrong"), posted
+    assert "Reference: " in posted["text"]
+    assert len(llm.chat_requests) == 2, [r.model for r in llm.chat_requests]
