@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -55,7 +56,7 @@ async def start_platforms(
     queue = await JobQueue.connect(url, role="queue", database=settings.database)
     stack.push_async_callback(queue.close)
     platforms.queue = queue
-    if listeners and settings.slack.signing_secret is not None:
+    if listeners:
         deps = SlackDeps(
             queue=queue,
             feedback=FeedbackStore(sessionmaker),
@@ -64,7 +65,13 @@ async def start_platforms(
             admins=frozenset(settings.slack.admin_user_ids),
             tenant=settings.slack.tenant,
         )
-        platforms.slack_handler = AsyncSlackRequestHandler(create_slack_app(settings.slack, deps))
+        slack_app = create_slack_app(settings.slack, deps)
+        if settings.slack.app_token is not None:  # Socket Mode: connect out, no public URL needed
+            socket = AsyncSocketModeHandler(slack_app, settings.slack.app_token.get_secret_value())
+            await socket.connect_async()  # type: ignore[no-untyped-call]
+            stack.push_async_callback(socket.close_async)
+        else:
+            platforms.slack_handler = AsyncSlackRequestHandler(slack_app)
     if worker:
         deliverers: dict[str, Deliverer] = {"slack": SlackDeliverer(create_web_client(settings.slack))}
         runner = Worker(queue, agent, deliverers, settings.queue)
@@ -76,5 +83,6 @@ async def start_platforms(
                 await platforms.worker_task
 
         stack.push_async_callback(stop_worker)
-    log.info("slack ready", listeners=platforms.slack_handler is not None, worker=worker)
+    mode = "socket mode" if settings.slack.app_token is not None else "http events"
+    log.info("slack ready", listeners=listeners, transport=mode, worker=worker)
     return platforms

@@ -44,6 +44,8 @@ class _Failure:
 @dataclass
 class FakeSlack:
     base_url: str = ""
+    socket_url: str = ""
+    """What apps.connections.open hands out (a fake Socket Mode server), when a test runs one."""
     calls: list[Call] = field(default_factory=list)
     _failures: dict[str, _Failure] = field(default_factory=dict)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -103,6 +105,8 @@ class FakeSlack:
                 {},
                 {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"text": args.get("text")}},
             )
+        if method == "apps.connections.open":
+            return 200, {}, {"ok": True, "url": self.socket_url} if self.socket_url else {"ok": False, "error": "none"}
         if method == "users.info":
             user = str(args.get("user", ""))
             # Users whose id starts with UADMIN are workspace admins in this fake.

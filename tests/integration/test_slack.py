@@ -33,6 +33,7 @@ from tests.fakes.slack_api import (
     fake_slack,
     sign,
 )
+from tests.fakes.slack_socket import fake_socket_mode
 
 GUIDE = """# Deployment guide
 
@@ -57,14 +58,14 @@ def slack() -> Iterator[FakeSlack]:
 
 
 @asynccontextmanager
-async def slack_app(database_url: str, slack: FakeSlack, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    settings = load_settings(
-        database={"url": database_url},
-        slack={"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "api_url": slack.api_url},
-        agent={"min_similarity": 0.25},
-        queue={"update_interval": 0.2},
-        **overrides,
-    )
+async def slack_app(database_url: str, fake: FakeSlack, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    values: dict[str, Any] = {
+        "database": {"url": database_url},
+        "slack": {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "api_url": fake.api_url},
+        "agent": {"min_similarity": 0.25},
+        "queue": {"update_interval": 0.2},
+    }
+    settings = load_settings(**(values | overrides))
     app = create_app(settings)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
@@ -330,3 +331,15 @@ async def test_a_failing_llm_gets_an_apology_with_a_reference(
     assert posted["text"].startswith("Sorry, something went wrong"), posted
     assert "Reference: " in posted["text"]
     assert len(llm.chat_requests) == 2, [r.model for r in llm.chat_requests]
+
+
+async def test_socket_mode_acks_and_answers_a_mention(database_url_text: str, slack: FakeSlack, team: str) -> None:
+    with fake_socket_mode() as socket:
+        slack.socket_url = socket.url
+        settings = {"bot_token": BOT_TOKEN, "app_token": "xapp-1-A0APP-socket-token", "api_url": slack.api_url}
+        async with slack_app(database_url_text, slack, slack=settings):
+            envelope_id = await asyncio.to_thread(socket.push_event, mention(team, "how do I rotate the signing key?"))
+            await asyncio.to_thread(socket.wait_for_ack, envelope_id)
+            (posted,) = await answers(slack)
+    assert "press Rotate" in posted["text"]
+    assert len(slack.calls_to("apps.connections.open")) >= 1
