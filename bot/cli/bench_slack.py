@@ -1,0 +1,52 @@
+"""``threadwise bench slack``: the Slack pipeline under load (see bot/bench/slack.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from bot.cli.app import bench_app, cli_settings, database_url, err, knowledge_base, out, run_async
+
+
+@bench_app.command("slack")
+def bench_slack_command(
+    events: Annotated[int, typer.Option(min=1, max=100_000, help="Signed @mentions to send.")] = 500,
+    concurrency: Annotated[int, typer.Option(min=1, max=1000, help="Requests in flight at once.")] = 50,
+    workers: Annotated[int, typer.Option(min=1, max=256, help="QUEUE_CONCURRENCY for the server.")] = 8,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Start `threadwise serve` against stand-ins for Slack and an instant LLM on 127.0.0.1, send signed
+    mentions, and print ack latency, answers per second, lost and duplicated answers, and peak memory."""
+    from bot.bench.slack import bench_slack
+
+    settings = cli_settings(log_level="WARNING")
+    url = database_url(settings)
+
+    async def go() -> None:
+        async with knowledge_base(settings, url, role="bench") as kb:
+            with Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+            ) as progress:
+                tasks: dict[str, TaskID] = {}
+
+                def report(stage: str, done: int, total: int) -> None:
+                    if stage not in tasks:
+                        tasks[stage] = progress.add_task(stage, total=total)
+                    progress.update(tasks[stage], completed=done, total=total)
+
+                result = await bench_slack(kb, events=events, concurrency=concurrency, workers=workers, progress=report)
+        if as_json:
+            print(json.dumps(asdict(result)))
+            return
+        out.print(
+            f"{result.events} mentions, {result.concurrency} in flight: ack p50 {result.ack_ms['p50']:.1f} ms, "
+            f"p99 {result.ack_ms['p99']:.1f} ms; {result.answers_per_second:.1f} answers/s "
+            f"({result.answered} answered in {result.seconds:.1f} s); lost {result.lost}, "
+            f"duplicated {result.duplicated}; server peak RSS {result.server_peak_rss_mb:.0f} MB"
+        )
+
+    run_async(go())
