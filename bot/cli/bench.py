@@ -1,4 +1,4 @@
-"""``threadwise bench retrieval|ingest``: speed figures, printed (or as one JSON object with --json)."""
+"""``threadwise bench retrieval|ingest|agent``: speed figures, printed (or as one JSON object with --json)."""
 
 from __future__ import annotations
 
@@ -171,3 +171,78 @@ def bench_ingest_command(
 def _any_split(folder: Path) -> str:
     splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
     return "test" if "test" in splits else (splits[0] if splits else "test")
+
+
+@bench_app.command("agent")
+def bench_agent_command(
+    chunks: Annotated[int, typer.Option(min=1000, help="Synthetic chunks in the collection searched.")] = 100_000,
+    questions: Annotated[int, typer.Option(min=10, help="Timed questions (after the warm-up ones).")] = 200,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed warm-up questions.")] = 20,
+    keep: Annotated[
+        bool, typer.Option(help="Keep a synthetic collection built by this run (tenant 'bench') for the next run.")
+    ] = False,
+    index_memory_mb: Annotated[
+        int, typer.Option(min=64, help="maintenance_work_mem for the HNSW build, in MB.")
+    ] = 2048,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Agent overhead per answer (p50/p95/p99) with an instant scripted chat model over N synthetic chunks.
+
+    Every step runs for real (memory, condensing, local query embedding, hybrid search, saving); only the chat
+    model is instant. Half the questions are follow-ups in a conversation with earlier turns.
+    """
+    from agent.benchmark import bench_agent
+
+    settings = cli_settings(log_level="WARNING")
+    url = database_url(settings)
+
+    async def go() -> None:
+        async with knowledge_base(settings, url, role="bench") as kb:
+            with _progress() as progress:
+                result = await bench_agent(
+                    kb,
+                    chunks=chunks,
+                    questions=questions,
+                    warmup=warmup,
+                    keep=keep,
+                    index_memory_mb=index_memory_mb,
+                    progress=_progress_reporter(progress),
+                )
+        if as_json:
+            print(json.dumps(result.as_dict()))
+            return
+        load = result.load
+        how = (
+            "reused a kept collection"
+            if load.reused
+            else (
+                f"built it: {load.generate_and_copy_seconds:.0f} s generating and copying, term statistics "
+                f"{load.term_stats_seconds:.1f} s, HNSW build {load.index_build_seconds:.1f} s"
+            )
+        )
+        out.print(f"{result.chunks:,} synthetic chunks ({how})", highlight=False)
+        out.print(
+            f"{result.questions} timed answers after {result.warmup} warm-up, {result.follow_ups} of them follow-ups; "
+            f"chat model {result.model} (instant), embedder {result.embedder}; outcomes "
+            + ", ".join(f"{name} {count}" for name, count in result.outcomes.items()),
+            highlight=False,
+        )
+        table = Table("per answer", "p50 ms", "p95 ms", "p99 ms")
+        for label, latency in (
+            ("total (AgentService.answer)", result.latency_ms),
+            ("  query embedding (local)", result.query_embedding_ms),
+            ("  search (embedding included)", result.search_ms),
+            ("total excluding query embedding", result.excluding_embedding_ms),
+            ("new conversation", result.new_conversation_ms),
+            ("follow-up (memory with turns)", result.follow_up_ms),
+        ):
+            table.add_row(label, f"{latency['p50']:.1f}", f"{latency['p95']:.1f}", f"{latency['p99']:.1f}")
+        out.print(table)
+        verdict = "[green]met[/]" if result.target_met else "[red]not met[/]"
+        out.print(
+            f"p95 {result.latency_ms['p95']:.1f} ms against the target of {result.target_p95_ms:.0f} ms: {verdict} "
+            f"(excluding query embedding: {result.excluding_embedding_ms['p95']:.1f} ms)",
+            highlight=False,
+        )
+
+    run_async(go())

@@ -1,11 +1,13 @@
-"""``threadwise eval retrieval``: retrieval quality on BEIR or SQuAD, in every search mode."""
+"""``threadwise eval retrieval|answers|threshold``: retrieval quality on BEIR or SQuAD in every search mode, answer
+quality on SQuAD or MTRAG through the agent, and tuning the agent's abstention threshold."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -14,7 +16,28 @@ from rich.table import Table
 from bot.cli.app import cli_settings, database_url, err, eval_app, fail, knowledge_base, out, run_async
 from knowledge.search import FUSIONS, SEARCH_MODES, Fusion, SearchMode, SearchParams
 
+if TYPE_CHECKING:
+    from agent.evaluation.runner import AgentInfo, MtragAnswersReport, SquadAnswersReport, ThresholdReport
+
 DEFAULTS = SearchParams()
+DEFAULT_SQUAD_QUESTIONS = 500
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    )
+
+
+def _reporter(progress: Progress) -> Callable[[str, int, int], None]:
+    tasks: dict[str, TaskID] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return report
 
 
 def _fusion(value: str) -> Fusion:
@@ -137,3 +160,243 @@ def eval_retrieval(
         )
 
     run_async(go())
+
+
+def _figure(value: float | None, *, percent: bool = True) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1%}" if percent else f"{value:.4f}"
+
+
+def _agent_line(agent: AgentInfo) -> str:
+    mode = f"LLM {agent.model}" if not agent.extractive else "extractive (no LLM_MODEL)"
+    return f"agent: {mode}, AGENT_MIN_SIMILARITY {agent.min_similarity:g}, {agent.sources} sources"
+
+
+@eval_app.command("answers")
+def eval_answers(
+    squad: Annotated[Path | None, typer.Option(help="SQuAD v1.1 JSON (dev-v1.1.json).")] = None,
+    mtrag: Annotated[
+        Path | None, typer.Option(help="MTRAG generation tasks (generation_tasks/reference.jsonl).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Ask only the first N questions or tasks (SQuAD default 500).")
+    ] = None,
+    min_similarity: Annotated[
+        float | None, typer.Option(min=-1, max=1, help="AGENT_MIN_SIMILARITY for this run.")
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option(help="Keep corpus embeddings under APP_DATA_DIR/cache for the next run.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
+) -> None:
+    """Ask a data set's questions through the agent, over a temporary collection, and score the replies."""
+    from agent.evaluation.datasets import load_mtrag, load_squad_answers
+    from agent.evaluation.runner import evaluate_mtrag_answers, evaluate_squad_answers
+
+    if (squad is None) == (mtrag is None):
+        fail("pass exactly one of --squad FILE or --mtrag FILE")
+    settings = cli_settings(log_level="WARNING")
+    url = database_url(settings)
+    cache_dir = settings.app.data_dir / "cache" if cache else None
+
+    async def go() -> None:
+        with _progress() as progress:
+            async with knowledge_base(settings, url, role="eval") as kb:
+                if squad is not None:
+                    squad_report = await evaluate_squad_answers(
+                        kb,
+                        load_squad_answers(squad),
+                        llm=settings.llm,
+                        settings=settings.agent,
+                        min_similarity=min_similarity,
+                        limit=limit or DEFAULT_SQUAD_QUESTIONS,
+                        cache_dir=cache_dir,
+                        progress=_reporter(progress),
+                    )
+                else:
+                    mtrag_report = await evaluate_mtrag_answers(
+                        kb,
+                        load_mtrag(mtrag),  # type: ignore[arg-type]
+                        llm=settings.llm,
+                        settings=settings.agent,
+                        min_similarity=min_similarity,
+                        limit=limit,
+                        cache_dir=cache_dir,
+                        progress=_reporter(progress),
+                    )
+        report = squad_report if squad is not None else mtrag_report
+        if as_json:
+            print(json.dumps(asdict(report) | {"embedder": kb.embedder.name}))
+            return
+        out.print(
+            f"{report.dataset}: {report.documents:,} documents → {report.chunks:,} chunks, loaded in "
+            f"{report.load_seconds:.1f} s; embedder {kb.embedder.name}",
+            highlight=False,
+        )
+        out.print(_agent_line(report.agent), highlight=False)
+        if squad is not None:
+            _print_squad(squad_report)
+        else:
+            _print_mtrag(mtrag_report)
+
+    run_async(go())
+
+
+def _print_squad(report: SquadAnswersReport) -> None:
+    noun = "reply" if not report.agent.extractive else "extract"
+    table = Table("SQuAD", "value")
+    table.add_row("questions", f"{report.questions:,}")
+    for outcome, count in report.outcomes.items():
+        table.add_row(outcome, f"{count:,} ({count / max(report.questions, 1):.1%})")
+    for name, value in report.retrieval.items():
+        table.add_row(f"gold paragraph retrieved, {name}", _figure(value))
+    table.add_row(f"gold answer in the {noun} (answered)", _figure(report.contains_answer_rate))
+    table.add_row(f"gold answer in the {noun} (all questions)", _figure(report.contains_answer_rate_all))
+    if not report.agent.extractive:
+        table.add_row("exact match / F1 (all questions)", f"{_figure(report.exact_match)} / {_figure(report.f1)}")
+        table.add_row(
+            "exact match / F1 (answered)",
+            f"{_figure(report.exact_match_answered)} / {_figure(report.f1_answered)}",
+        )
+    latency = report.latency_ms
+    table.add_row("latency p50 / p95 / p99", f"{latency['p50']:.0f} / {latency['p95']:.0f} / {latency['p99']:.0f} ms")
+    out.print(table)
+
+
+def _print_mtrag(report: MtragAnswersReport) -> None:
+    table = Table("answerability", "tasks", "answered", "abstained", "errors")
+    for name, figures in report.classes.items():
+        table.add_row(
+            name,
+            f"{figures.count}",
+            f"{figures.answered} ({figures.answered_rate:.1%})",
+            f"{figures.abstained} ({figures.abstained_rate:.1%})",
+            f"{figures.error}",
+        )
+    out.print(table)
+
+    def verdict(met: bool) -> str:
+        return "[green]met[/]" if met else "[red]not met[/]"
+
+    out.print(
+        f"answer rate on ANSWERABLE: {report.answerable_answer_rate:.1%} (target ≥ 80%: "
+        f"{verdict(report.targets_met['answerable_answer_rate'])})",
+        highlight=False,
+    )
+    out.print(
+        f"abstention rate on UNANSWERABLE: {report.unanswerable_abstention_rate:.1%} (target ≥ 80%: "
+        f"{verdict(report.targets_met['unanswerable_abstention_rate'])}); "
+        f"balanced accuracy {report.balanced_accuracy:.1%}",
+        highlight=False,
+    )
+    out.print(f"a reference passage retrieved (ANSWERABLE + PARTIAL): {report.context_recall:.1%}", highlight=False)
+    if report.f1_answered_answerable is not None:
+        out.print(f"token F1 vs the reference answers (answered ANSWERABLE): {report.f1_answered_answerable:.4f}")
+    latency = report.latency_ms
+    out.print(
+        f"latency: p50 {latency['p50']:.0f} ms, p95 {latency['p95']:.0f} ms, p99 {latency['p99']:.0f} ms",
+        highlight=False,
+    )
+
+
+@eval_app.command("threshold")
+def eval_threshold(
+    mtrag: Annotated[Path, typer.Option(help="MTRAG generation tasks (generation_tasks/reference.jsonl).")],
+    squad: Annotated[
+        Path | None, typer.Option(help="SQuAD v1.1 JSON: also report how many real questions the threshold answers.")
+    ] = None,
+    squad_limit: Annotated[int, typer.Option(min=1, help="SQuAD questions to check.")] = 1000,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N MTRAG tasks.")] = None,
+    cache: Annotated[
+        bool, typer.Option(help="Keep corpus embeddings under APP_DATA_DIR/cache for the next run.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
+) -> None:
+    """Tune AGENT_MIN_SIMILARITY on half of MTRAG's conversations and report it on the other half.
+
+    Each task's best passage similarity is found once (the agent with the threshold off and no LLM); the
+    threshold maximising balanced accuracy (answer rate on ANSWERABLE, abstention rate on UNANSWERABLE) on the
+    tuning half is then scored on the report half, split by a hash of the conversation id.
+    """
+    from agent.evaluation.datasets import load_mtrag, load_squad_answers
+    from agent.evaluation.runner import tune_threshold
+
+    settings = cli_settings(log_level="WARNING")
+    url = database_url(settings)
+
+    async def go() -> None:
+        with _progress() as progress:
+            async with knowledge_base(settings, url, role="eval") as kb:
+                report = await tune_threshold(
+                    kb,
+                    load_mtrag(mtrag),
+                    settings=settings.agent,
+                    squad=load_squad_answers(squad) if squad is not None else None,
+                    squad_limit=squad_limit,
+                    limit=limit,
+                    cache_dir=settings.app.data_dir / "cache" if cache else None,
+                    progress=_reporter(progress),
+                )
+        if as_json:
+            print(json.dumps(asdict(report) | {"embedder": kb.embedder.name}))
+            return
+        _print_threshold(report)
+
+    run_async(go())
+
+
+def _print_threshold(report: ThresholdReport) -> None:
+    split = report.split
+    out.print(
+        f"{report.dataset}: {report.tasks} tasks; tuning half {split['tune']['all']} "
+        f"({split['tune']['ANSWERABLE']} answerable, {split['tune']['UNANSWERABLE']} unanswerable), report half "
+        f"{split['report']['all']} ({split['report']['ANSWERABLE']} answerable, "
+        f"{split['report']['UNANSWERABLE']} unanswerable)",
+        highlight=False,
+    )
+    medians = ", ".join(f"{name} {value:.3f}" for name, value in report.best_similarity_median.items())
+    out.print(f"median best-passage similarity: {medians}", highlight=False)
+    table = Table("threshold", "tune: balanced acc.", "report: answer rate", "report: abstention", "report: bal. acc.")
+    has_squad = report.squad_answered_rate is not None
+    if has_squad:
+        table.add_column("SQuAD answered")
+    for row in report.sweep:
+        marks = " ← chosen" if row.threshold == report.threshold else ""
+        if row.threshold == report.current.threshold:
+            marks += " ← current"
+        cells = [
+            f"{row.threshold:.3f}{marks}",
+            f"{row.tune_balanced_accuracy:.1%}",
+            f"{row.report_answer_rate:.1%}",
+            f"{row.report_abstention_rate:.1%}",
+            f"{row.report_balanced_accuracy:.1%}",
+        ]
+        if has_squad:
+            cells.append(_figure(row.squad_answered_rate))
+        table.add_row(*cells)
+    out.print(table)
+    out.print(
+        f"chosen on the tuning half: [bold]AGENT_MIN_SIMILARITY={report.threshold:g}[/] (tuning balanced accuracy "
+        f"{report.tune.balanced_accuracy:.1%})",
+        highlight=False,
+    )
+    out.print(
+        f"report half at {report.threshold:g}: answers {report.report.answer_rate:.1%} of ANSWERABLE, abstains on "
+        f"{report.report.abstention_rate:.1%} of UNANSWERABLE (balanced accuracy "
+        f"{report.report.balanced_accuracy:.1%}); answers {report.report_other_classes['PARTIAL']:.1%} of PARTIAL "
+        f"and {report.report_other_classes['UNDERSPECIFIED']:.1%} of UNDERSPECIFIED",
+        highlight=False,
+    )
+    out.print(
+        f"report half at the current {report.current.threshold:g}: answers {report.current.answer_rate:.1%}, "
+        f"abstains {report.current.abstention_rate:.1%}",
+        highlight=False,
+    )
+    if has_squad:
+        out.print(
+            f"SQuAD ({report.squad_questions} questions, all answerable) answered at {report.threshold:g}: "
+            f"{_figure(report.squad_answered_rate)} (at the current {report.current.threshold:g}: "
+            f"{_figure(report.squad_answered_rate_current)})",
+            highlight=False,
+        )

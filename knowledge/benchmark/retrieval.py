@@ -107,6 +107,78 @@ async def _overlap_with_exact(
     return round(sum(shares) / max(len(shares), 1), 4)
 
 
+@dataclass
+class SyntheticLoad:
+    """What loading a synthetic collection cost (all zero when a kept one was reused)."""
+
+    reused: bool
+    generate_and_copy_seconds: float = 0.0
+    copy_rows_per_second: float = 0.0
+    term_stats_seconds: float = 0.0
+    index_build_seconds: float = 0.0
+
+
+async def open_synthetic_collection(
+    sessionmaker: async_sessionmaker[AsyncSession], corpus: SyntheticCorpus
+) -> tuple[Collection, bool]:
+    """The ``bench/synthetic-N`` collection and whether it is complete (a kept one, reusable as is); an
+    incomplete one (an interrupted earlier load) is replaced by an empty one."""
+    name = f"synthetic-{corpus.size}"
+    async with session_scope(sessionmaker) as session:
+        collection = await session.scalar(
+            select(Collection).where(Collection.tenant == BENCH_TENANT, Collection.name == name)
+        )
+        reuse = (
+            collection is not None
+            and collection.chunk_count == corpus.size
+            and await has_vector_index(session, collection)
+        )
+        if collection is not None and not reuse:
+            await session.delete(collection)  # an interrupted earlier load
+            await session.flush()
+            collection = None
+        if collection is None:
+            collection = Collection(tenant=BENCH_TENANT, name=name, embedding_model="synthetic", dims=corpus.dims)
+            session.add(collection)
+            await session.flush()
+    return collection, reuse
+
+
+async def load_synthetic_collection(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    collection: Collection,
+    corpus: SyntheticCorpus,
+    *,
+    index_memory_mb: int = 2048,
+    progress: Progress = lambda stage, done, total: None,
+) -> SyntheticLoad:
+    """COPY the corpus into the (empty) collection, then its term statistics and HNSW index."""
+    load = SyntheticLoad(reused=False)
+    copy_seconds, total_seconds = await _load(sessionmaker, collection, corpus, progress)
+    load.generate_and_copy_seconds = round(total_seconds, 1)
+    load.copy_rows_per_second = round(corpus.size / copy_seconds)
+    progress("term statistics", 0, 1)
+    tick = time.perf_counter()
+    async with session_scope(sessionmaker) as session:
+        ids = list(await session.scalars(select(Document.id).where(Document.collection_id == collection.id)))
+        await update_term_stats(session, collection_id=collection.id, document_ids=ids, change="add")
+    load.term_stats_seconds = round(time.perf_counter() - tick, 1)
+    progress("building the HNSW index", 0, 1)
+    tick = time.perf_counter()
+    async with session_scope(sessionmaker) as session:
+        await build_vector_index(session, collection, memory_mb=index_memory_mb)
+    load.index_build_seconds = round(time.perf_counter() - tick, 1)
+    return load
+
+
+async def drop_synthetic_collection(sessionmaker: async_sessionmaker[AsyncSession], collection: Collection) -> None:
+    async with session_scope(sessionmaker) as session:
+        doomed = await session.get(Collection, collection.id)
+        if doomed is not None:
+            await drop_vector_index(session, doomed)
+            await session.delete(doomed)
+
+
 async def bench_retrieval(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
@@ -120,39 +192,17 @@ async def bench_retrieval(
     """Build (or reuse a complete, kept) synthetic collection of ``chunks`` chunks and time queries on it."""
     params = params or SearchParams()
     corpus = SyntheticCorpus(chunks=chunks)
-    name = f"synthetic-{chunks}"
-    async with session_scope(sessionmaker) as session:
-        collection = await session.scalar(
-            select(Collection).where(Collection.tenant == BENCH_TENANT, Collection.name == name)
-        )
-        reuse = (
-            collection is not None and collection.chunk_count == chunks and await has_vector_index(session, collection)
-        )
-        if collection is not None and not reuse:
-            await session.delete(collection)  # an interrupted earlier load
-            await session.flush()
-            collection = None
-        if collection is None:
-            collection = Collection(tenant=BENCH_TENANT, name=name, embedding_model="synthetic", dims=corpus.dims)
-            session.add(collection)
-            await session.flush()
+    collection, reuse = await open_synthetic_collection(sessionmaker, corpus)
     result = RetrievalBenchmark(chunks=chunks, dims=corpus.dims, reused=reuse, params=asdict(params))
     try:
         if not reuse:
-            copy_seconds, total_seconds = await _load(sessionmaker, collection, corpus, progress)
-            result.generate_and_copy_seconds = round(total_seconds, 1)
-            result.copy_rows_per_second = round(chunks / copy_seconds)
-            progress("term statistics", 0, 1)
-            tick = time.perf_counter()
-            async with session_scope(sessionmaker) as session:
-                ids = list(await session.scalars(select(Document.id).where(Document.collection_id == collection.id)))
-                await update_term_stats(session, collection_id=collection.id, document_ids=ids, change="add")
-            result.term_stats_seconds = round(time.perf_counter() - tick, 1)
-            progress("building the HNSW index", 0, 1)
-            tick = time.perf_counter()
-            async with session_scope(sessionmaker) as session:
-                await build_vector_index(session, collection, memory_mb=index_memory_mb)
-            result.index_build_seconds = round(time.perf_counter() - tick, 1)
+            load = await load_synthetic_collection(
+                sessionmaker, collection, corpus, index_memory_mb=index_memory_mb, progress=progress
+            )
+            result.generate_and_copy_seconds = load.generate_and_copy_seconds
+            result.copy_rows_per_second = load.copy_rows_per_second
+            result.term_stats_seconds = load.term_stats_seconds
+            result.index_build_seconds = load.index_build_seconds
         await vacuum_search_tables(sessionmaker.kw["bind"])
         async with session_scope(sessionmaker) as session:
             refreshed = await session.get(Collection, collection.id)
@@ -186,8 +236,4 @@ async def bench_retrieval(
         return result
     finally:
         if not keep:
-            async with session_scope(sessionmaker) as session:
-                doomed = await session.get(Collection, collection.id)
-                if doomed is not None:
-                    await drop_vector_index(session, doomed)
-                    await session.delete(doomed)
+            await drop_synthetic_collection(sessionmaker, collection)

@@ -1,0 +1,327 @@
+"""``bench agent``: what the agent itself adds to an answer, measured with an instant in-process chat model.
+
+Questions run through a real ``AgentService`` (memory load, condense, retrieve, answer, save) over the
+``bench/synthetic-N`` collection of the retrieval benchmark. The chat model answers instantly, so what is
+timed is Threadwise's own overhead: the local query embedding, the hybrid search, the graph, and the
+conversation reads and writes. Half the questions are follow-ups in a conversation with earlier turns.
+
+The synthetic collection's vectors are not MiniLM vectors: the questions are embedded for real (that time is
+part of the overhead and reported on its own), but which chunks they find is meaningless — only the cost is.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from sqlalchemy import delete
+
+from agent import prompts
+from agent.llm import ChatModels
+from agent.memory import AnswerRecord
+from agent.models import Conversation
+from agent.schemas import AnswerRequest, ConversationKey
+from agent.service import AgentService
+from core.db import session_scope
+from core.settings import AgentSettings, LLMSettings
+from knowledge.benchmark.retrieval import (
+    BENCH_TENANT,
+    SyntheticLoad,
+    drop_synthetic_collection,
+    load_synthetic_collection,
+    open_synthetic_collection,
+)
+from knowledge.benchmark.synthetic import SyntheticCorpus
+from knowledge.embeddings.base import Embedder
+from knowledge.errors import KnowledgeError
+from knowledge.evaluation.metrics import percentile
+from knowledge.search import SearchHit, SearchMode, SearchParams
+from knowledge.service import KnowledgeBase
+from knowledge.vector_index import vacuum_search_tables
+
+BENCH_PLATFORM = "bench"
+WARMUP_QUESTIONS = 20
+EARLIER_EXCHANGES = 3
+"""Exchanges already in a follow-up's conversation (recorded untimed before it is asked)."""
+TARGET_P95_MS = 40.0
+SCRIPTED_MODEL = "scripted:instant"
+SCRIPTED_ANSWER = "The synthetic corpus covers this in its first passage [1], with more detail in the second [2]."
+
+Progress = Callable[[str, int, int], None]
+
+_LATEST_MESSAGE = re.compile(r"Latest message: (.*)\n\nStandalone question:\s*$", re.DOTALL)
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Answers at once, in process: condensing returns the latest message, answering cites two sources, and
+    summarising returns a fixed line. Answers stream word by word, as a real model's would."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    @staticmethod
+    def reply_to(messages: Sequence[BaseMessage]) -> str:
+        system = str(messages[0].content) if messages else ""
+        last = str(messages[-1].content) if messages else ""
+        if system == prompts.CONDENSE_SYSTEM:
+            found = _LATEST_MESSAGE.search(last)
+            return found.group(1).strip() if found else last
+        if system == prompts.SUMMARIZE_SYSTEM:
+            return "The team asked about the synthetic corpus; the answers cited its passages."
+        return SCRIPTED_ANSWER
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.reply_to(messages)))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._generate(messages, stop)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for piece in re.split(r"(?<=\s)", self.reply_to(messages)):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for piece in re.split(r"(?<=\s)", self.reply_to(messages)):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+
+
+def scripted_models() -> ChatModels:
+    return ChatModels(primary_name=SCRIPTED_MODEL, primary=ScriptedChatModel())
+
+
+class TimedEmbedder(Embedder):
+    """The configured embedder under the synthetic collection's model name, timing every call."""
+
+    def __init__(self, inner: Embedder, *, name: str) -> None:
+        self.inner = inner
+        self.name = name
+        self.dims = inner.dims
+        self.max_tokens = inner.max_tokens
+        self.spent_ms = 0.0
+
+    def embed_array(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        tick = time.perf_counter()
+        try:
+            return self.inner.embed_array(texts)
+        finally:
+            self.spent_ms += (time.perf_counter() - tick) * 1000
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+
+class TimedKnowledgeBase(KnowledgeBase):
+    """Times each search as the agent calls it (query embedding included)."""
+
+    spent_ms = 0.0
+
+    async def search(
+        self,
+        query: str,
+        *,
+        tenant: str,
+        collections: Sequence[str] | None = None,
+        mode: SearchMode = "hybrid",
+        limit: int = 10,
+        params: SearchParams | None = None,
+    ) -> list[SearchHit]:
+        tick = time.perf_counter()
+        try:
+            return await super().search(
+                query, tenant=tenant, collections=collections, mode=mode, limit=limit, params=params
+            )
+        finally:
+            self.spent_ms += (time.perf_counter() - tick) * 1000
+
+
+@dataclass
+class AgentBenchmark:
+    chunks: int
+    questions: int
+    warmup: int
+    follow_ups: int
+    """Timed questions asked in a conversation that already had EARLIER_EXCHANGES exchanges."""
+    load: SyntheticLoad
+    model: str
+    embedder: str
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    """Whole answers, as ``AgentService.answer`` takes them."""
+    query_embedding_ms: dict[str, float] = field(default_factory=dict)
+    search_ms: dict[str, float] = field(default_factory=dict)
+    """The retrieve step's search, query embedding included."""
+    excluding_embedding_ms: dict[str, float] = field(default_factory=dict)
+    """Per answer, total minus its query embedding: the graph, memory, search and saving."""
+    new_conversation_ms: dict[str, float] = field(default_factory=dict)
+    follow_up_ms: dict[str, float] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    target_p95_ms: float = TARGET_P95_MS
+    target_met: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _latency(samples: Sequence[float]) -> dict[str, float]:
+    return {f"p{q}": round(percentile(samples, q), 2) for q in (50, 95, 99)}
+
+
+async def bench_agent(
+    knowledge: KnowledgeBase,
+    *,
+    chunks: int = 100_000,
+    questions: int = 200,
+    warmup: int = WARMUP_QUESTIONS,
+    keep: bool = False,
+    index_memory_mb: int = 2048,
+    progress: Progress = lambda stage, done, total: None,
+) -> AgentBenchmark:
+    """Reuse (or build) ``bench/synthetic-N`` and time ``warmup + questions`` answers, half of them follow-ups.
+
+    A collection built here is dropped afterwards unless ``keep``; a kept one found here is left alone.
+    """
+    corpus = SyntheticCorpus(chunks=chunks)
+    if knowledge.embedder.dims != corpus.dims:
+        raise KnowledgeError(
+            f"the synthetic collection has {corpus.dims}-dimension vectors and the embedder "
+            f"{knowledge.embedder.name} makes {knowledge.embedder.dims}; bench the agent with the local embedder"
+        )
+    sessionmaker = knowledge.sessionmaker
+    collection, reused = await open_synthetic_collection(sessionmaker, corpus)
+    run = uuid.uuid4().hex[:12]
+    try:
+        load = SyntheticLoad(reused=True)
+        if not reused:
+            load = await load_synthetic_collection(
+                sessionmaker, collection, corpus, index_memory_mb=index_memory_mb, progress=progress
+            )
+            await vacuum_search_tables(sessionmaker.kw["bind"])
+        embedder = TimedEmbedder(knowledge.embedder, name=collection.embedding_model)
+        kb = TimedKnowledgeBase(sessionmaker=sessionmaker, embedder=embedder, settings=knowledge.settings)
+        agent = AgentService(
+            knowledge=kb,
+            sessionmaker=sessionmaker,
+            llm=LLMSettings(),
+            settings=AgentSettings(min_similarity=-1.0, collections=[collection.name]),
+            models=scripted_models(),
+        )
+        result = AgentBenchmark(
+            chunks=chunks,
+            questions=questions,
+            warmup=warmup,
+            follow_ups=0,
+            load=load,
+            model=SCRIPTED_MODEL,
+            embedder=knowledge.embedder.name,
+        )
+        await _run(agent, kb, embedder, corpus, result, run=run, collection=collection.name, progress=progress)
+        return result
+    finally:
+        async with session_scope(sessionmaker) as session:
+            await session.execute(
+                delete(Conversation).where(
+                    Conversation.tenant == BENCH_TENANT,
+                    Conversation.platform == BENCH_PLATFORM,
+                    Conversation.channel == f"agent-{run}",
+                )
+            )
+        if not reused and not keep:
+            await drop_synthetic_collection(sessionmaker, collection)
+
+
+async def _run(
+    agent: AgentService,
+    kb: TimedKnowledgeBase,
+    embedder: TimedEmbedder,
+    corpus: SyntheticCorpus,
+    result: AgentBenchmark,
+    *,
+    run: str,
+    collection: str,
+    progress: Progress,
+) -> None:
+    workload = [text for text, _ in corpus.queries(result.warmup + result.questions)]
+    totals: list[float] = []
+    embeddings: list[float] = []
+    searches: list[float] = []
+    by_kind: dict[bool, list[float]] = {False: [], True: []}
+    outcomes: dict[str, int] = {}
+    for index, question in enumerate(workload):
+        follow_up = index % 2 == 1
+        key = ConversationKey(tenant=BENCH_TENANT, platform=BENCH_PLATFORM, channel=f"agent-{run}", thread=f"q{index}")
+        if follow_up:
+            await _seed(agent, key, workload, index)
+        embedder.spent_ms, kb.spent_ms = 0.0, 0.0
+        tick = time.perf_counter()
+        reply = await agent.answer(AnswerRequest(question=question, conversation=key, collections=[collection]))
+        took = (time.perf_counter() - tick) * 1000
+        progress("answering", index + 1, len(workload))
+        if index < result.warmup:
+            continue
+        totals.append(took)
+        embeddings.append(embedder.spent_ms)
+        searches.append(kb.spent_ms)
+        by_kind[follow_up].append(took)
+        outcomes[reply.outcome] = outcomes.get(reply.outcome, 0) + 1
+    result.follow_ups = len(by_kind[True])
+    result.latency_ms = _latency(totals)
+    result.query_embedding_ms = _latency(embeddings)
+    result.search_ms = _latency(searches)
+    result.excluding_embedding_ms = _latency([t - e for t, e in zip(totals, embeddings, strict=True)])
+    result.new_conversation_ms = _latency(by_kind[False])
+    result.follow_up_ms = _latency(by_kind[True])
+    result.outcomes = outcomes
+    result.target_met = result.latency_ms["p95"] <= TARGET_P95_MS
+
+
+async def _seed(agent: AgentService, key: ConversationKey, workload: list[str], index: int) -> None:
+    """Earlier exchanges for a follow-up's conversation: recorded directly, untimed."""
+    conversation_id = await agent.store.open(key)
+    for back in range(EARLIER_EXCHANGES, 0, -1):
+        earlier = workload[(index - back) % len(workload)]
+        await agent.store.record(
+            conversation_id,
+            AnswerRecord(
+                question=earlier, standalone_question=earlier, answer=f"{SCRIPTED_ANSWER} {earlier}", outcome="answered"
+            ),
+        )
