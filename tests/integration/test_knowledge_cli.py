@@ -111,3 +111,14 @@ def test_eval_retrieval_prints_figures_for_every_mode(env: dict[str, str], tmp_p
 def test_eval_needs_exactly_one_data_set(env: dict[str, str]) -> None:
     result = run("eval", "retrieval", **env)
     assert result.returncode == 1 and "pass exactly one of --beir DIR or --squad FILE" in result.stderr
+
+
+def test_bench_retrieval_prints_every_mode_and_cleans_up(env: dict[str, str]) -> None:
+    result = run("bench", "retrieval", "--chunks", "1000", "--queries", "10", "--json", **env)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert set(figures["latency_ms"]) == {"hybrid", "vector", "keyword"}
+    assert all(latency["p50"] > 0 for latency in figures["latency_ms"].values())
+    assert figures["keyword_overlap_with_exact_at_10"] == 1.0  # 1,000 chunks: no term has 2,000 postings
+    listed = run("collections", "list", "--tenant", "bench", "--json", **env)
+    assert all(c["name"] != "synthetic-1000" for c in json.loads(listed.stdout))
