@@ -66,6 +66,41 @@ class AnswerRecord:
     trace_id: str | None = None
 
 
+_UPSERT = text(
+    "INSERT INTO conversations (tenant, platform, channel, thread) "
+    "VALUES (:tenant, :platform, :channel, :thread) "
+    "ON CONFLICT (tenant, platform, channel, thread) DO UPDATE SET updated_at = now() "
+    "RETURNING id, summary, summary_through, memory_from"
+)
+
+
+async def _recent_turns(session: AsyncSession, conversation_id: int, memory_from: int) -> list[Turn]:
+    """The latest remembered turns, newest first."""
+    rows = await session.execute(
+        select(Message.id, Message.role, Message.content, Message.standalone_question)
+        .where(Message.conversation_id == conversation_id, Message.id >= memory_from)
+        .order_by(Message.id.desc())
+        .limit(MAX_TURNS_READ)
+    )
+    return [Turn(id=r.id, role=r.role, content=r.content, question=r.standalone_question) for r in rows]
+
+
+def _window(
+    conversation_id: int, summary: str, summary_through: int, newest_first: list[Turn], budget_tokens: int
+) -> Memory:
+    """The newest turns within the token budget, verbatim; older ones the summary does not cover yet."""
+    kept: list[Turn] = []
+    spent = 0
+    for turn in newest_first:
+        spent += estimate_tokens(turn.content)
+        if spent > budget_tokens:
+            break
+        kept.append(turn)
+    older = newest_first[len(kept) :]
+    overflow = [t for t in reversed(older) if t.id > summary_through]
+    return Memory(conversation_id=conversation_id, summary=summary, turns=list(reversed(kept)), overflow=overflow)
+
+
 class ConversationStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
@@ -73,44 +108,22 @@ class ConversationStore:
     async def open(self, key: ConversationKey) -> int:
         """The conversation's id, created on first use (concurrent first uses agree on one row)."""
         async with session_scope(self.sessionmaker) as session:
-            found = await session.scalar(
-                text(
-                    "INSERT INTO conversations (tenant, platform, channel, thread) "
-                    "VALUES (:tenant, :platform, :channel, :thread) "
-                    "ON CONFLICT (tenant, platform, channel, thread) DO UPDATE SET updated_at = now() "
-                    "RETURNING id"
-                ),
-                key.model_dump(),
-            )
-            return int(found)
+            return int((await session.execute(_UPSERT, key.model_dump())).one().id)
+
+    async def open_and_load(self, key: ConversationKey, *, budget_tokens: int) -> Memory:
+        """``open`` and ``load`` in one transaction (every answer starts with both)."""
+        async with session_scope(self.sessionmaker) as session:
+            row = (await session.execute(_UPSERT, key.model_dump())).one()
+            newest_first = await _recent_turns(session, row.id, row.memory_from)
+        return _window(row.id, row.summary, row.summary_through, newest_first, budget_tokens)
 
     async def load(self, conversation_id: int, *, budget_tokens: int) -> Memory:
         async with session_scope(self.sessionmaker) as session:
             conversation = await session.get(Conversation, conversation_id)
             if conversation is None:
                 raise LookupError(f"conversation {conversation_id} does not exist")
-            rows = await session.execute(
-                select(Message.id, Message.role, Message.content, Message.standalone_question)
-                .where(Message.conversation_id == conversation_id, Message.id >= conversation.memory_from)
-                .order_by(Message.id.desc())
-                .limit(MAX_TURNS_READ)
-            )
-            newest_first = [Turn(id=r.id, role=r.role, content=r.content, question=r.standalone_question) for r in rows]
-        kept: list[Turn] = []
-        spent = 0
-        for turn in newest_first:
-            spent += estimate_tokens(turn.content)
-            if spent > budget_tokens:
-                break
-            kept.append(turn)
-        older = newest_first[len(kept) :]
-        overflow = [t for t in reversed(older) if t.id > conversation.summary_through]
-        return Memory(
-            conversation_id=conversation_id,
-            summary=conversation.summary,
-            turns=list(reversed(kept)),
-            overflow=overflow,
-        )
+            newest_first = await _recent_turns(session, conversation_id, conversation.memory_from)
+        return _window(conversation_id, conversation.summary, conversation.summary_through, newest_first, budget_tokens)
 
     async def record(self, conversation_id: int, record: AnswerRecord) -> tuple[int, int]:
         """Store the question and the answer in one transaction; returns their message ids."""

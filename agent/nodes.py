@@ -61,10 +61,10 @@ def to_source(number: int, hit: SearchHit, question: str) -> Source:
 
 
 async def load_memory(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    store = runtime.context.store
-    conversation_id = await store.open(state["request"].conversation)
-    memory = await store.load(conversation_id, budget_tokens=runtime.context.settings.history_tokens)
-    return {"conversation_id": conversation_id, "memory": memory}
+    memory = await runtime.context.store.open_and_load(
+        state["request"].conversation, budget_tokens=runtime.context.settings.history_tokens
+    )
+    return {"conversation_id": memory.conversation_id, "memory": memory}
 
 
 async def condense(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:

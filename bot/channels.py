@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,10 +24,26 @@ class ChannelChoice:
 
 
 class ChannelSettingsStore:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """Reads are cached for ``ttl`` seconds: every incoming event asks, and settings change rarely (another
+    process's change shows up within the TTL; this process's own at once)."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, ttl: float = 10.0) -> None:
         self.sessionmaker = sessionmaker
+        self.ttl = ttl
+        self._cache: dict[tuple[str, str, str], tuple[float, ChannelChoice]] = {}
 
     async def get(self, *, tenant: str, platform: str, channel: str) -> ChannelChoice:
+        key = (tenant, platform, channel)
+        cached = self._cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        choice = await self._read(tenant=tenant, platform=platform, channel=channel)
+        if len(self._cache) > 10_000:  # bounded: forget everything rather than grow without end
+            self._cache.clear()
+        self._cache[key] = (time.monotonic(), choice)
+        return choice
+
+    async def _read(self, *, tenant: str, platform: str, channel: str) -> ChannelChoice:
         async with session_scope(self.sessionmaker) as session:
             row = (
                 await session.execute(
@@ -58,6 +75,7 @@ class ChannelSettingsStore:
             values["mode"] = mode
         if collections is not None or clear_collections:
             values["collections"] = collections or None
+        self._cache.pop((tenant, platform, channel), None)
         async with session_scope(self.sessionmaker) as session:
             statement = insert(ChannelSettings).values(tenant=tenant, platform=platform, channel=channel, **values)
             await session.execute(

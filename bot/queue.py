@@ -88,9 +88,10 @@ class JobQueue:
         database = database or DatabaseSettings()
         pool = await asyncpg.create_pool(
             asyncpg_dsn(url),
-            # A worker holds one connection for LISTEN; its queries need at least one more.
+            # A worker holds one connection for LISTEN; its queries need at least one more. Listeners enqueue
+            # one short transaction per event: bursts of concurrent events should not wait for a connection.
             min_size=1,
-            max_size=max(database.pool_size, 3),
+            max_size=max(database.pool_size * 2, 3),
             timeout=database.connect_timeout,
             server_settings={"application_name": f"threadwise-{role}"},
         )
