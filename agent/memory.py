@@ -137,8 +137,6 @@ class ConversationStore:
                 standalone_question=record.standalone_question,
                 trace_id=record.trace_id,
             )
-            session.add(question)
-            await session.flush()
             answer = Message(
                 conversation_id=conversation_id,
                 role="assistant",
@@ -152,11 +150,10 @@ class ConversationStore:
                 outcome=record.outcome,
                 trace_id=record.trace_id,
             )
-            session.add(answer)
+            # One INSERT for both rows (in this order, so the question's id is the smaller); the
+            # conversation's updated_at was already set when it was opened for this answer.
+            session.add_all([question, answer])
             await session.flush()
-            await session.execute(
-                update(Conversation).where(Conversation.id == conversation_id).values(updated_at=func.now())
-            )
             return question.id, answer.id
 
     async def set_platform_message_id(self, message_id: int, platform_message_id: str) -> None:
