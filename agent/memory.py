@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent.models import Conversation, Message
@@ -173,31 +173,28 @@ class ConversationStore:
 
     async def forget_channel(self, *, tenant: str, platform: str, channel: str) -> int:
         """Forget every conversation of a channel (the channel's own and its threads'); returns how many."""
+        return await self._forget(
+            Conversation.tenant == tenant, Conversation.platform == platform, Conversation.channel == channel
+        )
+
+    async def forget(self, key: ConversationKey) -> bool:
+        """Start the conversation's memory afresh; the messages stay for feedback and reports. False if unknown."""
+        forgotten = await self._forget(
+            Conversation.tenant == key.tenant,
+            Conversation.platform == key.platform,
+            Conversation.channel == key.channel,
+            Conversation.thread == key.thread,
+        )
+        return forgotten > 0
+
+    async def _forget(self, *conditions: ColumnElement[bool]) -> int:
+        """Move the memory start of the matching conversations past their last message; returns how many."""
         async with session_scope(self.sessionmaker) as session:
             last = select(func.coalesce(func.max(Message.id), 0) + 1).where(Message.conversation_id == Conversation.id)
             result = await session.execute(
                 update(Conversation)
-                .where(
-                    Conversation.tenant == tenant, Conversation.platform == platform, Conversation.channel == channel
-                )
+                .where(*conditions)
                 .values(memory_from=last.scalar_subquery(), summary="", summary_through=0, updated_at=func.now())
                 .returning(Conversation.id)
             )
             return len(result.all())
-
-    async def forget(self, key: ConversationKey) -> bool:
-        """Start the conversation's memory afresh; the messages stay for feedback and reports. False if unknown."""
-        async with session_scope(self.sessionmaker) as session:
-            last = select(func.coalesce(func.max(Message.id), 0) + 1).where(Message.conversation_id == Conversation.id)
-            result = await session.execute(
-                update(Conversation)
-                .where(
-                    Conversation.tenant == key.tenant,
-                    Conversation.platform == key.platform,
-                    Conversation.channel == key.channel,
-                    Conversation.thread == key.thread,
-                )
-                .values(memory_from=last.scalar_subquery(), summary="", summary_through=0, updated_at=func.now())
-                .returning(Conversation.id)
-            )
-            return result.first() is not None

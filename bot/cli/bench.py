@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.cli.app import bench_app, cli_settings, database_url, err, knowledge_base, out, run_async
+from bot.cli.app import bench_app, cli_settings, database_url, knowledge_base, out, run_async
+from bot.cli.progress import stage_progress
 from knowledge.search import SearchParams
-
-
-def _progress_reporter(progress: Progress) -> Callable[[str, int, int], None]:
-    tasks: dict[str, TaskID] = {}
-
-    def report(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = progress.add_task(stage, total=total)
-        progress.update(tasks[stage], completed=done, total=total)
-
-    return report
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-    )
 
 
 @bench_app.command("retrieval")
@@ -58,7 +40,7 @@ def bench_retrieval_command(
 
     async def go() -> None:
         async with knowledge_base(settings, url, role="bench") as kb:
-            with _progress() as progress:
+            with stage_progress() as report:
                 result = await bench_retrieval(
                     kb.sessionmaker,
                     chunks=chunks,
@@ -68,7 +50,7 @@ def bench_retrieval_command(
                     params=SearchParams(
                         ef_search=ef_search, candidates=candidates, postings_per_term=postings_per_term or None
                     ),
-                    progress=_progress_reporter(progress),
+                    progress=report,
                 )
             embed_ms = _query_embedding_ms(kb.embedder)
         if as_json:
@@ -128,7 +110,7 @@ def bench_ingest_command(
     async def go() -> None:
         documents = load_beir(beir, split=_any_split(beir)).documents
         async with knowledge_base(settings, url, role="bench") as kb:
-            with _progress() as progress:
+            with stage_progress() as report:
                 result = await bench_ingest(
                     kb.sessionmaker,
                     url,
@@ -136,7 +118,7 @@ def bench_ingest_command(
                     kb.settings,
                     documents,
                     end_to_end=end_to_end,
-                    progress=_progress_reporter(progress),
+                    progress=report,
                 )
         if as_json:
             print(json.dumps(asdict(result)))
@@ -198,7 +180,7 @@ def bench_agent_command(
 
     async def go() -> None:
         async with knowledge_base(settings, url, role="bench") as kb:
-            with _progress() as progress:
+            with stage_progress() as report:
                 result = await bench_agent(
                     kb,
                     chunks=chunks,
@@ -206,7 +188,7 @@ def bench_agent_command(
                     warmup=warmup,
                     keep=keep,
                     index_memory_mb=index_memory_mb,
-                    progress=_progress_reporter(progress),
+                    progress=report,
                 )
         if as_json:
             print(json.dumps(result.as_dict()))

@@ -7,9 +7,9 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from bot.cli.app import bench_app, cli_settings, database_url, err, knowledge_base, out, run_async
+from bot.cli.app import bench_app, cli_settings, database_url, knowledge_base, out, run_async
+from bot.cli.progress import stage_progress
 
 
 @bench_app.command("slack")
@@ -28,16 +28,7 @@ def bench_slack_command(
 
     async def go() -> None:
         async with knowledge_base(settings, url, role="bench") as kb:
-            with Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-            ) as progress:
-                tasks: dict[str, TaskID] = {}
-
-                def report(stage: str, done: int, total: int) -> None:
-                    if stage not in tasks:
-                        tasks[stage] = progress.add_task(stage, total=total)
-                    progress.update(tasks[stage], completed=done, total=total)
-
+            with stage_progress() as report:
                 result = await bench_slack(kb, events=events, concurrency=concurrency, workers=workers, progress=report)
         if as_json:
             print(json.dumps(asdict(result)))

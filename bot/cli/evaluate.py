@@ -4,16 +4,15 @@ quality on SQuAD or MTRAG through the agent, and tuning the agent's abstention t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.cli.app import cli_settings, database_url, err, eval_app, fail, knowledge_base, out, run_async
+from bot.cli.app import cli_settings, database_url, eval_app, fail, knowledge_base, out, run_async
+from bot.cli.progress import stage_progress
 from knowledge.search import FUSIONS, SEARCH_MODES, Fusion, SearchMode, SearchParams
 
 if TYPE_CHECKING:
@@ -21,23 +20,6 @@ if TYPE_CHECKING:
 
 DEFAULTS = SearchParams()
 DEFAULT_SQUAD_QUESTIONS = 500
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-    )
-
-
-def _reporter(progress: Progress) -> Callable[[str, int, int], None]:
-    tasks: dict[str, TaskID] = {}
-
-    def report(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = progress.add_task(stage, total=total)
-        progress.update(tasks[stage], completed=done, total=total)
-
-    return report
 
 
 def _fusion(value: str) -> Fusion:
@@ -113,16 +95,7 @@ def eval_retrieval(
 
     async def go() -> None:
         dataset = load_beir(beir, split=split) if beir else load_squad(squad)  # type: ignore[arg-type]
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-        ) as progress:
-            tasks: dict[str, TaskID] = {}
-
-            def report(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = progress.add_task(stage, total=total)
-                progress.update(tasks[stage], completed=done, total=total)
-
+        with stage_progress() as on_progress:
             async with knowledge_base(settings, url, role="eval") as kb:
                 result = await evaluate_retrieval(
                     kb.sessionmaker,
@@ -133,7 +106,7 @@ def eval_retrieval(
                     params=params,
                     cache_dir=settings.app.data_dir / "cache" if cache else None,
                     max_queries=max_queries,
-                    progress=report,
+                    progress=on_progress,
                 )
         if as_json:
             print(json.dumps(asdict(result) | {"params": asdict(params), "embedder": kb.embedder.name}))
@@ -201,7 +174,7 @@ def eval_answers(
     cache_dir = settings.app.data_dir / "cache" if cache else None
 
     async def go() -> None:
-        with _progress() as progress:
+        with stage_progress() as on_progress:
             async with knowledge_base(settings, url, role="eval") as kb:
                 if squad is not None:
                     squad_report = await evaluate_squad_answers(
@@ -212,7 +185,7 @@ def eval_answers(
                         min_similarity=min_similarity,
                         limit=limit or DEFAULT_SQUAD_QUESTIONS,
                         cache_dir=cache_dir,
-                        progress=_reporter(progress),
+                        progress=on_progress,
                     )
                 else:
                     mtrag_report = await evaluate_mtrag_answers(
@@ -223,7 +196,7 @@ def eval_answers(
                         min_similarity=min_similarity,
                         limit=limit,
                         cache_dir=cache_dir,
-                        progress=_reporter(progress),
+                        progress=on_progress,
                     )
         report = squad_report if squad is not None else mtrag_report
         if as_json:
@@ -326,7 +299,7 @@ def eval_threshold(
     url = database_url(settings)
 
     async def go() -> None:
-        with _progress() as progress:
+        with stage_progress() as on_progress:
             async with knowledge_base(settings, url, role="eval") as kb:
                 report = await tune_threshold(
                     kb,
@@ -336,7 +309,7 @@ def eval_threshold(
                     squad_limit=squad_limit,
                     limit=limit,
                     cache_dir=settings.app.data_dir / "cache" if cache else None,
-                    progress=_reporter(progress),
+                    progress=on_progress,
                 )
         if as_json:
             print(json.dumps(asdict(report) | {"embedder": kb.embedder.name}))
