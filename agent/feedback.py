@@ -27,17 +27,6 @@ class FeedbackStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
 
-    async def conversation_id(self, key: ConversationKey) -> int | None:
-        async with session_scope(self.sessionmaker) as session:
-            return await session.scalar(
-                select(Conversation.id).where(
-                    Conversation.tenant == key.tenant,
-                    Conversation.platform == key.platform,
-                    Conversation.channel == key.channel,
-                    Conversation.thread == key.thread,
-                )
-            )
-
     async def find_answer(self, *, platform: str, tenant: str, platform_message_id: str) -> AnswerRef | None:
         async with session_scope(self.sessionmaker) as session:
             row = (
@@ -78,15 +67,20 @@ class FeedbackStore:
             )
             return result.first() is not None
 
-    async def comment_awaited(self, *, conversation_id: int, user_id: str) -> int | None:
-        """The 👎 vote in this conversation still waiting for the user's comment, if any."""
+    async def comment_awaited(self, key: ConversationKey, *, user_id: str) -> int | None:
+        """The 👎 vote in this conversation still waiting for the user's comment, if any (one query: every DM
+        and thread reply asks)."""
         async with session_scope(self.sessionmaker) as session:
             return await session.scalar(
                 select(Feedback.id)
                 .join(Message, Message.id == Feedback.message_id)
+                .join(Conversation, Conversation.id == Message.conversation_id)
                 .where(
                     and_(
-                        Message.conversation_id == conversation_id,
+                        Conversation.tenant == key.tenant,
+                        Conversation.platform == key.platform,
+                        Conversation.channel == key.channel,
+                        Conversation.thread == key.thread,
                         Feedback.user_id == user_id,
                         Feedback.score == -1,
                         Feedback.comment.is_(None),

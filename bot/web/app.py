@@ -10,7 +10,7 @@ from typing import TypedDict
 from fastapi import FastAPI
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agent.service import AgentService
 from bot.platforms import start_platforms
@@ -46,8 +46,7 @@ async def _check_schema(engine: AsyncEngine) -> None:
         )
 
 
-def _create_agent(settings: Settings, engine: AsyncEngine) -> AgentService:
-    sessionmaker = create_sessionmaker(engine)
+def _create_agent(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> AgentService:
     knowledge = KnowledgeBase(
         sessionmaker=sessionmaker, embedder=create_embedder(settings.embedding), settings=settings.knowledge
     )
@@ -63,14 +62,15 @@ def create_app(settings: Settings, *, role: str = "web", listeners: bool = True,
         engine = create_engine(url, role=role, database=settings.database)
         try:
             await _check_schema(engine)
-            agent = _create_agent(settings, engine)
+            sessionmaker = create_sessionmaker(engine)
+            agent = _create_agent(settings, sessionmaker)
             async with AsyncExitStack() as stack:
                 platforms = await start_platforms(
                     stack,
                     settings,
                     url,
                     agent=agent,
-                    sessionmaker=create_sessionmaker(engine),
+                    sessionmaker=sessionmaker,
                     listeners=listeners,
                     worker=worker,
                 )

@@ -7,7 +7,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -23,21 +22,9 @@ from bot.worker import MISSED_TEXT, Worker
 from core.db import session_scope
 from core.settings import AgentSettings, LLMSettings, QueueSettings
 from knowledge.service import KnowledgeBase
+from tests.integration.test_agent import handbook
 
-HANDBOOK = {
-    "deployment.md": """# Deployment guide
-
-## Rotate the signing key
-
-Open the admin console, choose Security, and press Rotate. Old tokens stop working after one hour.
-""",
-    "billing.md": """# Billing FAQ
-
-## Refunds
-
-Refunds are issued within fourteen days of a cancelled subscription, to the original card.
-""",
-}
+__all__ = ["handbook"]  # the handbook fixture, shared with the agent tests
 
 SETTINGS = QueueSettings(
     concurrency=2, retry_attempts=3, retry_delay=0.05, stalled_after_seconds=1.0, update_interval=0.0
@@ -83,16 +70,6 @@ async def queue(database_url: URL) -> AsyncIterator[JobQueue]:
         await queue.pool.execute("DELETE FROM pgqueuer")  # the session database is shared: start empty
         yield queue
         await queue.pool.execute("DELETE FROM pgqueuer")
-
-
-@pytest.fixture
-async def handbook(kb: KnowledgeBase, tenant: str, tmp_path: Path) -> str:
-    folder = tmp_path / "handbook"
-    folder.mkdir()
-    for name, body in HANDBOOK.items():
-        (folder / name).write_text(body)
-    await kb.ingest([str(folder)], tenant=tenant, collection="handbook")
-    return tenant
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def on_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         verb, _, rest = (command.get("text") or "").strip().partition(" ")
         verb, rest = verb.lower(), rest.strip()
-        tenant = deps.tenant or command.get("team_id") or "slack"
+        tenant = deps.tenant_of(command)  # slash commands carry team_id like event envelopes
         channel, user = command["channel_id"], command["user_id"]
         if verb == "ask" and rest:
             event = ChatEvent(

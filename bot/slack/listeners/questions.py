@@ -139,10 +139,7 @@ async def _take_comment(deps: SlackDeps, body: dict[str, Any], event: dict[str, 
     if not thread and event.get("channel_type") != "im":
         return False
     key = ConversationKey(tenant=deps.tenant_of(body), platform="slack", channel=event["channel"], thread=thread)
-    conversation_id = await deps.feedback.conversation_id(key)
-    if conversation_id is None:
-        return False
-    feedback_id = await deps.feedback.comment_awaited(conversation_id=conversation_id, user_id=event.get("user", ""))
+    feedback_id = await deps.feedback.comment_awaited(key, user_id=event.get("user", ""))
     if feedback_id is None:
         return False
     await deps.feedback.add_comment(feedback_id, question_text(event.get("text", "")) or event.get("text", ""))
