@@ -222,11 +222,16 @@ async def test_votes_change_and_a_thumbs_down_asks_for_a_comment(
         }
         await post_event(client, event_envelope(comment, event_id="EvC1", team_id=team))
         thanked = await answers(slack, 3)
-    async with session_scope(kb.sessionmaker) as session:
-        votes = (await session.scalars(select(Feedback).where(Feedback.message_id == stored.id))).all()
+        async with session_scope(kb.sessionmaker) as session:
+            votes = (await session.scalars(select(Feedback).where(Feedback.message_id == stored.id))).all()
+        removed = {"type": "reaction_removed", "user": "U0BOB", "reaction": "-1", "item": item}
+        removed["item_user"] = BOT_USER_ID
+        assert (await post_event(client, event_envelope(removed, event_id="EvR9", team_id=team))).status_code == 200
     assert [(v.user_id, v.score, v.reaction) for v in votes] == [("U0BOB", -1, "-1")]
     assert votes[0].comment == "It should say where the admin console is."
     assert "passed that on" in thanked[2]["text"]
+    async with session_scope(kb.sessionmaker) as session:  # taking the 👎 back withdraws the vote
+        assert (await session.scalars(select(Feedback).where(Feedback.message_id == stored.id))).all() == []
 
 
 async def stored_answer_for(kb: KnowledgeBase, platform_message_id: str) -> Message:

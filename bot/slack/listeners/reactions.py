@@ -7,10 +7,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.events import FeedbackEvent
+from bot.feedback import apply_feedback
 from bot.slack.deps import SlackDeps
-from core.logging import get_logger
-
-log = get_logger(__name__)
 
 ASK_WHAT_WAS_MISSING = (
     "Thanks for the feedback, <@{user}>. What was missing or wrong? Reply in this thread and I'll pass it on."
@@ -26,38 +25,43 @@ def _score(deps: SlackDeps, reaction: str) -> int:
     return 0
 
 
+def _feedback(
+    deps: SlackDeps, body: dict[str, Any], event: dict[str, Any], *, bot_user_id: str | None, removed: bool
+) -> FeedbackEvent | None:
+    """A 👍/👎 (by the configured emoji sets) on a message of the bot's, as a platform-neutral event."""
+    score = _score(deps, event.get("reaction", ""))
+    item = event.get("item", {})
+    if score == 0 or item.get("type") != "message" or event.get("item_user") != bot_user_id:
+        return None
+    return FeedbackEvent(
+        platform="slack",
+        tenant=deps.tenant_of(body),
+        channel=item.get("channel", ""),
+        message_id=item.get("ts", ""),
+        user_id=event.get("user", "unknown"),
+        score=0 if removed else score,
+        reaction=event["reaction"],
+    )
+
+
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     @app.event("reaction_added")
     async def on_reaction_added(
         body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
-        score = _score(deps, event.get("reaction", ""))
-        item = event.get("item", {})
-        if score == 0 or item.get("type") != "message" or event.get("item_user") != context.bot_user_id:
+        feedback = _feedback(deps, body, event, bot_user_id=context.bot_user_id, removed=False)
+        if feedback is None:
             return
-        answer = await deps.feedback.find_answer(
-            platform="slack", tenant=deps.tenant_of(body), platform_message_id=item.get("ts", "")
-        )
-        if answer is None:
-            return  # a message of ours that is not an answer (a notice, a follow-up question)
-        user = event.get("user", "unknown")
-        await deps.feedback.vote(message_id=answer.message_id, user_id=user, score=score, reaction=event["reaction"])
-        log.info("slack feedback", score=score, message_id=answer.message_id, channel=answer.channel)
-        if score < 0:
-            await deps.feedback.await_comment(message_id=answer.message_id, user_id=user)
+        answer = await apply_feedback(deps.feedback, feedback)
+        if answer is not None and feedback.score < 0:
             await client.chat_postMessage(
-                channel=item["channel"], text=ASK_WHAT_WAS_MISSING.format(user=user), thread_ts=answer.thread or None
+                channel=feedback.channel,
+                text=ASK_WHAT_WAS_MISSING.format(user=feedback.user_id),
+                thread_ts=answer.thread or None,
             )
 
     @app.event("reaction_removed")
     async def on_reaction_removed(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
-        item = event.get("item", {})
-        if _score(deps, event.get("reaction", "")) == 0 or event.get("item_user") != context.bot_user_id:
-            return
-        answer = await deps.feedback.find_answer(
-            platform="slack", tenant=deps.tenant_of(body), platform_message_id=item.get("ts", "")
-        )
-        if answer is not None:
-            await deps.feedback.withdraw(
-                message_id=answer.message_id, user_id=event.get("user", ""), reaction=event["reaction"]
-            )
+        feedback = _feedback(deps, body, event, bot_user_id=context.bot_user_id, removed=True)
+        if feedback is not None:
+            await apply_feedback(deps.feedback, feedback)
