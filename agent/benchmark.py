@@ -165,11 +165,18 @@ class TimedKnowledgeBase(KnowledgeBase):
         mode: SearchMode = "hybrid",
         limit: int = 10,
         params: SearchParams | None = None,
+        query_vector: npt.NDArray[np.float32] | None = None,
     ) -> list[SearchHit]:
         tick = time.perf_counter()
         try:
             return await super().search(
-                query, tenant=tenant, collections=collections, mode=mode, limit=limit, params=params
+                query,
+                tenant=tenant,
+                collections=collections,
+                mode=mode,
+                limit=limit,
+                params=params,
+                query_vector=query_vector,
             )
         finally:
             self.spent_ms += (time.perf_counter() - tick) * 1000
@@ -311,7 +318,8 @@ async def _run(
     result.new_conversation_ms = _latency(by_kind[False])
     result.follow_up_ms = _latency(by_kind[True])
     result.outcomes = outcomes
-    result.target_met = result.latency_ms["p95"] <= TARGET_P95_MS
+    # Only answers count: an error path is fast and would flatter the figures.
+    result.target_met = result.latency_ms["p95"] <= TARGET_P95_MS and outcomes == {"answered": result.questions}
 
 
 async def _seed(agent: AgentService, key: ConversationKey, workload: list[str], index: int) -> None:

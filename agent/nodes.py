@@ -91,11 +91,13 @@ async def condense(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
 async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     context = runtime.context
     request = state["request"]
+    prefetched = state.get("query_embedding")
     hits = await context.knowledge.search(
         state["question"],
         tenant=request.conversation.tenant,
         collections=request.collections or context.settings.collections or None,
         limit=context.settings.sources,
+        query_vector=await prefetched.for_question(state["question"]) if prefetched else None,
     )
     return {"hits": hits}
 

@@ -14,6 +14,7 @@ from agent import prompts
 from agent.graph import build_graph
 from agent.llm import ChatModels, create_chat_models
 from agent.memory import ConversationStore
+from agent.prefetch import QueryEmbedding
 from agent.schemas import (
     AnswerReply,
     AnswerRequest,
@@ -24,7 +25,7 @@ from agent.schemas import (
     StreamFinal,
     Usage,
 )
-from agent.state import AgentContext, AgentState
+from agent.state import AgentContext, AgentInput, AgentState
 from core.logging import get_logger
 from core.settings import AgentSettings, LLMSettings
 from knowledge.service import KnowledgeBase
@@ -71,9 +72,14 @@ class AgentService:
         state: dict[str, Any] = {}
         held = ""  # text not yet sent: it could still turn out to be the "no answer" marker
         sent = False
+        inputs: AgentInput = {
+            "request": request,
+            "started": started,
+            "query_embedding": QueryEmbedding(self.context.knowledge, request.question),
+        }
         try:
             async for mode, payload in self.graph.astream(
-                {"request": request, "started": started}, context=self.context, stream_mode=["messages", "values"]
+                inputs, context=self.context, stream_mode=["messages", "values"]
             ):
                 if mode == "values":
                     state = cast(dict[str, Any], payload)

@@ -8,6 +8,7 @@ from typing import Annotated, TypedDict
 from agent.llm import ChatModels
 from agent.memory import ConversationStore, Memory
 from agent.models import Outcome
+from agent.prefetch import QueryEmbedding
 from agent.schemas import AnswerRequest, Source, Usage
 from core.settings import AgentSettings
 from knowledge.search import SearchHit
@@ -27,11 +28,14 @@ class AgentInput(TypedDict):
     request: AnswerRequest
     started: float
     """``time.perf_counter()`` when the question arrived, for the stored latency."""
+    query_embedding: QueryEmbedding | None
+    """The question's embedding, already under way (None: the search embeds the question itself)."""
 
 
 class AgentState(TypedDict, total=False):
     request: AnswerRequest
     started: float
+    query_embedding: QueryEmbedding | None
     conversation_id: int
     memory: Memory
     question: str

@@ -6,10 +6,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import session_scope
+from core.futures import drop_outcome
 from core.settings import KnowledgeSettings
 from knowledge.collections import delete_collection, ensure_same_model, find_collections, list_collections
 from knowledge.embeddings.base import Embedder
@@ -52,6 +55,10 @@ class KnowledgeBase:
             sources, tenant=tenant, collection=collection, prune=prune, include=include, exclude=exclude
         )
 
+    async def embed_query(self, query: str) -> npt.NDArray[np.float32]:
+        """The query's embedding, computed off the event loop (onnxruntime releases the GIL)."""
+        return (await asyncio.to_thread(self.embedder.embed_array, [query]))[0]
+
     async def search(
         self,
         query: str,
@@ -61,19 +68,38 @@ class KnowledgeBase:
         mode: SearchMode = "hybrid",
         limit: int = 10,
         params: SearchParams | None = None,
+        query_vector: npt.NDArray[np.float32] | None = None,
     ) -> list[SearchHit]:
-        """Search the tenant's collections (all of them when ``collections`` is None)."""
+        """Search the tenant's collections (all of them when ``collections`` is None).
+
+        ``query_vector`` is the query's embedding when the caller already has it; otherwise the query is
+        embedded while the collections are looked up.
+        """
         query = validate_query(query)
-        async with session_scope(self.sessionmaker) as session:
-            found = await find_collections(session, tenant=tenant, names=collections)
-            vector = None
-            if mode != "keyword" and found:
-                for collection in found:
-                    ensure_same_model(collection, self.embedder)
-                vector = (await asyncio.to_thread(self.embedder.embed_array, [query]))[0]
-            return await search(
-                session, collections=found, query=query, query_vector=vector, mode=mode, limit=limit, params=params
-            )
+        embedding: asyncio.Future[npt.NDArray[np.float32]] | None = None
+        if mode != "keyword" and query_vector is None:
+            embedding = asyncio.ensure_future(self.embed_query(query))
+        try:
+            async with session_scope(self.sessionmaker) as session:
+                found = await find_collections(session, tenant=tenant, names=collections)
+                if mode != "keyword" and found:
+                    for collection in found:
+                        ensure_same_model(collection, self.embedder)
+                    if embedding is not None:
+                        query_vector = await embedding
+                return await search(
+                    session,
+                    collections=found,
+                    query=query,
+                    query_vector=query_vector if mode != "keyword" else None,
+                    mode=mode,
+                    limit=limit,
+                    params=params,
+                )
+        finally:
+            if embedding is not None:
+                # When the embedding was not needed (no collection, a lookup error), its outcome is dropped.
+                embedding.add_done_callback(drop_outcome)
 
     async def collections(self, *, tenant: str | None = None) -> list[Collection]:
         async with session_scope(self.sessionmaker) as session:
