@@ -57,7 +57,9 @@ class KnowledgeBase:
 
     async def embed_query(self, query: str) -> npt.NDArray[np.float32]:
         """The query's embedding, computed off the event loop (onnxruntime releases the GIL)."""
-        return (await asyncio.to_thread(self.embedder.embed_array, [query]))[0]
+        vectors = await asyncio.to_thread(self.embedder.embed_array, [query])
+        vector: npt.NDArray[np.float32] = vectors[0]
+        return vector
 
     async def search(
         self,
