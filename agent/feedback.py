@@ -44,6 +44,22 @@ class FeedbackStore:
             ).first()
         return AnswerRef(*row) if row else None
 
+    async def is_answer(self, *, message_id: int, platform: str, tenant: str) -> bool:
+        """Whether ``message_id`` is an answer given on ``platform`` to ``tenant`` (votes through the API may only
+        touch its own answers)."""
+        async with session_scope(self.sessionmaker) as session:
+            found = await session.scalar(
+                select(Message.id)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(
+                    Message.id == message_id,
+                    Message.role == "assistant",
+                    Conversation.platform == platform,
+                    Conversation.tenant == tenant,
+                )
+            )
+            return found is not None
+
     async def vote(self, *, message_id: int, user_id: str, score: int, reaction: str) -> None:
         """Record or change the user's vote on an answer (a new vote clears an earlier comment request)."""
         if score not in (-1, 1):
@@ -98,6 +114,17 @@ class FeedbackStore:
                 .where(Feedback.message_id == message_id, Feedback.user_id == user_id)
                 .values(awaiting_comment=True)
             )
+
+    async def comment_on_vote(self, *, message_id: int, user_id: str, comment: str) -> bool:
+        """Attach a comment to the user's vote on an answer; False when there is no such vote."""
+        async with session_scope(self.sessionmaker) as session:
+            result = await session.execute(
+                update(Feedback)
+                .where(Feedback.message_id == message_id, Feedback.user_id == user_id)
+                .values(comment=comment[:4000], awaiting_comment=False)
+                .returning(Feedback.id)
+            )
+            return result.first() is not None
 
     async def add_comment(self, feedback_id: int, comment: str) -> None:
         async with session_scope(self.sessionmaker) as session:

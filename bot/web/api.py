@@ -1,18 +1,25 @@
-"""``POST /api/v1/ask``: the agent over HTTP, as one JSON reply or as server-sent events."""
+"""``POST /api/v1/ask`` (the agent over HTTP, as one JSON reply or as server-sent events) and
+``POST /api/v1/feedback`` (votes on the answers it gave)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from agent.feedback import FeedbackStore
 from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, ConversationKey, StreamDelta
 from agent.service import AgentService
 from bot.web.auth import require_admin_token
+
+API_PLATFORM = "api"
+"""The platform of conversations held through this API (and the playground page, which uses it)."""
+VOTE_REACTIONS = {"up": ("+1", 1), "down": ("-1", -1)}
+"""A vote through the API is stored like a 👍/👎 reaction of that name."""
 
 router = APIRouter(prefix="/api/v1", tags=["agent"], dependencies=[Depends(require_admin_token)])
 
@@ -56,13 +63,39 @@ async def ask(body: AskBody, agent: AgentDep) -> AskResponse | StreamingResponse
     conversation = body.conversation_id or uuid.uuid4().hex
     request = AnswerRequest(
         question=body.question,
-        conversation=ConversationKey(tenant=body.tenant, platform="api", channel=conversation),
+        conversation=ConversationKey(tenant=body.tenant, platform=API_PLATFORM, channel=conversation),
         collections=body.collections,
     )
     if not body.stream:
         reply = await agent.answer(request)
         return AskResponse(**reply.model_dump(), conversation=conversation)
     return StreamingResponse(_events(agent, request, conversation), media_type="text/event-stream")
+
+
+class FeedbackBody(BaseModel):
+    message_id: int = Field(gt=0, description="The `message_id` of an answer this API gave.")
+    vote: Literal["up", "down", "none"] = Field(description="`none` takes the user's vote back.")
+    comment: str | None = Field(
+        default=None, max_length=4000, description="What was missing or wrong; kept with the user's vote."
+    )
+    user: str = Field(default="api", min_length=1, max_length=100, description="Who votes (one vote per user).")
+    tenant: str = Field(default="local", min_length=1, max_length=200)
+
+
+@router.post("/feedback", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def feedback(body: FeedbackBody, agent: AgentDep) -> None:
+    """Vote on an answer (👍 up, 👎 down; changeable), take the vote back, or add a comment to it."""
+    store = FeedbackStore(agent.store.sessionmaker)
+    if not await store.is_answer(message_id=body.message_id, platform=API_PLATFORM, tenant=body.tenant):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no answer {body.message_id} was given through this API")
+    if body.vote == "none":
+        for reaction, _ in VOTE_REACTIONS.values():
+            await store.withdraw(message_id=body.message_id, user_id=body.user, reaction=reaction)
+        return
+    reaction, score = VOTE_REACTIONS[body.vote]
+    await store.vote(message_id=body.message_id, user_id=body.user, score=score, reaction=reaction)
+    if body.comment and body.comment.strip():
+        await store.comment_on_vote(message_id=body.message_id, user_id=body.user, comment=body.comment.strip())
 
 
 async def _events(agent: AgentService, request: AnswerRequest, conversation: str) -> AsyncIterator[str]:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agent.service import AgentService
 from bot.platforms import start_platforms
 from bot.slack import http as slack_http
-from bot.web import api, health
+from bot.web import api, health, playground
 from bot.web.request_id import RequestIdMiddleware
 from core import __version__
 from core.db import create_engine, create_sessionmaker, resolve_database_url
@@ -98,5 +98,6 @@ def create_app(settings: Settings, *, role: str = "web", listeners: bool = True,
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(api.router)
+    app.include_router(playground.router)
     app.include_router(slack_http.router)
     return app
