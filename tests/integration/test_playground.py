@@ -19,7 +19,7 @@ async def _votes(engine: AsyncEngine, message_id: int) -> list[tuple[str, int, s
         rows = await connection.execute(
             select(Feedback.user_id, Feedback.score, Feedback.comment).where(Feedback.message_id == message_id)
         )
-        return [tuple(row) for row in rows]
+        return [(row.user_id, row.score, row.comment) for row in rows]
 
 
 async def _answer(client: httpx.AsyncClient, tenant: str, **headers: str) -> dict[str, Any]:
