@@ -27,6 +27,7 @@ from agent.schemas import (
 )
 from agent.state import AgentContext, AgentInput, AgentState
 from core.logging import get_logger
+from core.metrics import ANSWER_SECONDS, LLM_TOKENS, QUESTIONS, count_error
 from core.settings import AgentSettings, LLMSettings
 from knowledge.service import KnowledgeBase
 
@@ -102,9 +103,11 @@ class AgentService:
                 "text": prompts.ERROR_TEXT.format(reference=reference),
                 "outcome": "error",
                 "reference_id": reference,
-                "error": type(error).__name__,
+                "error": f"graph: {type(error).__name__}",
             }
-        yield StreamFinal(reply=self._reply(state, trace_id=trace_id, started=started))
+        reply = self._reply(state, trace_id=trace_id, started=started)
+        _observe(request, reply, state)
+        yield StreamFinal(reply=reply)
 
     def _reply(self, state: AgentState | dict[str, Any], *, trace_id: str, started: float) -> AnswerReply:
         return AnswerReply(
@@ -129,3 +132,16 @@ class AgentService:
     async def forget(self, conversation: ConversationKey) -> bool:
         """Clear the conversation's memory (its messages stay for feedback and reports)."""
         return await self.store.forget(conversation)
+
+
+def _observe(request: AnswerRequest, reply: AnswerReply, state: AgentState | dict[str, Any]) -> None:
+    """The answer's figures for ``/metrics``."""
+    platform = request.conversation.platform
+    QUESTIONS.labels(platform=platform, outcome=reply.outcome).inc()
+    ANSWER_SECONDS.labels(platform=platform).observe(reply.latency_ms / 1000)
+    LLM_TOKENS.labels(kind="prompt").inc(reply.usage.prompt_tokens)
+    LLM_TOKENS.labels(kind="completion").inc(reply.usage.completion_tokens)
+    if reply.outcome == "error":
+        # "retrieve: OperationalError" → agent_retrieve; the graph's own failure (no step named) → agent.
+        step = str(state.get("error") or "").partition(":")[0]
+        count_error(f"agent_{step}" if step.isidentifier() else "agent")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from agent.feedback import AnswerRef, FeedbackStore
 from bot.events import FeedbackEvent
 from core.logging import get_logger
+from core.metrics import FEEDBACK_VOTES
 
 log = get_logger(__name__)
 
@@ -18,9 +19,11 @@ async def apply_feedback(store: FeedbackStore, event: FeedbackEvent) -> AnswerRe
     if answer is None:
         return None
     if event.score == 0:
-        await store.withdraw(message_id=answer.message_id, user_id=event.user_id, reaction=event.reaction)
+        if await store.withdraw(message_id=answer.message_id, user_id=event.user_id, reaction=event.reaction):
+            FEEDBACK_VOTES.labels(platform=event.platform, vote="withdrawn").inc()
         return answer
     await store.vote(message_id=answer.message_id, user_id=event.user_id, score=event.score, reaction=event.reaction)
+    FEEDBACK_VOTES.labels(platform=event.platform, vote="up" if event.score > 0 else "down").inc()
     if event.score < 0:
         await store.await_comment(message_id=answer.message_id, user_id=event.user_id)
     log.info("feedback", platform=event.platform, score=event.score, message_id=answer.message_id)

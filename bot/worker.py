@@ -34,6 +34,7 @@ from agent.service import AgentService
 from bot.events import ChatEvent, Deliverer
 from bot.queue import ANSWER_ENTRYPOINT, JobQueue
 from core.logging import bound_context, get_logger
+from core.metrics import count_error
 from core.settings import QueueSettings
 
 log = get_logger(__name__)
@@ -209,6 +210,7 @@ class Worker:
             try:
                 await self.answer(event)
             except Exception as error:
+                count_error("job")
                 details = {"job_id": job.id, "attempt": attempt, "error": f"{type(error).__name__}: {error}"}
                 if attempt >= self.settings.retry_attempts:
                     log.error("giving up on the question", **details)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import session_scope
 from core.futures import drop_outcome
+from core.metrics import RETRIEVAL_SECONDS
 from core.settings import KnowledgeSettings
 from knowledge.collections import delete_collection, ensure_same_model, find_collections, list_collections
 from knowledge.embeddings.base import Embedder
@@ -78,6 +79,19 @@ class KnowledgeBase:
         embedded while the collections are looked up.
         """
         query = validate_query(query)
+        with RETRIEVAL_SECONDS.labels(mode=mode).time():
+            return await self._search(query, tenant, collections, mode, limit, params, query_vector)
+
+    async def _search(
+        self,
+        query: str,
+        tenant: str,
+        collections: Sequence[str] | None,
+        mode: SearchMode,
+        limit: int,
+        params: SearchParams | None,
+        query_vector: npt.NDArray[np.float32] | None,
+    ) -> list[SearchHit]:
         embedding: asyncio.Future[npt.NDArray[np.float32]] | None = None
         if mode != "keyword" and query_vector is None:
             embedding = asyncio.ensure_future(self.embed_query(query))

@@ -15,6 +15,7 @@ from agent.feedback import FeedbackStore
 from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, ConversationKey, StreamDelta
 from agent.service import AgentService
 from bot.web.auth import require_admin_token
+from core.metrics import FEEDBACK_VOTES
 
 API_PLATFORM = "api"
 """The platform of conversations held through this API (and the playground page, which uses it)."""
@@ -90,10 +91,12 @@ async def feedback(body: FeedbackBody, agent: AgentDep) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no answer {body.message_id} was given through this API")
     if body.vote == "none":
         for reaction, _ in VOTE_REACTIONS.values():
-            await store.withdraw(message_id=body.message_id, user_id=body.user, reaction=reaction)
+            if await store.withdraw(message_id=body.message_id, user_id=body.user, reaction=reaction):
+                FEEDBACK_VOTES.labels(platform=API_PLATFORM, vote="withdrawn").inc()
         return
     reaction, score = VOTE_REACTIONS[body.vote]
     await store.vote(message_id=body.message_id, user_id=body.user, score=score, reaction=reaction)
+    FEEDBACK_VOTES.labels(platform=API_PLATFORM, vote=body.vote).inc()
     if body.comment and body.comment.strip():
         await store.comment_on_vote(message_id=body.message_id, user_id=body.user, comment=body.comment.strip())
 

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agent.service import AgentService
 from bot.platforms import start_platforms
+from bot.queue import JobQueue
 from bot.slack import http as slack_http
-from bot.web import api, health, playground
+from bot.web import api, health, metrics, playground
 from bot.web.request_id import RequestIdMiddleware
 from core import __version__
 from core.db import create_engine, create_sessionmaker, resolve_database_url
@@ -34,6 +35,7 @@ class LifespanState(TypedDict):
     engine: AsyncEngine
     agent: AgentService
     slack_handler: AsyncSlackRequestHandler | None
+    queue: JobQueue | None
 
 
 async def _check_schema(engine: AsyncEngine) -> None:
@@ -85,6 +87,7 @@ def create_app(settings: Settings, *, role: str = "web", listeners: bool = True,
                     "engine": engine,
                     "agent": agent,
                     "slack_handler": platforms.slack_handler,
+                    "queue": platforms.queue,
                 }
         finally:
             await engine.dispose()
@@ -99,5 +102,6 @@ def create_app(settings: Settings, *, role: str = "web", listeners: bool = True,
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(playground.router)
+    app.include_router(metrics.router)
     app.include_router(slack_http.router)
     return app

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from core.logging import get_logger
+from core.metrics import count_error
 
 log = get_logger(__name__)
 
@@ -20,6 +21,7 @@ def register(app: AsyncApp) -> None:
     @app.error
     async def on_error(error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
         reference = uuid.uuid4().hex[:12]
+        count_error("slack_listener")
         event = body.get("event") or {}
         log.error(
             "slack listener failed",

@@ -1,0 +1,31 @@
+"""``GET /metrics``: Prometheus's text format (``ADMIN_TOKEN`` as a bearer token when it is set).
+
+Counters and histograms are kept as things happen (``core/metrics.py``); the queue's depth and oldest job are
+read from the database at scrape time, so they are right even in a process that runs no worker.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.queue import JobQueue
+from bot.web.auth import require_admin_token
+from core.logging import get_logger
+from core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
+
+log = get_logger(__name__)
+
+router = APIRouter(tags=["operations"], dependencies=[Depends(require_admin_token)])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    queue: JobQueue | None = getattr(request.state, "queue", None)
+    if queue is not None:
+        try:
+            QUEUE_DEPTH.set(await queue.depth())
+            QUEUE_OLDEST_SECONDS.set(await queue.oldest_age_seconds() or 0.0)
+        except Exception as error:  # the rest of the figures are still worth serving
+            log.warning("queue figures unavailable", error=f"{type(error).__name__}: {error}")
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
