@@ -7,9 +7,9 @@ handlers move on to the fallback model, then to ``fail``.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any, Literal
 
+import sentry_sdk
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.errors import NodeError
 from langgraph.runtime import Runtime
@@ -22,6 +22,7 @@ from agent.memory import AnswerRecord, Memory, Turn
 from agent.schemas import Source, Usage
 from agent.state import AgentContext, AgentState
 from core.logging import get_logger
+from core.sentry import report_failure
 from knowledge.errors import KnowledgeError
 from knowledge.search import SearchHit
 
@@ -92,13 +93,14 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     context = runtime.context
     request = state["request"]
     prefetched = state.get("query_embedding")
-    hits = await context.knowledge.search(
-        state["question"],
-        tenant=request.conversation.tenant,
-        collections=request.collections or context.settings.collections or None,
-        limit=context.settings.sources,
-        query_vector=await prefetched.for_question(state["question"]) if prefetched else None,
-    )
+    with sentry_sdk.start_span(op="threadwise.retrieve", name="retrieve"):
+        hits = await context.knowledge.search(
+            state["question"],
+            tenant=request.conversation.tenant,
+            collections=request.collections or context.settings.collections or None,
+            limit=context.settings.sources,
+            query_vector=await prefetched.for_question(state["question"]) if prefetched else None,
+        )
     return {"hits": hits}
 
 
@@ -174,7 +176,8 @@ async def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     models = runtime.context.models
     if models is None:
         return _extract(state, runtime)
-    reply = await models.primary.ainvoke(_answer_messages(state))
+    with sentry_sdk.start_span(op="threadwise.generate", name=models.primary_name):
+        reply = await models.primary.ainvoke(_answer_messages(state))
     return _finish_answer(state, reply, models.primary_name)
 
 
@@ -182,7 +185,8 @@ async def answer_with_fallback(state: AgentState, runtime: Runtime[AgentContext]
     models = runtime.context.models
     if models is None or models.fallback is None or models.fallback_name is None:
         raise RuntimeError("answer_with_fallback runs only when a fallback model is configured")
-    reply = await models.fallback.ainvoke(_answer_messages(state))
+    with sentry_sdk.start_span(op="threadwise.generate", name=models.fallback_name):
+        reply = await models.fallback.ainvoke(_answer_messages(state))
     return _finish_answer(state, reply, models.fallback_name)
 
 
@@ -202,7 +206,7 @@ async def abstain(state: AgentState) -> dict[str, Any]:
 
 
 def _failure(node: str, error: BaseException) -> dict[str, Any]:
-    reference = uuid.uuid4().hex[:12]
+    reference = report_failure(error)
     log.error("answer failed", node=node, reference_id=reference, error=f"{type(error).__name__}: {error}")
     # Knowledge-base errors are written for people (unknown collection, model mismatch): pass them on.
     text = (

@@ -28,6 +28,7 @@ from agent.schemas import (
 from agent.state import AgentContext, AgentInput, AgentState
 from core.logging import get_logger
 from core.metrics import ANSWER_SECONDS, LLM_TOKENS, QUESTIONS, count_error
+from core.sentry import report_failure
 from core.settings import AgentSettings, LLMSettings
 from knowledge.service import KnowledgeBase
 
@@ -97,7 +98,7 @@ class AgentService:
                     yield StreamDelta(text=held)
                     held = ""
         except Exception as error:  # the graph handles step failures; this is the last net
-            reference = uuid.uuid4().hex[:12]
+            reference = report_failure(error)
             log.exception("agent run failed", reference_id=reference, trace_id=trace_id)
             state = {
                 "text": prompts.ERROR_TEXT.format(reference=reference),

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
+import sentry_sdk
 from pgqueuer.core.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
 from pgqueuer.domain.errors import FailingListenerError
 from pgqueuer.domain.types import Channel, QueueExecutionMode
@@ -35,6 +36,7 @@ from bot.events import ChatEvent, Deliverer
 from bot.queue import ANSWER_ENTRYPOINT, JobQueue
 from core.logging import bound_context, get_logger
 from core.metrics import count_error
+from core.sentry import report_failure
 from core.settings import QueueSettings
 
 log = get_logger(__name__)
@@ -208,12 +210,13 @@ class Worker:
             if attempt > 1:
                 log.info("retrying the question", job_id=job.id, attempt=attempt)
             try:
-                await self.answer(event)
+                with sentry_sdk.start_transaction(op="threadwise.job", name=f"answer {event.platform} question"):
+                    await self.answer(event)
             except Exception as error:
                 count_error("job")
                 details = {"job_id": job.id, "attempt": attempt, "error": f"{type(error).__name__}: {error}"}
                 if attempt >= self.settings.retry_attempts:
-                    log.error("giving up on the question", **details)
+                    log.error("giving up on the question", reference_id=report_failure(error), **details)
                 else:
                     log.warning("answering failed; it will be retried", **details)
                 raise

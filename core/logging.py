@@ -40,7 +40,7 @@ class SecretMasker:
         self._known = sorted({s for s in known_secrets if s}, key=len, reverse=True)
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-        return {key: self._mask_value(key, value) for key, value in event_dict.items()}
+        return {key: self.mask_value(key, value) for key, value in event_dict.items()}
 
     def mask_text(self, text: str) -> str:
         for secret in self._known:
@@ -49,15 +49,15 @@ class SecretMasker:
             text = pattern.sub(MASK, text)
         return _URL_PASSWORD.sub(rf"\g<scheme>:{MASK}@", text)
 
-    def _mask_value(self, key: str, value: Any) -> Any:
+    def mask_value(self, key: str, value: Any) -> Any:
         if isinstance(key, str) and _SECRET_KEY.search(key) and value not in (None, "", False):
             return MASK
         if isinstance(value, str):
             return self.mask_text(value)
         if isinstance(value, MutableMapping):
-            return {k: self._mask_value(str(k), v) for k, v in value.items()}
+            return {k: self.mask_value(str(k), v) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return type(value)(self._mask_value("", v) for v in value)
+            return type(value)(self.mask_value("", v) for v in value)
         return value
 
 

@@ -225,6 +225,8 @@ class SentrySettings(BaseModel):
     dsn: SecretStr | None = None
     environment: str | None = None
     traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    send_message_text: bool = False
+    """Off: questions, answers and message text are removed from what is sent to Sentry."""
 
 
 class LangfuseSettings(BaseModel):

@@ -23,6 +23,7 @@ from core.db import create_engine, create_sessionmaker, resolve_database_url
 from core.health import describe_connection_error
 from core.logging import get_logger
 from core.schema import ensure_migrated
+from core.sentry import init_sentry
 from core.settings import Settings
 from knowledge.embeddings import create_embedder
 from knowledge.service import KnowledgeBase
@@ -57,6 +58,7 @@ def _create_agent(settings: Settings, sessionmaker: async_sessionmaker[AsyncSess
 
 def create_app(settings: Settings, *, role: str = "web", listeners: bool = True, worker: bool = True) -> FastAPI:
     """The web app; with Slack configured it also runs its listeners (``listeners``) and a worker (``worker``)."""
+    init_sentry(settings)  # before the app exists, so its integrations see every request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:

@@ -3,7 +3,6 @@ logged with its context. Slack still gets its HTTP answer, so it does not retry 
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -11,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core.logging import get_logger
 from core.metrics import count_error
+from core.sentry import report_failure
 
 log = get_logger(__name__)
 
@@ -20,7 +20,7 @@ APOLOGY = "Sorry, something went wrong on my side. Reference: {reference}"
 def register(app: AsyncApp) -> None:
     @app.error
     async def on_error(error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
-        reference = uuid.uuid4().hex[:12]
+        reference = report_failure(error)
         count_error("slack_listener")
         event = body.get("event") or {}
         log.error(

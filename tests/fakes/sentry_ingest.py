@@ -1,0 +1,112 @@
+"""A fake Sentry ingest endpoint on 127.0.0.1: accepts the SDK's envelopes and keeps what they carry.
+
+Point ``SENTRY_DSN`` at ``fake.dsn``; the SDK then posts ``/api/<project>/envelope/`` here (gzip or plain).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PUBLIC_KEY = "0123456789abcdef0123456789abcdef"
+PROJECT = "42"
+
+
+@dataclass
+class Envelope:
+    headers: dict[str, Any]
+    items: list[tuple[dict[str, Any], bytes]]
+    raw: bytes
+    """The whole envelope as sent (decompressed): search it for anything that must not leave the process."""
+
+    def payloads(self, kind: str) -> list[dict[str, Any]]:
+        return [json.loads(body) for header, body in self.items if header.get("type") == kind]
+
+
+@dataclass
+class FakeSentry:
+    dsn: str = ""
+    envelopes: list[Envelope] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [event for envelope in self.envelopes for event in envelope.payloads("event")]
+
+    def wait_for_events(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(found := self.events()) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} Sentry events, got {len(self.events())}")
+
+    def raw(self) -> bytes:
+        with self._lock:
+            return b"\n".join(envelope.raw for envelope in self.envelopes)
+
+
+def parse_envelope(raw: bytes) -> Envelope:
+    lines = raw.split(b"\n")
+    headers = json.loads(lines[0])
+    items: list[tuple[dict[str, Any], bytes]] = []
+    index = 1
+    while index < len(lines) and lines[index].strip():
+        item_header = json.loads(lines[index])
+        length = item_header.get("length")
+        rest = b"\n".join(lines[index + 1 :])
+        if length is None:  # the payload runs to the end of the line
+            body = lines[index + 1]
+            index += 2
+        else:
+            body = rest[:length]
+            consumed = rest[: length + 1].count(b"\n")
+            index += 1 + max(consumed, 1)
+        items.append((item_header, body))
+    return Envelope(headers=headers, items=items, raw=raw)
+
+
+def _handler(fake: FakeSentry) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            with fake._lock:
+                fake.paths.append(self.path)
+                fake.envelopes.append(parse_envelope(body))
+            reply = json.dumps({"id": fake.envelopes[-1].headers.get("event_id")}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+    return Handler
+
+
+@contextmanager
+def fake_sentry() -> Iterator[FakeSentry]:
+    fake = FakeSentry()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    fake.dsn = f"http://{PUBLIC_KEY}@127.0.0.1:{server.server_address[1]}/{PROJECT}"
+    thread = threading.Thread(target=server.serve_forever, name="fake-sentry", daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,82 @@
+"""Sentry against a fake ingest endpoint on 127.0.0.1: a failure in a worker becomes one scrubbed event whose id
+is the reference in the user's reply."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import sentry_sdk
+
+from core.sentry import EventScrubber
+from core.settings import load_settings
+from tests.fakes.openai_server import Status, scripted_llm
+from tests.fakes.sentry_ingest import PROJECT, FakeSentry, fake_sentry
+from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
+from tests.integration.test_slack import answers, mention, post_event, slack, slack_app, team
+
+__all__ = ["slack", "team"]  # fixtures used below
+
+LLM_API_KEY = "sk-live-0123456789abcdefghijklmnop"  # made up; sent only to the fake LLM
+QUESTION = "how do I rotate the signing key for the payroll cluster?"
+
+
+@pytest.fixture
+def sentry() -> Iterator[FakeSentry]:
+    with fake_sentry() as fake:
+        try:
+            yield fake
+        finally:
+            client = sentry_sdk.get_client()
+            client.close(timeout=2)  # the next test starts without Sentry
+            sentry_sdk.get_global_scope().set_client(None)
+
+
+async def test_a_worker_failure_is_one_scrubbed_event_whose_id_is_the_reference(
+    database_url_text: str, slack: FakeSlack, team: str, sentry: FakeSentry
+) -> None:
+    with scripted_llm(default=Status(503)) as llm:
+        llm_settings: dict[str, object] = {
+            "model": "openai:primary",
+            "base_url": llm.base_url,
+            "api_key": LLM_API_KEY,
+            "retry_attempts": 2,
+            "retry_backoff": 0.01,
+        }
+        async with slack_app(
+            database_url_text, slack, llm=llm_settings, sentry={"dsn": sentry.dsn, "environment": "ci"}
+        ) as client:
+            await post_event(client, mention(team, QUESTION))
+            (posted,) = await answers(slack)
+            sentry_sdk.flush(timeout=5)
+            (event,) = await asyncio.to_thread(sentry.wait_for_events, 1)
+            await asyncio.sleep(0.5)  # a second event would show up now
+    assert len(sentry.events()) == 1
+    reference = posted["text"].rsplit("Reference: ", 1)[1].strip().rstrip(".")
+    assert reference == event["event_id"]
+    assert event["environment"] == "ci" and event["release"].startswith("threadwise@")
+    assert "InternalServerError" in [value["type"] for value in event["exception"]["values"]]
+    assert all(path == f"/api/{PROJECT}/envelope/" for path in sentry.paths)
+    sent = sentry.raw().decode()
+    for secret in (BOT_TOKEN, SIGNING_SECRET, LLM_API_KEY, "payroll cluster"):
+        assert secret not in sent
+
+
+def test_the_scrubber_masks_secrets_and_drops_message_text() -> None:
+    settings = load_settings(slack={"bot_token": "xoxb-1-secret-token-value", "signing_secret": "s" * 32})
+    scrubber = EventScrubber(settings.secret_values(), keep_text=False)
+    event = {
+        "message": "posting with xoxb-1-secret-token-value failed",
+        "request": {"headers": {"Authorization": "Bearer abc"}, "data": "{...}", "url": "http://x/slack/events"},
+        "extra": {"question": "what is our payroll?", "answer_id": 7, "db": "postgresql://u:pw@h/db"},
+        "breadcrumbs": {"values": [{"message": "sk-abcdefghijklmnopqrstuvwx used", "data": {"text": "hello"}}]},
+    }
+    scrubbed = scrubber.event(event, {})
+    assert "xoxb-1-secret-token-value" not in str(scrubbed) and "sk-abcdefghijklmnopqrstuvwx" not in str(scrubbed)
+    assert scrubbed["request"] == {"url": "http://x/slack/events"}
+    assert scrubbed["extra"]["question"] == "***" and scrubbed["extra"]["answer_id"] == 7
+    assert scrubbed["extra"]["db"] == "postgresql://u:***@h/db"
+    assert scrubbed["breadcrumbs"]["values"][0]["data"] == "***"
+    kept = EventScrubber([], keep_text=True).event({"extra": {"question": "what is our payroll?"}}, {})
+    assert kept["extra"]["question"] == "what is our payroll?"
