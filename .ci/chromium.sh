@@ -5,6 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v chromium >/dev/null; then
   apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends chromium >&2
+  # The emoji font: the pages' 👍/👎 show in the tests' screenshots.
+  apt-get install -y -qq --no-install-recommends chromium fonts-noto-color-emoji >&2
 fi
 command -v chromium

@@ -63,6 +63,7 @@ class AnswerRecord:
     completion_tokens: int | None = None
     chunk_ids: Sequence[int] = ()
     scores: Sequence[float] = ()
+    cited_sources: Sequence[str] = ()
     trace_id: str | None = None
 
 
@@ -147,6 +148,7 @@ class ConversationStore:
                 completion_tokens=record.completion_tokens,
                 retrieved_chunk_ids=list(record.chunk_ids),
                 retrieved_scores=list(record.scores),
+                cited_sources=list(record.cited_sources) or None,
                 outcome=record.outcome,
                 trace_id=record.trace_id,
             )

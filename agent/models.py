@@ -79,6 +79,8 @@ class Message(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     retrieved_chunk_ids: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
     retrieved_scores: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
+    cited_sources: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    """Source URIs the answer cited (they outlive chunk ids when a document is ingested again)."""
     outcome: Mapped[str | None] = mapped_column(String(16))
     trace_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -260,6 +260,9 @@ async def save(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
             completion_tokens=usage.completion_tokens or None,
             chunk_ids=[h.chunk_id for h in hits],
             scores=[h.similarity if h.similarity is not None else h.score for h in hits],
+            cited_sources=list(dict.fromkeys(s.source_uri for s in state.get("sources", [])))  # unique, in order
+            if state["outcome"] == "answered"
+            else [],
             trace_id=request.trace_id,
         ),
     )

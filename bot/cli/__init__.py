@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from bot.cli import ask, bench, bench_slack, database, doctor, evaluate, knowledge, serve
+from bot.cli import ask, bench, bench_slack, database, doctor, evaluate, knowledge, report, serve
 from bot.cli.app import app
 
-__all__ = ["app", "ask", "bench", "bench_slack", "database", "doctor", "evaluate", "knowledge", "main", "serve"]
+__all__ = [
+    "app",
+    "ask",
+    "bench",
+    "bench_slack",
+    "database",
+    "doctor",
+    "evaluate",
+    "knowledge",
+    "main",
+    "report",
+    "serve",
+]
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from agent.service import AgentService
 from bot.platforms import start_platforms
 from bot.queue import JobQueue
 from bot.slack import http as slack_http
-from bot.web import api, health, metrics, playground
+from bot.web import admin, api, health, metrics, playground
 from bot.web.request_id import RequestIdMiddleware
 from core import __version__
 from core.db import create_engine, create_sessionmaker, resolve_database_url
@@ -105,5 +105,6 @@ def create_app(settings: Settings, *, role: str = "web", listeners: bool = True,
     app.include_router(api.router)
     app.include_router(playground.router)
     app.include_router(metrics.router)
+    app.include_router(admin.router)
     app.include_router(slack_http.router)
     return app

@@ -1,0 +1,141 @@
+"""The knowledge-gap report: questions the bot abstained on or that were voted 👎, grouped by meaning.
+
+Questions are embedded with the knowledge base's embedder and grouped greedily: each joins the first group
+whose first question is at least ``similarity`` alike (cosine), else starts a new one. Groups come biggest
+first, so the top of the list is what the documents most need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.db import session_scope
+from knowledge.embeddings.base import Embedder
+
+DEFAULT_SIMILARITY = 0.7
+"""Paraphrases of one question score 0.75–0.95 with MiniLM; different questions on one topic 0.4–0.65."""
+MAX_QUESTIONS = 5000
+
+_GAP_QUESTIONS = text(
+    """
+    SELECT a.id AS answer_id, a.created_at, a.outcome, c.tenant, c.platform, c.channel, c.thread,
+           coalesce(v.down, 0) AS down_votes, v.comments,
+           q.content AS question, coalesce(q.standalone_question, q.content) AS standalone
+    FROM messages a
+    JOIN conversations c ON c.id = a.conversation_id
+    LEFT JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE f.score < 0) AS down,
+               array_remove(array_agg(f.comment ORDER BY f.id), NULL) AS comments
+        FROM feedback f WHERE f.message_id = a.id
+    ) v ON true
+    CROSS JOIN LATERAL (
+        SELECT m.content, m.standalone_question FROM messages m
+        WHERE m.conversation_id = a.conversation_id AND m.role = 'user' AND m.id < a.id
+        ORDER BY m.id DESC LIMIT 1
+    ) q
+    WHERE a.role = 'assistant' AND a.created_at >= :since
+      AND (CAST(:tenant AS text) IS NULL OR c.tenant = :tenant)
+      AND (a.outcome = 'abstained' OR v.down > 0)
+    ORDER BY a.created_at DESC
+    LIMIT :limit
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GapQuestion:
+    answer_id: int
+    asked_at: datetime
+    question: str
+    standalone_question: str
+    outcome: str
+    down_votes: int
+    comments: tuple[str, ...]
+    tenant: str
+    platform: str
+    channel: str
+    thread: str
+
+
+@dataclass
+class GapGroup:
+    questions: list[GapQuestion] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """The group's first (most recent) question, as asked on its own."""
+        return self.questions[0].standalone_question
+
+    @property
+    def count(self) -> int:
+        return len(self.questions)
+
+    @property
+    def abstained(self) -> int:
+        return sum(q.outcome == "abstained" for q in self.questions)
+
+    @property
+    def down_votes(self) -> int:
+        return sum(q.down_votes for q in self.questions)
+
+
+async def gap_questions(
+    sessionmaker: async_sessionmaker[AsyncSession], *, since: datetime, tenant: str | None = None
+) -> list[GapQuestion]:
+    async with session_scope(sessionmaker) as session:
+        rows = (await session.execute(_GAP_QUESTIONS, {"since": since, "tenant": tenant, "limit": MAX_QUESTIONS})).all()
+    return [
+        GapQuestion(
+            answer_id=r.answer_id,
+            asked_at=r.created_at,
+            question=r.question,
+            standalone_question=r.standalone,
+            outcome=r.outcome or "",
+            down_votes=r.down_votes,
+            comments=tuple(r.comments or ()),
+            tenant=r.tenant,
+            platform=r.platform,
+            channel=r.channel,
+            thread=r.thread,
+        )
+        for r in rows
+    ]
+
+
+def group_by_meaning(
+    questions: list[GapQuestion], vectors: np.ndarray, *, similarity: float = DEFAULT_SIMILARITY
+) -> list[GapGroup]:
+    """Greedy leader clustering over unit vectors (one row per question), biggest group first."""
+    groups: list[GapGroup] = []
+    leaders: list[np.ndarray] = []
+    for question, vector in zip(questions, vectors, strict=True):
+        if leaders:
+            scores = np.stack(leaders) @ vector
+            best = int(np.argmax(scores))
+            if scores[best] >= similarity:
+                groups[best].questions.append(question)
+                continue
+        leaders.append(vector)
+        groups.append(GapGroup([question]))
+    return sorted(groups, key=lambda g: (-g.count, -g.down_votes))
+
+
+async def knowledge_gaps(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    embedder: Embedder,
+    *,
+    since: datetime,
+    tenant: str | None = None,
+    similarity: float = DEFAULT_SIMILARITY,
+) -> list[GapGroup]:
+    questions = await gap_questions(sessionmaker, since=since, tenant=tenant)
+    if not questions:
+        return []
+    vectors = await asyncio.to_thread(embedder.embed_array, [q.standalone_question for q in questions])
+    return group_by_meaning(questions, vectors, similarity=similarity)

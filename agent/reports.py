@@ -1,0 +1,208 @@
+"""What people asked and how it went, over a time window: the figures behind the admin dashboard.
+
+Every figure is one SQL aggregate over ``messages``, ``conversations`` and ``feedback``; a question is a user
+message and its outcome is that of the answer stored with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agent.models import OUTCOMES
+from core.db import session_scope
+
+# Answers in the window, each with its question and its votes; the base of every figure below.
+_ANSWERS = """
+    SELECT a.id, a.conversation_id, a.created_at, a.outcome, a.latency_ms, a.cited_sources,
+           c.tenant, c.platform, c.channel, c.thread,
+           coalesce(v.up, 0) AS up, coalesce(v.down, 0) AS down
+    FROM messages a
+    JOIN conversations c ON c.id = a.conversation_id
+    LEFT JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE f.score > 0) AS up, count(*) FILTER (WHERE f.score < 0) AS down
+        FROM feedback f WHERE f.message_id = a.id
+    ) v ON true
+    WHERE a.role = 'assistant' AND a.outcome IS NOT NULL AND a.created_at >= :since
+      AND (CAST(:tenant AS text) IS NULL OR c.tenant = :tenant)
+"""
+
+
+def _over_answers(query: str) -> TextClause:
+    """``query`` reads the CTE ``answers``; both are constants of this module, every value is a bound parameter."""
+    return text(f"WITH answers AS ({_ANSWERS}) {query}")
+
+
+_TOTALS = _over_answers(
+    """
+    SELECT count(*) AS questions,
+           count(*) FILTER (WHERE outcome = 'answered') AS answered,
+           count(*) FILTER (WHERE outcome = 'abstained') AS abstained,
+           count(*) FILTER (WHERE outcome = 'error') AS error,
+           coalesce(sum(up), 0) AS up, coalesce(sum(down), 0) AS down,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS latency_p50,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS latency_p95
+    FROM answers
+    """
+)
+
+_PER_DAY = _over_answers(
+    """
+    SELECT (created_at AT TIME ZONE 'UTC')::date AS day, outcome, count(*) AS n
+    FROM answers
+    GROUP BY 1, 2
+    """
+)
+
+_CHANNELS = _over_answers(
+    """
+    SELECT tenant, platform, channel, count(*) AS questions, sum(down) AS down
+    FROM answers
+    GROUP BY 1, 2, 3
+    ORDER BY questions DESC, platform, channel
+    LIMIT :limit
+    """
+)
+
+_SOURCES = _over_answers(
+    """
+    SELECT s.uri, count(*) AS citations,
+           (SELECT d.title FROM documents d WHERE d.source_uri = s.uri ORDER BY d.id DESC LIMIT 1) AS title
+    FROM answers CROSS JOIN LATERAL unnest(answers.cited_sources) AS s(uri)
+    GROUP BY s.uri
+    ORDER BY citations DESC, s.uri
+    LIMIT :limit
+    """
+)
+
+_RECENT = _over_answers(
+    """
+    SELECT answers.id, answers.created_at, answers.outcome, answers.platform, answers.channel, answers.thread,
+           answers.up, answers.down, q.content AS question
+    FROM answers
+    CROSS JOIN LATERAL (
+        SELECT m.content FROM messages m
+        WHERE m.conversation_id = answers.conversation_id
+          AND m.role = 'user' AND m.id < answers.id
+        ORDER BY m.id DESC LIMIT 1
+    ) q
+    ORDER BY answers.created_at DESC, answers.id DESC
+    LIMIT :limit
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DayCounts:
+    day: date
+    answered: int = 0
+    abstained: int = 0
+    error: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.answered + self.abstained + self.error
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCount:
+    tenant: str
+    platform: str
+    channel: str
+    questions: int
+    down_votes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCount:
+    source_uri: str
+    title: str | None
+    citations: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecentQuestion:
+    answer_id: int
+    asked_at: datetime
+    question: str
+    outcome: str
+    platform: str
+    channel: str
+    thread: str
+    up_votes: int
+    down_votes: int
+
+
+@dataclass
+class Overview:
+    since: datetime
+    questions: int = 0
+    answered: int = 0
+    abstained: int = 0
+    error: int = 0
+    up_votes: int = 0
+    down_votes: int = 0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    days: list[DayCounts] = field(default_factory=list)
+    channels: list[ChannelCount] = field(default_factory=list)
+    sources: list[SourceCount] = field(default_factory=list)
+    recent: list[RecentQuestion] = field(default_factory=list)
+
+    def rate(self, outcome: str) -> float:
+        return getattr(self, outcome) / self.questions if self.questions else 0.0
+
+    @property
+    def up_share(self) -> float | None:
+        """👍 among all votes; None without votes."""
+        votes = self.up_votes + self.down_votes
+        return self.up_votes / votes if votes else None
+
+
+async def overview(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    since: datetime,
+    until: date,
+    tenant: str | None = None,
+    top: int = 10,
+    recent: int = 25,
+) -> Overview:
+    """The figures since ``since`` (every day up to ``until`` listed, quiet ones as zeros)."""
+    params: dict[str, Any] = {"since": since, "tenant": tenant}
+    async with session_scope(sessionmaker) as session:
+        totals = (await session.execute(_TOTALS, params)).one()
+        per_day = (await session.execute(_PER_DAY, params)).all()
+        channels = (await session.execute(_CHANNELS, params | {"limit": top})).all()
+        sources = (await session.execute(_SOURCES, params | {"limit": top})).all()
+        latest = (await session.execute(_RECENT, params | {"limit": recent})).all()
+    result = Overview(
+        since=since,
+        questions=totals.questions,
+        answered=totals.answered,
+        abstained=totals.abstained,
+        error=totals.error,
+        up_votes=int(totals.up),
+        down_votes=int(totals.down),
+        latency_p50_ms=totals.latency_p50,
+        latency_p95_ms=totals.latency_p95,
+    )
+    counts: dict[date, dict[str, int]] = {}
+    for row in per_day:
+        if row.outcome in OUTCOMES:
+            counts.setdefault(row.day, {})[row.outcome] = row.n
+    day = since.date()
+    while day <= until:
+        result.days.append(DayCounts(day, **counts.get(day, {})))
+        day = date.fromordinal(day.toordinal() + 1)
+    result.channels = [ChannelCount(r.tenant, r.platform, r.channel, r.questions, int(r.down)) for r in channels]
+    result.sources = [SourceCount(r.uri, r.title, r.citations) for r in sources]
+    result.recent = [
+        RecentQuestion(r.id, r.created_at, r.question, r.outcome, r.platform, r.channel, r.thread, r.up, r.down)
+        for r in latest
+    ]
+    return result
