@@ -21,6 +21,7 @@ from agent.extractive import best_passage, condense_extractively, quote
 from agent.memory import AnswerRecord, Memory, Turn
 from agent.schemas import Source, Usage
 from agent.state import AgentContext, AgentState
+from agent.verified import LOOKAHEAD, prefer_verified
 from core.logging import get_logger
 from core.sentry import report_failure
 from knowledge.errors import KnowledgeError
@@ -93,13 +94,18 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     context = runtime.context
     request = state["request"]
     prefetched = state.get("query_embedding")
+    question = state["question"]
+    vector = await prefetched.for_question(question) if prefetched else None
     with sentry_sdk.start_span(op="threadwise.retrieve", name="retrieve"):
         hits = await context.knowledge.search(
-            state["question"],
+            question,
             tenant=request.conversation.tenant,
             collections=request.collections or context.settings.collections or None,
-            limit=context.settings.sources,
-            query_vector=await prefetched.for_question(state["question"]) if prefetched else None,
+            limit=context.settings.sources + LOOKAHEAD,
+            query_vector=vector,
+        )
+        hits = await prefer_verified(
+            context.knowledge, hits, question=question, question_vector=vector, limit=context.settings.sources
         )
     return {"hits": hits}
 

@@ -14,6 +14,7 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent.models import OUTCOMES
+from agent.verified import SOURCE_URI_PREFIX, VERIFIED_COLLECTION
 from core.db import session_scope
 
 # Answers in the window, each with its question and its votes; the base of every figure below.
@@ -82,7 +83,12 @@ _SOURCES = _over_answers(
 _RECENT = _over_answers(
     """
     SELECT answers.id, answers.created_at, answers.outcome, answers.platform, answers.channel, answers.thread,
-           answers.up, answers.down, q.content AS question
+           answers.up, answers.down, q.content AS question,
+           EXISTS (
+               SELECT 1 FROM documents d JOIN collections col ON col.id = d.collection_id
+               WHERE col.tenant = answers.tenant AND col.name = :verified_collection
+                 AND d.source_uri = :verified_prefix || answers.id
+           ) AS verified
     FROM answers
     CROSS JOIN LATERAL (
         SELECT m.content FROM messages m
@@ -135,6 +141,7 @@ class RecentQuestion:
     thread: str
     up_votes: int
     down_votes: int
+    verified: bool = False
 
 
 @dataclass
@@ -179,7 +186,13 @@ async def overview(
         per_day = (await session.execute(_PER_DAY, params)).all()
         channels = (await session.execute(_CHANNELS, params | {"limit": top})).all()
         sources = (await session.execute(_SOURCES, params | {"limit": top})).all()
-        latest = (await session.execute(_RECENT, params | {"limit": recent})).all()
+        latest = (
+            await session.execute(
+                _RECENT,
+                params
+                | {"limit": recent, "verified_collection": VERIFIED_COLLECTION, "verified_prefix": SOURCE_URI_PREFIX},
+            )
+        ).all()
     result = Overview(
         since=since,
         questions=totals.questions,
@@ -202,7 +215,9 @@ async def overview(
     result.channels = [ChannelCount(r.tenant, r.platform, r.channel, r.questions, int(r.down)) for r in channels]
     result.sources = [SourceCount(r.uri, r.title, r.citations) for r in sources]
     result.recent = [
-        RecentQuestion(r.id, r.created_at, r.question, r.outcome, r.platform, r.channel, r.thread, r.up, r.down)
+        RecentQuestion(
+            r.id, r.created_at, r.question, r.outcome, r.platform, r.channel, r.thread, r.up, r.down, r.verified
+        )
         for r in latest
     ]
     return result

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent.feedback import FeedbackStore
 from agent.service import AgentService
+from agent.verified import VerifiedAnswers
 from bot.channels import ChannelSettingsStore
 from bot.events import Deliverer
 from bot.queue import JobQueue
@@ -64,6 +65,7 @@ async def start_platforms(
             forget_channel=agent.store.forget_channel,
             admins=frozenset(settings.slack.admin_user_ids),
             tenant=settings.slack.tenant,
+            verified=VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker),
         )
         slack_app = create_slack_app(settings.slack, deps)
         if settings.slack.app_token is not None:  # Socket Mode: connect out, no public URL needed

@@ -155,6 +155,30 @@ class IngestPipeline:
 
         if prune:
             await self._prune(target, found.directories, seen, known, report)
+        await self._finish(target, report, tenant=tenant)
+        return report
+
+    async def ingest_documents(
+        self, documents: Sequence[SourceDocument], *, tenant: str, collection: str
+    ) -> IngestReport:
+        """Store documents built in memory (not read from files or URLs): the same hashing, batching and
+        replacement as :meth:`ingest`."""
+        async with session_scope(self._sessionmaker) as session:
+            target, _ = await get_or_create_collection(session, tenant=tenant, name=collection, embedder=self._embedder)
+            known = await stored_hashes(session, target)
+        report = IngestReport(collection=target.name)
+        pending = []
+        for document in documents:
+            loaded = self._with_hash(document)
+            if known.get(document.source_uri) == loaded.content_hash:
+                report.unchanged.append(document.source_uri)
+            else:
+                pending.append(loaded)
+        await self._store_batch(target, pending, known, report)
+        await self._finish(target, report, tenant=tenant)
+        return report
+
+    async def _finish(self, target: Collection, report: IngestReport, *, tenant: str) -> None:
         async with session_scope(self._sessionmaker) as session:
             if not await has_vector_index(session, target):
                 # The collection's first load: index it once, now that its rows are in.
@@ -172,7 +196,6 @@ class IngestPipeline:
             pruned=len(report.pruned),
             chunks=report.chunks_written,
         )
-        return report
 
     async def _load_all(self, found: Sources, *, report: IngestReport, seen: set[str]) -> AsyncIterator[_Loaded]:
         """Yield each loadable source; record every source URI met (skipped ones too) in ``seen``."""

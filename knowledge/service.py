@@ -16,11 +16,13 @@ from core.futures import drop_outcome
 from core.metrics import RETRIEVAL_SECONDS
 from core.settings import KnowledgeSettings
 from knowledge.collections import delete_collection, ensure_same_model, find_collections, list_collections
+from knowledge.documents import SourceDocument
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import KnowledgeError
 from knowledge.ingest import IngestPipeline, IngestReport, ProgressCallback
 from knowledge.models import Chunk, Collection
 from knowledge.search import SearchHit, SearchMode, SearchParams, search, validate_query
+from knowledge.store import remove_documents
 from knowledge.vector_index import build_vector_index, drop_orphan_vector_indexes, drop_vector_index
 
 REINDEX_PAGE = 512
@@ -55,6 +57,19 @@ class KnowledgeBase:
         return await pipeline.ingest(
             sources, tenant=tenant, collection=collection, prune=prune, include=include, exclude=exclude
         )
+
+    async def add_documents(self, documents: Sequence[SourceDocument], *, tenant: str, collection: str) -> IngestReport:
+        """Store documents built in memory (e.g. verified answers) in a collection, created if need be."""
+        pipeline = IngestPipeline(sessionmaker=self.sessionmaker, embedder=self.embedder, settings=self.settings)
+        return await pipeline.ingest_documents(documents, tenant=tenant, collection=collection)
+
+    async def remove_documents(self, source_uris: Sequence[str], *, tenant: str, collection: str) -> int:
+        """Delete documents by source URI; returns how many there were (0 when the collection does not exist)."""
+        async with session_scope(self.sessionmaker) as session:
+            found = await session.scalar(
+                select(Collection).where(Collection.tenant == tenant, Collection.name == collection)
+            )
+            return 0 if found is None else await remove_documents(session, found, source_uris)
 
     async def embed_query(self, query: str) -> npt.NDArray[np.float32]:
         """The query's embedding, computed off the event loop (onnxruntime releases the GIL)."""

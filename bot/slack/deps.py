@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.feedback import FeedbackStore
+from agent.verified import VerifiedAnswers
 from bot.channels import ChannelSettingsStore
 from bot.events import EventSink
 
 POSITIVE_REACTIONS = frozenset({"+1", "thumbsup", "white_check_mark", "heavy_check_mark"})
+VERIFY_REACTIONS = frozenset({"white_check_mark", "heavy_check_mark"})
+"""✅ by a workspace admin also saves the answer as a verified answer (by anyone else: a 👍)."""
 NEGATIVE_REACTIONS = frozenset({"-1", "thumbsdown"})
 
 
@@ -28,6 +31,8 @@ class SlackDeps:
     negative: frozenset[str] = NEGATIVE_REACTIONS
     tenant: str | None = None
     """Overrides the workspace's team id as the tenant (SLACK_TENANT)."""
+    verified: VerifiedAnswers | None = None
+    verify: frozenset[str] = VERIFY_REACTIONS
 
     def tenant_of(self, body: dict[str, Any]) -> str:
         return self.tenant or body.get("team_id") or "slack"

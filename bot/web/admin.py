@@ -5,16 +5,18 @@ a token it is open, which only the local embedded mode allows."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlencode, urlsplit
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from agent.gaps import knowledge_gaps
 from agent.reports import overview
 from agent.service import AgentService
+from agent.verified import NotVerifiableError, VerifiedAnswers
 from bot.web.auth import require_admin_login
 from bot.web.charts import OUTCOME_COLOURS, questions_per_day
 
@@ -55,3 +57,37 @@ async def dashboard(
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _same_origin(request: Request) -> None:
+    """The dashboard's buttons post forms; with the browser's saved login, a page elsewhere could post them too.
+    Only requests whose Origin (or Referer) is this server go through."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if source is None or urlsplit(source).netloc != request.url.netloc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="the dashboard's buttons only work from the dashboard")
+
+
+def _back(days: int, tenant: str | None) -> RedirectResponse:
+    query = urlencode({"days": days} | ({"tenant": tenant} if tenant else {}))
+    return RedirectResponse(f"/admin?{query}#recent", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/admin/answers/{answer_id}/{action}", include_in_schema=False, dependencies=[Depends(_same_origin)])
+async def verify_answer(
+    request: Request,
+    answer_id: int,
+    action: Literal["verify", "unverify"],
+    days: Annotated[int, Query(ge=1, le=365)] = 7,
+    tenant: Annotated[str | None, Query(max_length=200)] = None,
+) -> RedirectResponse:
+    """The dashboard's ✅ button: save an answer as a verified answer, or take that back."""
+    agent: AgentService = request.state.agent
+    verified = VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker)
+    try:
+        if action == "verify":
+            await verified.verify(answer_id, verified_by="dashboard", tenant=tenant or None)
+        else:
+            await verified.unverify(answer_id, tenant=tenant or None)
+    except NotVerifiableError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
+    return _back(days, tenant)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels import REPLY_MODES, ReplyMode
 from bot.events import ChatEvent
+from bot.slack.admins import is_admin
 from bot.slack.deps import SlackDeps
 from core.logging import get_logger
 
@@ -22,20 +22,9 @@ HELP = """*Threadwise* answers questions from your team's documents, with source
 • `/threadwise ask <question>`: ask here; the answer is posted to the channel
 • `/threadwise forget`: forget this channel's conversations (the next question starts afresh)
 • React 👍 or 👎 to an answer to tell us whether it helped
+Admins: react ✅ to a good answer to save it as a verified answer (preferred for similar questions)
 Admins: `/threadwise mode mention|auto|off` (auto: also answer questions asked without a mention),
 `/threadwise collections <name,name…>|all` (what this channel searches)"""
-
-
-async def is_admin(client: AsyncWebClient, user_id: str, admins: frozenset[str]) -> bool:
-    if user_id in admins:
-        return True
-    try:
-        info = await client.users_info(user=user_id)
-    except SlackApiError as error:
-        log.warning("slack users.info failed; treating the user as not an admin", error=error.response.get("error"))
-        return False
-    user = info.get("user") or {}
-    return bool(user.get("is_admin") or user.get("is_owner"))
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:

@@ -1,4 +1,5 @@
-"""👍/👎 on the bot's answers become feedback votes; after a 👎 the bot asks what was missing."""
+"""👍/👎 on the bot's answers become feedback votes; after a 👎 the bot asks what was missing. ✅ by an admin
+also saves the answer as a verified answer (taking the ✅ back removes it)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from agent.verified import NotVerifiableError, VerifiedAnswers
 from bot.events import FeedbackEvent
 from bot.feedback import apply_feedback
+from bot.slack.admins import is_admin
 from bot.slack.deps import SlackDeps
 
+VERIFIED = "✅ Saved as a verified answer: I'll prefer it for similar questions. (Remove the ✅ to undo.)"
+UNVERIFIED = "Removed from the verified answers."
 ASK_WHAT_WAS_MISSING = (
     "Thanks for the feedback, <@{user}>. What was missing or wrong? Reply in this thread and I'll pass it on."
 )
@@ -59,9 +64,36 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 text=ASK_WHAT_WAS_MISSING.format(user=feedback.user_id),
                 thread_ts=answer.thread or None,
             )
+        if answer is not None and (verified := await _verifier(deps, client, feedback)) is not None:
+            try:
+                await verified.verify(
+                    answer.message_id, verified_by=f"slack:{feedback.user_id}", tenant=feedback.tenant
+                )
+                reply = VERIFIED
+            except NotVerifiableError as error:  # e.g. a ✅ on an "I couldn't find that" reply
+                reply = f"I can't save this as a verified answer: {error}."
+            await client.chat_postMessage(channel=feedback.channel, text=reply, thread_ts=answer.thread or None)
 
     @app.event("reaction_removed")
-    async def on_reaction_removed(body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def on_reaction_removed(
+        body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
         feedback = _feedback(deps, body, event, bot_user_id=context.bot_user_id, removed=True)
-        if feedback is not None:
-            await apply_feedback(deps.feedback, feedback)
+        if feedback is None:
+            return
+        answer = await apply_feedback(deps.feedback, feedback)
+        verified = await _verifier(deps, client, feedback) if answer is not None else None
+        if (
+            answer is not None
+            and verified is not None
+            and await verified.unverify(answer.message_id, tenant=feedback.tenant)
+        ):
+            await client.chat_postMessage(channel=feedback.channel, text=UNVERIFIED, thread_ts=answer.thread or None)
+
+
+async def _verifier(deps: SlackDeps, client: AsyncWebClient, feedback: FeedbackEvent) -> VerifiedAnswers | None:
+    """Verified answers, when this reaction is a ✅ by an admin (and the app keeps verified answers)."""
+    name = feedback.reaction.split("::", 1)[0]
+    if deps.verified is None or name not in deps.verify:
+        return None
+    return deps.verified if await is_admin(client, feedback.user_id, deps.admins) else None
