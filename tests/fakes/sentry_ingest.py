@@ -92,6 +92,9 @@ def _handler(fake: FakeSentry) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(reply)))
+            # The SDK keeps connections open; closing each one lets no handler thread outlive the fake.
+            self.send_header("Connection", "close")
+            self.close_connection = True
             self.end_headers()
             self.wfile.write(reply)
 
