@@ -128,7 +128,18 @@ class Worker:
                 await self.queue.save_reply(event, reply)
         platform_message_id = await deliverer.deliver(event, reply)
         await self.queue.mark_delivered(event)
-        log.info("answer delivered", outcome=reply.outcome, sources=len(reply.sources), latency_ms=reply.latency_ms)
+        # The one line per handled question (platform, tenant, channel and trace id are bound for the job).
+        log.info(
+            "answer delivered",
+            outcome=reply.outcome,
+            latency_ms=reply.latency_ms,
+            model=reply.model or ("extractive" if reply.extractive else None),
+            prompt_tokens=reply.usage.prompt_tokens,
+            completion_tokens=reply.usage.completion_tokens,
+            retrieval_hits=len(reply.retrieved),
+            sources=len(reply.sources),
+            reference_id=reply.reference_id,
+        )
         if reply.message_id is not None:
             try:
                 await self.agent.store.set_platform_message_id(reply.message_id, platform_message_id)
