@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Index, String, func
+from sqlalchemy import CheckConstraint, DateTime, Index, SmallInteger, String, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,3 +45,5 @@ class ProcessedEvent(Base):
     reply: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     """The agent's reply (``AnswerReply`` as JSON) once written; cleared with the row after the retention."""
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    runs: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    """Times a worker started this event's job: retries and takeovers after a crash alike."""

@@ -164,6 +164,15 @@ class JobQueue:
         reply = None if row["reply"] is None else AnswerReply.model_validate_json(row["reply"])
         return JobProgress(reply=reply, delivered=row["delivered_at"] is not None)
 
+    async def start_run(self, event: ChatEvent) -> int:
+        """Count a run of the event's job (a first run, a retry, or a takeover after a crash); returns how many."""
+        runs = await self.pool.fetchval(
+            "UPDATE processed_events SET runs = runs + 1 WHERE platform = $1 AND event_id = $2 RETURNING runs",
+            event.platform,
+            event.event_id,
+        )
+        return int(runs or 1)
+
     async def save_reply(self, event: ChatEvent, reply: AnswerReply) -> None:
         """Keep the agent's reply until it is delivered, so a retry posts it instead of asking again."""
         await self.pool.execute(

@@ -42,6 +42,7 @@ from core.settings import QueueSettings
 log = get_logger(__name__)
 
 MISSED_TEXT = "Sorry, I missed this question while I was unavailable — please ask again."
+GAVE_UP_TEXT = "Sorry, I couldn't answer this question: something kept failing on my side. Reference: {reference}"
 MAX_RETRY_DELAY = timedelta(minutes=5)
 PRUNE_EVERY = timedelta(hours=1)
 LISTENER_LOST = "the connection listening for new jobs stopped receiving notifications"
@@ -113,7 +114,13 @@ class Worker:
         if progress.delivered:
             log.info("answer already delivered; nothing to do")
             return
+        runs = await self.queue.start_run(event)
         reply = progress.reply
+        if reply is None and runs > self.settings.retry_attempts:
+            # More runs than attempts: workers died on this job (pgqueuer does not count that as a failure).
+            reference = report_failure(RuntimeError("every worker that took this question stopped during it"))
+            log.error("giving up on a question whose job keeps dying", runs=runs, reference_id=reference)
+            reply = AnswerReply(text=GAVE_UP_TEXT.format(reference=reference), outcome="error", trace_id=event.trace_id)
         if reply is None:
             age = self._age_seconds(event)
             if age > self.settings.max_age_seconds:
@@ -227,10 +234,24 @@ class Worker:
                 count_error("job")
                 details = {"job_id": job.id, "attempt": attempt, "error": f"{type(error).__name__}: {error}"}
                 if attempt >= self.settings.retry_attempts:
-                    log.error("giving up on the question", reference_id=report_failure(error), **details)
+                    reference = report_failure(error)
+                    log.error("giving up on the question", reference_id=reference, **details)
+                    await self._apologise(event, reference)
                 else:
                     log.warning("answering failed; it will be retried", **details)
                 raise
+
+    async def _apologise(self, event: ChatEvent, reference: str) -> None:
+        """After the last attempt failed, say so rather than go quiet (best effort: the platform may be what failed)."""
+        deliverer = self.deliverers.get(event.platform)
+        if deliverer is None:
+            return
+        reply = AnswerReply(text=GAVE_UP_TEXT.format(reference=reference), outcome="error", trace_id=event.trace_id)
+        try:
+            await deliverer.deliver(event, reply)
+            await self.queue.mark_delivered(event)
+        except Exception as error:
+            log.error("apology not delivered either", reference_id=reference, error=f"{type(error).__name__}: {error}")
 
     async def _prune_periodically(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

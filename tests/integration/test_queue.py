@@ -183,8 +183,44 @@ async def test_a_delivery_that_keeps_failing_is_given_up_after_the_attempts(
 
     await Worker(queue, agent, {"slack": deliverer}, SETTINGS).drain()
 
-    assert deliverer.attempts == SETTINGS.retry_attempts and deliverer.delivered == []
+    # Each attempt tried to post, then the apology for giving up tried too: the platform stayed unreachable.
+    assert deliverer.attempts == SETTINGS.retry_attempts + 1 and deliverer.delivered == []
     assert await jobs(queue) == []
+
+
+async def test_the_last_failure_is_followed_by_an_apology_with_a_reference(
+    queue: JobQueue, agent: AgentService, handbook: str
+) -> None:
+    deliverer = RecordingDeliverer(failures=SETTINGS.retry_attempts)  # reachable again for the apology
+    assert await queue.enqueue(question(handbook))
+
+    await Worker(queue, agent, {"slack": deliverer}, SETTINGS).drain()
+
+    ((_, apology),) = deliverer.delivered
+    assert apology.outcome == "error" and apology.text.startswith("Sorry, I couldn't answer this question")
+    assert "Reference: " in apology.text
+
+
+async def test_a_question_whose_job_keeps_killing_workers_is_given_up(
+    queue: JobQueue, agent: AgentService, kb: KnowledgeBase, handbook: str
+) -> None:
+    event = question(handbook)
+    assert await queue.enqueue(event)
+    # As if three workers had died running it: pgqueuer would hand it to a fourth, and a fifth, forever.
+    await queue.pool.execute(
+        "UPDATE processed_events SET runs = $3 WHERE platform = $1 AND event_id = $2",
+        event.platform,
+        event.event_id,
+        SETTINGS.retry_attempts,
+    )
+    deliverer = RecordingDeliverer()
+
+    await Worker(queue, agent, {"slack": deliverer}, SETTINGS).drain()
+
+    ((_, apology),) = deliverer.delivered
+    assert apology.text.startswith("Sorry, I couldn't answer this question") and "Reference: " in apology.text
+    assert deliverer.working_on == [] and await messages_of(kb, handbook) == []  # the agent was not asked again
+    assert (await queue.progress(event)).delivered
 
 
 async def kill(worker: asyncio.Task[None], queue: JobQueue) -> None:
