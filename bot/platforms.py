@@ -1,7 +1,8 @@
-"""The chat platforms a process runs: the queue, the Slack app (listeners) and the worker (deliverers).
+"""The chat platforms a process runs: the queue, the Slack app and Discord gateway (listeners), the worker
+(deliverers).
 
-Built in the web app's lifespan: ``serve`` runs listeners and a worker in one process by default; with
-``--role web`` only the listeners (workers elsewhere), with ``--role worker`` only the worker.
+Built in the web app's lifespan: ``serve`` runs everything in one process by default; with ``--role web`` only
+Slack's listeners, ``--role discord`` only the Discord gateway, ``--role worker`` only the worker.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from agent.feedback import FeedbackStore
 from agent.service import AgentService
 from agent.verified import VerifiedAnswers
 from bot.channels import ChannelSettingsStore
+from bot.discord.bot import ThreadwiseBot
+from bot.discord.deliverer import DiscordDeliverer
+from bot.discord.deps import DiscordDeps
+from bot.discord.gateway import start_gateway
+from bot.discord.rest import create_rest_client
 from bot.events import Deliverer
 from bot.queue import JobQueue
 from bot.slack.app import create_slack_app
@@ -36,6 +42,7 @@ log = get_logger(__name__)
 class Platforms:
     queue: JobQueue | None = None
     slack_handler: AsyncSlackRequestHandler | None = None
+    discord_bot: ThreadwiseBot | None = None
     worker_task: asyncio.Task[None] | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -49,33 +56,41 @@ async def start_platforms(
     sessionmaker: async_sessionmaker[AsyncSession],
     listeners: bool,
     worker: bool,
+    gateway: bool = True,
 ) -> Platforms:
-    """Start what the configuration asks for; ``stack`` stops it all (the worker finishes its jobs first)."""
+    """Start what the configuration asks for; ``stack`` stops it all (the worker finishes its jobs first).
+
+    ``listeners``: Slack's; ``gateway``: Discord's; ``worker``: answer the queue on every configured platform.
+    """
     platforms = Platforms()
-    if not settings.slack.enabled:
+    if not (settings.slack.enabled or settings.discord.enabled):
         return platforms
     queue = await JobQueue.connect(url, role="queue", database=settings.database)
     stack.push_async_callback(queue.close)
     platforms.queue = queue
-    if listeners:
-        deps = SlackDeps(
+    feedback = FeedbackStore(sessionmaker)
+    channels = ChannelSettingsStore(sessionmaker)
+    if listeners and settings.slack.enabled:
+        await _start_slack(stack, settings, platforms, queue, agent, feedback, channels)
+    if gateway and settings.discord.enabled:
+        deps = DiscordDeps(
             queue=queue,
-            feedback=FeedbackStore(sessionmaker),
-            channels=ChannelSettingsStore(sessionmaker),
-            forget_channel=agent.store.forget_channel,
-            admins=frozenset(settings.slack.admin_user_ids),
-            tenant=settings.slack.tenant,
-            verified=VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker),
+            feedback=feedback,
+            channels=channels,
+            conversations=agent.store,
+            tenant=settings.discord.tenant,
+            dm_tenant=settings.discord.dm_tenant,
         )
-        slack_app = create_slack_app(settings.slack, deps)
-        if settings.slack.app_token is not None:  # Socket Mode: connect out, no public URL needed
-            socket = AsyncSocketModeHandler(slack_app, settings.slack.app_token.get_secret_value())
-            await socket.connect_async()  # type: ignore[no-untyped-call]
-            stack.push_async_callback(socket.close_async)
-        else:
-            platforms.slack_handler = AsyncSlackRequestHandler(slack_app)
+        platforms.discord_bot = await start_gateway(stack, settings.discord, deps, data_dir=settings.app.data_dir)
+        log.info("discord gateway starting", sharded=settings.discord.sharded)
     if worker:
-        deliverers: dict[str, Deliverer] = {"slack": SlackDeliverer(create_web_client(settings.slack))}
+        deliverers: dict[str, Deliverer] = {}
+        if settings.slack.enabled:
+            deliverers["slack"] = SlackDeliverer(create_web_client(settings.slack))
+        if settings.discord.enabled:
+            rest = await create_rest_client(settings.discord)
+            stack.push_async_callback(rest.close)
+            deliverers["discord"] = DiscordDeliverer(rest)
         runner = Worker(queue, agent, deliverers, settings.queue)
         platforms.worker_task = asyncio.create_task(runner.run(platforms.stop), name="threadwise-worker")
 
@@ -85,6 +100,34 @@ async def start_platforms(
                 await platforms.worker_task
 
         stack.push_async_callback(stop_worker)
-    mode = "socket mode" if settings.slack.app_token is not None else "http events"
-    log.info("slack ready", listeners=listeners, transport=mode, worker=worker)
+        log.info("worker ready", platforms=sorted(deliverers))
     return platforms
+
+
+async def _start_slack(
+    stack: AsyncExitStack,
+    settings: Settings,
+    platforms: Platforms,
+    queue: JobQueue,
+    agent: AgentService,
+    feedback: FeedbackStore,
+    channels: ChannelSettingsStore,
+) -> None:
+    deps = SlackDeps(
+        queue=queue,
+        feedback=feedback,
+        channels=channels,
+        forget_channel=agent.store.forget_channel,
+        admins=frozenset(settings.slack.admin_user_ids),
+        tenant=settings.slack.tenant,
+        verified=VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker),
+    )
+    slack_app = create_slack_app(settings.slack, deps)
+    if settings.slack.app_token is not None:  # Socket Mode: connect out, no public URL needed
+        socket = AsyncSocketModeHandler(slack_app, settings.slack.app_token.get_secret_value())
+        await socket.connect_async()  # type: ignore[no-untyped-call]
+        stack.push_async_callback(socket.close_async)
+    else:
+        platforms.slack_handler = AsyncSlackRequestHandler(slack_app)
+    mode = "socket mode" if settings.slack.app_token is not None else "http events"
+    log.info("slack ready", transport=mode)

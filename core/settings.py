@@ -129,6 +129,37 @@ class DiscordSettings(BaseModel):
     bot_token: SecretStr | None = None
     api_url: HttpUrl = HttpUrl("https://discord.com/api/v10")
     gateway_url: str = "wss://gateway.discord.gg/"
+    dev_guild_id: int | None = None
+    """Slash commands are registered to this server only (instant updates while developing); unset: globally."""
+    shard_count: int | None = Field(default=None, ge=1)
+    """Total shards of the bot; with ``shard_ids`` a process runs only those (several processes share the load)."""
+    shard_ids: Annotated[list[int], NoDecode] = []
+    """The shards this process runs, comma-separated (``0,1``); empty means all of ``shard_count``."""
+    tenant: str | None = None
+    """Overrides each server's id as the tenant (``local``: every server answers from the default documents)."""
+    dm_tenant: str = "local"
+    """Whose documents direct messages search: a DM belongs to no server."""
+    guild_ready_timeout: float = Field(default=2.0, gt=0, le=60)
+    """Seconds the gateway waits after the last server arrives before it counts as ready."""
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(item) for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Self:
+        if self.shard_ids and self.shard_count is None:
+            raise ValueError("DISCORD_SHARD_IDS is set without DISCORD_SHARD_COUNT; set the total number of shards")
+        if self.shard_count is not None and any(i < 0 or i >= self.shard_count for i in self.shard_ids):
+            raise ValueError("DISCORD_SHARD_IDS must be between 0 and DISCORD_SHARD_COUNT - 1")
+        return self
+
+    @property
+    def sharded(self) -> bool:
+        return self.shard_count is not None
 
     @property
     def enabled(self) -> bool:

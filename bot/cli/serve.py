@@ -16,6 +16,7 @@ class Role(enum.StrEnum):
     all = "all"
     web = "web"
     worker = "worker"
+    discord = "discord"
 
 
 @app.command()
@@ -25,12 +26,13 @@ def serve(
     role: Annotated[
         Role,
         typer.Option(
-            help="all: listeners and a worker in this process; web: listeners only (workers run elsewhere); "
-            "worker: answers queued questions only (health probes still served)."
+            help="all: listeners, the Discord gateway and a worker in this process; web: Slack's listeners only "
+            "(workers run elsewhere); discord: the Discord gateway only; worker: answers queued questions only "
+            "(health probes are served in every role)."
         ),
     ] = Role.all,
 ) -> None:
-    """Serve the web app (Slack events, API, health probes) and, with Slack configured, answer questions."""
+    """Serve the web app (Slack events, API, health probes) and, with Slack or Discord configured, answer questions."""
     import uvicorn
 
     from bot.web.app import create_app
@@ -57,7 +59,13 @@ def serve(
 
     bind_host, bind_port = host or settings.web.host, port or settings.web.port
     out.print(f"Threadwise on [link=http://{bind_host}:{bind_port}]http://{bind_host}:{bind_port}[/link]")
-    web_app = create_app(settings, role=role.value, listeners=role != Role.worker, worker=role != Role.web)
+    web_app = create_app(
+        settings,
+        role=role.value,
+        listeners=role in (Role.all, Role.web),
+        worker=role in (Role.all, Role.worker),
+        gateway=role in (Role.all, Role.discord),
+    )
     config = uvicorn.Config(web_app, host=bind_host, port=bind_port, log_config=None, proxy_headers=True)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead lets the
     # exit handlers run, which stop the embedded PostgreSQL.

@@ -56,8 +56,11 @@ def _create_agent(settings: Settings, sessionmaker: async_sessionmaker[AsyncSess
     return AgentService(knowledge=knowledge, sessionmaker=sessionmaker, llm=settings.llm, settings=settings.agent)
 
 
-def create_app(settings: Settings, *, role: str = "web", listeners: bool = True, worker: bool = True) -> FastAPI:
-    """The web app; with Slack configured it also runs its listeners (``listeners``) and a worker (``worker``)."""
+def create_app(
+    settings: Settings, *, role: str = "web", listeners: bool = True, worker: bool = True, gateway: bool = True
+) -> FastAPI:
+    """The web app; with Slack or Discord configured it also runs Slack's listeners (``listeners``), the Discord
+    gateway (``gateway``) and a worker (``worker``)."""
     init_sentry(settings)  # before the app exists, so its integrations see every request
 
     @asynccontextmanager
@@ -77,6 +80,7 @@ def create_app(settings: Settings, *, role: str = "web", listeners: bool = True,
                     sessionmaker=sessionmaker,
                     listeners=listeners,
                     worker=worker,
+                    gateway=gateway,
                 )
                 log.info(
                     "threadwise web ready",

@@ -111,3 +111,22 @@ def test_secrets_are_masked_in_repr_and_collected_for_log_masking(monkeypatch: p
     assert "db-password-1" not in repr(settings)
     secrets = settings.secret_values()
     assert {"xoxb-0000-1111-secretvalue", "signing-secret-value", "db-password-1"} <= set(secrets)
+
+
+def test_discord_shards_are_a_comma_separated_subset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_SHARD_COUNT", "4")
+    monkeypatch.setenv("DISCORD_SHARD_IDS", "2, 3")
+    discord = load_settings().discord
+    assert discord.sharded and discord.shard_ids == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DISCORD_SHARD_IDS": "0"}, "DISCORD_SHARD_COUNT"),
+        ({"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "2"}, "DISCORD_SHARD_IDS"),
+    ],
+)
+def test_discord_shard_ids_must_fit_the_count(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str) -> None:
+    problems = problems_for(monkeypatch, **env)
+    assert len(problems) == 1 and named in problems[0]

@@ -1,0 +1,1 @@
+"""discord.py extensions, one concern each; every module has ``async def setup(bot)``."""

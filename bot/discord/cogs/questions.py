@@ -1,0 +1,85 @@
+"""Questions: @mentions in channels and threads, and direct messages. Each becomes a ``ChatEvent`` keyed by the
+message id (a message seen twice, e.g. after a gateway resume, is answered once) and goes into the queue.
+
+A reply to the bot from someone whose 👎 is waiting for a comment is that comment, not a question.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord.ext import commands
+
+from agent.schemas import ConversationKey
+from bot.discord.bot import ThreadwiseBot, threadwise_bot
+from bot.discord.deps import Place
+from bot.discord.places import guild_id_of, place_of, question_text
+from bot.events import ChatEvent
+from core.logging import get_logger
+
+log = get_logger(__name__)
+
+COMMENT_THANKS = "Thanks, I've passed that on to the people who look after the docs."
+
+
+class Questions(commands.Cog):
+    def __init__(self, bot: ThreadwiseBot) -> None:
+        self.bot = bot
+        self.deps = bot.deps
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.bot.user
+        if me is None or message.author.bot:  # other bots, webhooks and the bot itself
+            return
+        guild_id = guild_id_of(message)
+        direct = guild_id is None
+        if not direct and all(user.id != me.id for user in message.mentions):
+            return  # without the message-content intent nothing else is readable anyway
+        tenant = self.deps.tenant_of(guild_id)
+        place = place_of(message.channel, message.channel.id)
+        if (direct or message.reference is not None) and await self._take_comment(message, tenant, place):
+            return
+        collections = None
+        if not direct:
+            choice = await self.deps.channels.get(tenant=tenant, platform="discord", channel=place.channel)
+            if choice.mode == "off":
+                return
+            collections = choice.collections
+        text = question_text(message.content, me.id)
+        if not text:
+            return
+        event = ChatEvent(
+            platform="discord",
+            event_id=f"message:{message.id}",
+            tenant=tenant,
+            channel=place.channel,
+            thread=place.thread,
+            user_id=str(message.author.id),
+            message_id=str(message.id),
+            text=text,
+            delivery={"kind": "reply", "channel_id": str(message.channel.id), "message_id": str(message.id)},
+            collections=collections,
+        )
+        fresh = await self.deps.queue.enqueue(event)
+        log.info(
+            "discord question queued" if fresh else "discord duplicate delivery dropped",
+            event_id=event.event_id,
+            tenant=tenant,
+            channel=place.channel,
+            trace_id=event.trace_id,
+        )
+
+    async def _take_comment(self, message: discord.Message, tenant: str, place: Place) -> bool:
+        key = ConversationKey(tenant=tenant, platform="discord", channel=place.channel, thread=place.thread)
+        feedback_id = await self.deps.feedback.comment_awaited(key, user_id=str(message.author.id))
+        if feedback_id is None:
+            return False
+        me = self.bot.user
+        comment = question_text(message.content, me.id) if me is not None else message.content
+        await self.deps.feedback.add_comment(feedback_id, comment or message.content)
+        await message.reply(COMMENT_THANKS, mention_author=False)
+        return True
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Questions(threadwise_bot(bot)))

@@ -1,0 +1,69 @@
+"""👍/👎 on the bot's answers become feedback votes; after a 👎 the bot asks what was missing (the person's next
+reply there becomes the vote's comment, see the questions cog)."""
+
+from __future__ import annotations
+
+import discord
+from discord.ext import commands
+
+from bot.discord.bot import ThreadwiseBot, threadwise_bot
+from bot.events import FeedbackEvent
+from bot.feedback import apply_feedback
+
+ASK_WHAT_WAS_MISSING = (
+    "Thanks for the feedback, <@{user}>. What was missing or wrong? Reply to this message and I'll pass it on."
+)
+_SKIN_TONES = "".join(chr(code) for code in range(0x1F3FB, 0x1F400))
+
+
+class Reactions(commands.Cog):
+    def __init__(self, bot: ThreadwiseBot) -> None:
+        self.bot = bot
+        self.deps = bot.deps
+
+    def _feedback(self, payload: discord.RawReactionActionEvent, *, removed: bool) -> FeedbackEvent | None:
+        me = self.bot.user
+        if me is None or payload.user_id == me.id or not payload.emoji.is_unicode_emoji():
+            return None
+        # Reaction-add events say whose message it is; removals do not (the answer lookup then decides).
+        if payload.message_author_id is not None and payload.message_author_id != me.id:
+            return None
+        name = payload.emoji.name.strip(_SKIN_TONES)
+        score = 1 if name in self.deps.positive else -1 if name in self.deps.negative else 0
+        if score == 0:
+            return None
+        return FeedbackEvent(
+            platform="discord",
+            tenant=self.deps.tenant_of(payload.guild_id),
+            channel=str(payload.channel_id),
+            message_id=str(payload.message_id),
+            user_id=str(payload.user_id),
+            score=0 if removed else score,
+            reaction=name,
+        )
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        feedback = self._feedback(payload, removed=False)
+        if feedback is None:
+            return
+        answer = await apply_feedback(self.deps.feedback, feedback)
+        if answer is not None and feedback.score < 0:
+            channel = self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+            await channel.send(
+                ASK_WHAT_WAS_MISSING.format(user=payload.user_id),
+                reference=discord.MessageReference(
+                    message_id=payload.message_id, channel_id=payload.channel_id, fail_if_not_exists=False
+                ),
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(id=payload.user_id)]),
+            )
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        feedback = self._feedback(payload, removed=True)
+        if feedback is not None:
+            await apply_feedback(self.deps.feedback, feedback)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Reactions(threadwise_bot(bot)))

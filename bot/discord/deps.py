@@ -1,0 +1,41 @@
+"""What the Discord cogs need, injected when the bot is built, and the conversation key of a message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.feedback import FeedbackStore
+from agent.memory import ConversationStore
+from bot.channels import ChannelSettingsStore
+from bot.events import EventSink
+
+# Unicode emoji as the gateway sends them; skin tones are stripped before the lookup.
+POSITIVE_REACTIONS = frozenset({"👍", "✅", "☑️", "✔️"})
+NEGATIVE_REACTIONS = frozenset({"👎"})
+
+
+@dataclass(frozen=True)
+class DiscordDeps:
+    queue: EventSink
+    feedback: FeedbackStore
+    channels: ChannelSettingsStore
+    conversations: ConversationStore
+    tenant: str | None = None
+    """Overrides each server's id as the tenant (DISCORD_TENANT)."""
+    dm_tenant: str = "local"
+    """The tenant of direct messages, which belong to no server (DISCORD_DM_TENANT)."""
+    positive: frozenset[str] = POSITIVE_REACTIONS
+    negative: frozenset[str] = NEGATIVE_REACTIONS
+
+    def tenant_of(self, guild_id: int | None) -> str:
+        if guild_id is None:
+            return self.dm_tenant
+        return self.tenant or str(guild_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a message lives: the channel its settings belong to, and the thread ('' outside threads)."""
+
+    channel: str
+    thread: str = ""

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+
+from agent.schemas import AnswerReply, Source
+from bot.discord.formatting import MESSAGE_LIMIT, answer_messages, source_line, sources_embed, split_message
+from bot.discord.places import question_text
+
+
+def source(number: int, uri: str) -> Source:
+    return Source(
+        number=number,
+        title="Guide",
+        heading_path="Guide › Install",
+        source_uri=uri,
+        chunk_id=number,
+        collection="docs",
+        similarity=0.8,
+        excerpt="…",
+    )
+
+
+def fences_balanced(message: str) -> bool:
+    return message.count("```") % 2 == 0
+
+
+def test_a_short_answer_is_one_message() -> None:
+    assert split_message("Press Rotate [1].") == ["Press Rotate [1]."]
+
+
+def test_a_3500_character_answer_with_code_is_two_messages_with_the_block_whole() -> None:
+    code = "```python\n" + "\n".join(f"rotate_key(step={i})  # one step" for i in range(36)) + "\n```"
+    text = f"{'Open the console and press Rotate. ' * 48}\n\n{code}\n\n{'Old tokens expire in an hour. ' * 25}"
+    assert 3400 < len(text) < 3600
+    messages = split_message(text)
+    assert len(messages) == 2
+    assert all(len(m) <= MESSAGE_LIMIT and fences_balanced(m) for m in messages)
+    assert code in messages[1]  # moved whole to the next message rather than cut
+
+
+def test_a_code_block_longer_than_a_message_is_closed_and_reopened() -> None:
+    code = "```sql\n" + "\n".join(f"SELECT {i} FROM keys WHERE rotated;" for i in range(150)) + "\n```"
+    messages = split_message(code)
+    assert len(messages) >= 3
+    assert all(len(m) <= MESSAGE_LIMIT and fences_balanced(m) for m in messages)
+    assert all(m.startswith("```sql\n") and m.endswith("\n```") for m in messages)
+    lines = [line for m in messages for line in m.split("\n") if not line.startswith("```")]
+    assert lines == [f"SELECT {i} FROM keys WHERE rotated;" for i in range(150)]
+
+
+def test_prose_is_cut_between_words_never_inside_one() -> None:
+    words = [f"word{i}" for i in range(900)]
+    messages = split_message(" ".join(words))
+    assert len(messages) > 1 and all(len(m) <= MESSAGE_LIMIT for m in messages)
+    assert [w for m in messages for w in m.split(" ")] == words
+
+
+def test_an_unclosed_fence_is_closed() -> None:
+    (message,) = split_message("Run this:\n```sh\nthreadwise serve")
+    assert message.endswith("```") and fences_balanced(message)
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("https://docs.test/guide", "[1] [Guide › Install](https://docs.test/guide)"),
+        ("docs/guide.md", "[1] Guide › Install (docs/guide.md)"),
+        ("", "[1] Guide › Install"),
+    ],
+)
+def test_sources_link_when_they_can(uri: str, expected: str) -> None:
+    assert source_line(source(1, uri)) == expected
+
+
+def test_sources_go_into_an_embed_and_a_preface_comes_first() -> None:
+    reply = AnswerReply(text="Press Rotate [1].", outcome="answered", sources=[source(1, "https://docs.test/g")])
+    embed = sources_embed(reply)
+    assert embed is not None and embed.title == "Sources" and "https://docs.test/g" in (embed.description or "")
+    assert sources_embed(AnswerReply(text="No idea.", outcome="abstained")) is None
+    assert answer_messages(reply, preface="<@1> asked: *how?*") == ["<@1> asked: *how?*\n\nPress Rotate [1]."]
+
+
+def test_only_the_bots_own_mention_is_removed() -> None:
+    assert question_text("<@42> how does <@7> rotate keys?", 42) == "how does <@7> rotate keys?"
+    assert question_text("<@!42>   hello ", 42) == "hello"
