@@ -80,6 +80,7 @@ async def start_platforms(
             conversations=agent.store,
             tenant=settings.discord.tenant,
             dm_tenant=settings.discord.dm_tenant,
+            verified=VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker),
         )
         platforms.discord_bot = await start_gateway(stack, settings.discord, deps, data_dir=settings.app.data_dir)
         log.info("discord gateway starting", sharded=settings.discord.sharded)

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 
 from agent.feedback import FeedbackStore
 from agent.memory import ConversationStore
+from agent.verified import VerifiedAnswers
 from bot.channels import ChannelSettingsStore
 from bot.events import EventSink
 
 # Unicode emoji as the gateway sends them; skin tones are stripped before the lookup.
 POSITIVE_REACTIONS = frozenset({"👍", "✅", "☑️", "✔️"})
 NEGATIVE_REACTIONS = frozenset({"👎"})
+VERIFY_REACTIONS = frozenset({"✅", "☑️", "✔️"})
+"""By a member who may manage the server, also saves the answer as a verified answer (by anyone else: a 👍)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class DiscordDeps:
     """The tenant of direct messages, which belong to no server (DISCORD_DM_TENANT)."""
     positive: frozenset[str] = POSITIVE_REACTIONS
     negative: frozenset[str] = NEGATIVE_REACTIONS
+    verified: VerifiedAnswers | None = None
+    verify: frozenset[str] = VERIFY_REACTIONS
 
     def tenant_of(self, guild_id: int | None) -> str:
         if guild_id is None:

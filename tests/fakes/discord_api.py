@@ -400,6 +400,8 @@ class FakeDiscord:
             return 204, None
         if method == "POST" and re.fullmatch(r"/channels/\d+/typing", path):
             return 204, None
+        if method == "GET" and (found := re.fullmatch(r"/guilds/\d+/members/(\d+)", path)):
+            return 200, member(int(found.group(1)), f"user{found.group(1)}")  # ADMIN owns the server
         return 404, {"message": "404: Not Found", "code": 0}
 
     async def _rest(self, request: web.Request) -> web.Response:

@@ -19,9 +19,11 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
 from agent.models import Conversation, Feedback, Message
+from agent.verified import VERIFIED_COLLECTION
 from bot.web.app import create_app
 from core.db import session_scope
 from core.settings import load_settings
+from knowledge.models import Collection, Document
 from knowledge.service import KnowledgeBase
 from tests.fakes.discord_api import (
     ADMIN,
@@ -398,3 +400,39 @@ async def test_serve_role_discord_runs_the_gateway_without_a_worker(
     assert server.returncode == 128 + signal.SIGTERM, log
     assert '"discord gateway starting"' in log and '"worker ready"' not in log
     assert "Traceback" not in log
+
+
+async def test_a_server_managers_check_mark_verifies_the_answer(
+    database_url_text: str, discord_fake: FakeDiscord, kb: KnowledgeBase
+) -> None:
+    async with discord_app(database_url_text, discord_fake):
+        await discord_fake.dispatch("MESSAGE_CREATE", discord_fake.message(QUESTION))
+        (posted,) = await discord_fake.wait_for("POST", CHANNEL_MESSAGES)
+        answer_id = posted.response["id"]
+        stored = await stored_answer_for(kb, answer_id)
+        for user_id in (ALICE, ADMIN):  # ALICE's ✅ is a 👍; the owner's also verifies
+            reaction = discord_fake.reaction(answer_id, "✅", user_id=user_id, author_id=BOT_USER_ID)
+            await discord_fake.dispatch("MESSAGE_REACTION_ADD", reaction)
+        confirmed = (await discord_fake.wait_for("POST", CHANNEL_MESSAGES, count=2))[1]
+        verified = await verified_documents(kb, str(discord_fake.guild_id))
+        votes = await votes_on(kb, stored.id)
+        removed = discord_fake.reaction(answer_id, "✅", user_id=ADMIN, author_id=None)
+        await discord_fake.dispatch("MESSAGE_REACTION_REMOVE", removed)
+        undone = (await discord_fake.wait_for("POST", CHANNEL_MESSAGES, count=3))[2]
+    assert verified == [f"verified-answer:{stored.id}"]
+    assert "Saved as a verified answer" in confirmed.body["content"]
+    assert str(confirmed.body["message_reference"]["message_id"]) == answer_id
+    assert sorted(v.score for v in votes) == [1, 1]
+    assert discord_fake.calls_to("GET", rf"/guilds/\d+/members/{ADMIN}")  # removals carry no member: fetched
+    assert "Removed from the verified answers" in undone.body["content"]
+    assert await verified_documents(kb, str(discord_fake.guild_id)) == []
+
+
+async def verified_documents(kb: KnowledgeBase, tenant: str) -> list[str]:
+    async with session_scope(kb.sessionmaker) as session:
+        found = await session.scalars(
+            select(Document.source_uri)
+            .join(Collection, Collection.id == Document.collection_id)
+            .where(Collection.tenant == tenant, Collection.name == VERIFIED_COLLECTION)
+        )
+        return list(found)

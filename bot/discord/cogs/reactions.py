@@ -1,15 +1,19 @@
 """👍/👎 on the bot's answers become feedback votes; after a 👎 the bot asks what was missing (the person's next
-reply there becomes the vote's comment, see the questions cog)."""
+reply there becomes the vote's comment, see the questions cog). ✅ by a member who may manage the server also
+saves the answer as a verified answer; taking the ✅ back removes it."""
 
 from __future__ import annotations
 
 import discord
 from discord.ext import commands
 
+from agent.verified import NotVerifiableError, VerifiedAnswers
 from bot.discord.bot import ThreadwiseBot, threadwise_bot
 from bot.events import FeedbackEvent
 from bot.feedback import apply_feedback
 
+VERIFIED = "✅ Saved as a verified answer: I'll prefer it for similar questions. (Remove the ✅ to undo.)"
+UNVERIFIED = "Removed from the verified answers."
 ASK_WHAT_WAS_MISSING = (
     "Thanks for the feedback, <@{user}>. What was missing or wrong? Reply to this message and I'll pass it on."
 )
@@ -49,20 +53,65 @@ class Reactions(commands.Cog):
             return
         answer = await apply_feedback(self.deps.feedback, feedback)
         if answer is not None and feedback.score < 0:
-            channel = self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
-            await channel.send(
+            await self._reply(
+                payload,
                 ASK_WHAT_WAS_MISSING.format(user=payload.user_id),
-                reference=discord.MessageReference(
-                    message_id=payload.message_id, channel_id=payload.channel_id, fail_if_not_exists=False
-                ),
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(id=payload.user_id)]),
             )
+        if answer is not None and (verified := await self._verifier(payload, feedback)) is not None:
+            try:
+                await verified.verify(
+                    answer.message_id, verified_by=f"discord:{payload.user_id}", tenant=feedback.tenant
+                )
+                text = VERIFIED
+            except NotVerifiableError as error:  # e.g. a ✅ on an "I couldn't find that" reply
+                text = f"I can't save this as a verified answer: {error}."
+            await self._reply(payload, text)
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         feedback = self._feedback(payload, removed=True)
-        if feedback is not None:
-            await apply_feedback(self.deps.feedback, feedback)
+        if feedback is None:
+            return
+        answer = await apply_feedback(self.deps.feedback, feedback)
+        verified = await self._verifier(payload, feedback) if answer is not None else None
+        if (
+            answer is not None
+            and verified is not None
+            and await verified.unverify(answer.message_id, tenant=feedback.tenant)
+        ):
+            await self._reply(payload, UNVERIFIED)
+
+    async def _verifier(
+        self, payload: discord.RawReactionActionEvent, feedback: FeedbackEvent
+    ) -> VerifiedAnswers | None:
+        """Verified answers, when this is a ✅ by a member who may manage the server."""
+        if self.deps.verified is None or feedback.reaction not in self.deps.verify or payload.guild_id is None:
+            return None
+        member = payload.member  # only reaction-add events carry the member
+        if member is None:
+            guild = self.bot.get_guild(payload.guild_id)
+            if guild is None:
+                return None
+            member = guild.get_member(payload.user_id) or await guild.fetch_member(payload.user_id)
+        return self.deps.verified if member.guild_permissions.manage_guild else None
+
+    async def _reply(
+        self,
+        payload: discord.RawReactionActionEvent,
+        text: str,
+        *,
+        allowed_mentions: discord.AllowedMentions | None = None,
+    ) -> None:
+        """A reply to the answer reacted to, pinging nobody unless asked."""
+        channel = self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+        await channel.send(
+            text,
+            reference=discord.MessageReference(
+                message_id=payload.message_id, channel_id=payload.channel_id, fail_if_not_exists=False
+            ),
+            allowed_mentions=allowed_mentions or discord.AllowedMentions.none(),
+        )
 
 
 async def setup(bot: commands.Bot) -> None:
