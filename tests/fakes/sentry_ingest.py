@@ -12,8 +12,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.http_server import send_json, serving
 
 PUBLIC_KEY = "0123456789abcdef0123456789abcdef"
 PROJECT = "42"
@@ -88,15 +90,8 @@ def _handler(fake: FakeSentry) -> type[BaseHTTPRequestHandler]:
             with fake._lock:
                 fake.paths.append(self.path)
                 fake.envelopes.append(parse_envelope(body))
-            reply = json.dumps({"id": fake.envelopes[-1].headers.get("event_id")}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(reply)))
             # The SDK keeps connections open; closing each one lets no handler thread outlive the fake.
-            self.send_header("Connection", "close")
-            self.close_connection = True
-            self.end_headers()
-            self.wfile.write(reply)
+            send_json(self, 200, {"id": fake.envelopes[-1].headers.get("event_id")}, close=True)
 
     return Handler
 
@@ -104,12 +99,6 @@ def _handler(fake: FakeSentry) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def fake_sentry() -> Iterator[FakeSentry]:
     fake = FakeSentry()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.dsn = f"http://{PUBLIC_KEY}@127.0.0.1:{server.server_address[1]}/{PROJECT}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-sentry", daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(fake), name="fake-sentry") as base_url:
+        fake.dsn = base_url.replace("http://", f"http://{PUBLIC_KEY}@") + f"/{PROJECT}"
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -15,9 +15,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.http_server import send_json, serving
 
 BOT_USER_ID = "UBOT0001"
 BOT_ID = "BBOT0001"
@@ -138,14 +140,7 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             args |= dict(parse_qsl(url.query))
             method = url.path.removeprefix("/api/")
             status, headers, body = fake.handle(method, args)
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            send_json(self, status, body, headers)
 
     return Handler
 
@@ -153,16 +148,9 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def fake_slack() -> Iterator[FakeSlack]:
     fake = FakeSlack()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(fake), name="fake-slack") as base_url:
+        fake.base_url = base_url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def sign(
