@@ -1,4 +1,7 @@
-"""Votes on answers (👍 +1, 👎 -1), one per user and answer and changeable, and the comment that may follow."""
+"""Votes on answers (👍 +1, 👎 -1), one per user and answer and changeable, and the comment that may follow.
+
+With Langfuse on, each vote is also a score on its answer's trace (updated when the vote or comment changes).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agent.models import Conversation, Feedback, Message
 from agent.schemas import ConversationKey
 from core.db import session_scope
+from core.langfuse import LangfuseTracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +28,11 @@ class AnswerRef:
 
 
 class FeedbackStore:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, tracing: LangfuseTracing | None = None
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.tracing = tracing if tracing is not None else LangfuseTracing()
 
     async def find_answer(self, *, platform: str, tenant: str, platform_message_id: str) -> AnswerRef | None:
         async with session_scope(self.sessionmaker) as session:
@@ -60,18 +67,31 @@ class FeedbackStore:
             )
             return found is not None
 
-    async def vote(self, *, message_id: int, user_id: str, score: int, reaction: str) -> None:
-        """Record or change the user's vote on an answer (a new vote clears an earlier comment request)."""
+    async def vote(
+        self, *, message_id: int, user_id: str, score: int, reaction: str, comment: str | None = None
+    ) -> None:
+        """Record or change the user's vote on an answer, with its comment when given (a new vote clears an
+        earlier comment request)."""
         if score not in (-1, 1):
             raise ValueError("a vote is +1 or -1")
+        comment = comment[:4000] if comment else None
         async with session_scope(self.sessionmaker) as session:
-            statement = insert(Feedback).values(message_id=message_id, user_id=user_id, score=score, reaction=reaction)
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[Feedback.message_id, Feedback.user_id],
-                    set_={"score": score, "reaction": reaction, "updated_at": statement.excluded.created_at},
-                )
+            statement = insert(Feedback).values(
+                message_id=message_id, user_id=user_id, score=score, reaction=reaction, comment=comment
             )
+            changes: dict[str, object] = {
+                "score": score,
+                "reaction": reaction,
+                "updated_at": statement.excluded.created_at,
+            }
+            if comment is not None:
+                changes |= {"comment": comment, "awaiting_comment": False}
+            await session.execute(
+                statement.on_conflict_do_update(index_elements=[Feedback.message_id, Feedback.user_id], set_=changes)
+            )
+            trace_id = await _trace_id(session, message_id) if self.tracing.enabled else None
+        if trace_id:
+            self.tracing.score(trace_id=trace_id, user_id=user_id, value=score, comment=comment)
 
     async def withdraw(self, *, message_id: int, user_id: str, reaction: str) -> bool:
         """The user removed the reaction their vote came from: the vote goes too."""
@@ -81,7 +101,11 @@ class FeedbackStore:
                 .where(Feedback.message_id == message_id, Feedback.user_id == user_id, Feedback.reaction == reaction)
                 .returning(Feedback.id)
             )
-            return result.first() is not None
+            withdrawn = result.first() is not None
+            trace_id = await _trace_id(session, message_id) if withdrawn and self.tracing.enabled else None
+        if trace_id:
+            await self.tracing.delete_score(trace_id=trace_id, user_id=user_id)
+        return withdrawn
 
     async def comment_awaited(self, key: ConversationKey, *, user_id: str) -> int | None:
         """The 👎 vote in this conversation still waiting for the user's comment, if any (one query: every DM
@@ -122,14 +146,29 @@ class FeedbackStore:
                 update(Feedback)
                 .where(Feedback.message_id == message_id, Feedback.user_id == user_id)
                 .values(comment=comment[:4000], awaiting_comment=False)
-                .returning(Feedback.id)
+                .returning(Feedback.score)
             )
-            return result.first() is not None
+            score = result.scalar()
+            trace_id = await _trace_id(session, message_id) if score is not None and self.tracing.enabled else None
+        if score is not None and trace_id:
+            self.tracing.score(trace_id=trace_id, user_id=user_id, value=score, comment=comment[:4000])
+        return score is not None
 
     async def add_comment(self, feedback_id: int, comment: str) -> None:
         async with session_scope(self.sessionmaker) as session:
-            await session.execute(
-                update(Feedback)
-                .where(Feedback.id == feedback_id)
-                .values(comment=comment[:4000], awaiting_comment=False)
-            )
+            row = (
+                await session.execute(
+                    update(Feedback)
+                    .where(Feedback.id == feedback_id)
+                    .values(comment=comment[:4000], awaiting_comment=False)
+                    .returning(Feedback.message_id, Feedback.user_id, Feedback.score)
+                )
+            ).first()
+            trace_id = await _trace_id(session, row.message_id) if row is not None and self.tracing.enabled else None
+        if row is not None and trace_id:
+            self.tracing.score(trace_id=trace_id, user_id=row.user_id, value=row.score, comment=comment[:4000])
+
+
+async def _trace_id(session: AsyncSession, message_id: int) -> str | None:
+    """The trace id stored with an answer (its Langfuse trace follows from it); asked only with Langfuse on."""
+    return await session.scalar(select(Message.trace_id).where(Message.id == message_id))

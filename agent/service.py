@@ -26,6 +26,7 @@ from agent.schemas import (
     Usage,
 )
 from agent.state import AgentContext, AgentInput, AgentState
+from core.langfuse import LangfuseTracing
 from core.logging import get_logger
 from core.metrics import ANSWER_SECONDS, LLM_TOKENS, QUESTIONS, count_error
 from core.sentry import report_failure
@@ -46,8 +47,10 @@ class AgentService:
         llm: LLMSettings,
         settings: AgentSettings,
         models: ChatModels | None = None,
+        tracing: LangfuseTracing | None = None,
     ) -> None:
         self.store = ConversationStore(sessionmaker)
+        self.tracing = tracing if tracing is not None else LangfuseTracing()
         self.models = models if models is not None else create_chat_models(llm)
         self.graph = build_graph(llm)
         self.context = AgentContext(knowledge=knowledge, store=self.store, models=self.models, settings=settings)
@@ -79,9 +82,16 @@ class AgentService:
             "started": started,
             "query_embedding": QueryEmbedding(self.context.knowledge, request.question),
         }
+        # With Langfuse on, this run is one trace (its id follows from ours) in the conversation's session.
+        config = self.tracing.run_config(
+            trace_id=trace_id, session_id=session_id(request.conversation), user_id=request.user_id
+        )
         try:
             async for mode, payload in self.graph.astream(
-                inputs, context=self.context, stream_mode=["messages", "values"]
+                inputs,
+                config=config,
+                context=self.context,
+                stream_mode=["messages", "values"],
             ):
                 if mode == "values":
                     state = cast(dict[str, Any], payload)
@@ -133,6 +143,12 @@ class AgentService:
     async def forget(self, conversation: ConversationKey) -> bool:
         """Clear the conversation's memory (its messages stay for feedback and reports)."""
         return await self.store.forget(conversation)
+
+
+def session_id(conversation: ConversationKey) -> str:
+    """The conversation as one stable string (Langfuse's session id): ``tenant/platform/channel[/thread]``."""
+    parts = [conversation.tenant, conversation.platform, conversation.channel, conversation.thread]
+    return "/".join(part for part in parts if part)
 
 
 def _observe(request: AnswerRequest, reply: AnswerReply, state: AgentState | dict[str, Any]) -> None:

@@ -68,7 +68,7 @@ async def start_platforms(
     queue = await JobQueue.connect(url, role="queue", database=settings.database)
     stack.push_async_callback(queue.close)
     platforms.queue = queue
-    feedback = FeedbackStore(sessionmaker)
+    feedback = FeedbackStore(sessionmaker, tracing=agent.tracing)
     channels = ChannelSettingsStore(sessionmaker)
     if listeners and settings.slack.enabled:
         await _start_slack(stack, settings, platforms, queue, agent, feedback, channels)

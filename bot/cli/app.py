@@ -100,9 +100,16 @@ async def knowledge_base(settings: Settings, url: URL, *, role: str = "cli") -> 
 async def agent_service(settings: Settings, url: URL, *, role: str = "cli") -> AsyncIterator[AgentService]:
     """An ``AgentService`` with the configured LLM (or extractive answers when there is none)."""
     from agent.service import AgentService
+    from core.langfuse import LangfuseTracing
 
-    async with knowledge_base(settings, url, role=role) as kb:
-        yield AgentService(knowledge=kb, sessionmaker=kb.sessionmaker, llm=settings.llm, settings=settings.agent)
+    tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
+    try:
+        async with knowledge_base(settings, url, role=role) as kb:
+            yield AgentService(
+                knowledge=kb, sessionmaker=kb.sessionmaker, llm=settings.llm, settings=settings.agent, tracing=tracing
+            )
+    finally:
+        await asyncio.to_thread(tracing.shutdown)  # sends the traces still queued before the command exits
 
 
 @contextmanager

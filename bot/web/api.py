@@ -86,7 +86,7 @@ class FeedbackBody(BaseModel):
 @router.post("/feedback", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def feedback(body: FeedbackBody, agent: AgentDep) -> None:
     """Vote on an answer (👍 up, 👎 down; changeable), take the vote back, or add a comment to it."""
-    store = FeedbackStore(agent.store.sessionmaker)
+    store = FeedbackStore(agent.store.sessionmaker, tracing=agent.tracing)
     if not await store.is_answer(message_id=body.message_id, platform=API_PLATFORM, tenant=body.tenant):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no answer {body.message_id} was given through this API")
     if body.vote == "none":
@@ -95,10 +95,9 @@ async def feedback(body: FeedbackBody, agent: AgentDep) -> None:
                 FEEDBACK_VOTES.labels(platform=API_PLATFORM, vote="withdrawn").inc()
         return
     reaction, score = VOTE_REACTIONS[body.vote]
-    await store.vote(message_id=body.message_id, user_id=body.user, score=score, reaction=reaction)
+    comment = body.comment.strip() if body.comment and body.comment.strip() else None
+    await store.vote(message_id=body.message_id, user_id=body.user, score=score, reaction=reaction, comment=comment)
     FEEDBACK_VOTES.labels(platform=API_PLATFORM, vote=body.vote).inc()
-    if body.comment and body.comment.strip():
-        await store.comment_on_vote(message_id=body.message_id, user_id=body.user, comment=body.comment.strip())
 
 
 async def _events(agent: AgentService, request: AnswerRequest, conversation: str) -> AsyncIterator[str]:

@@ -21,6 +21,7 @@ from bot.web.request_id import RequestIdMiddleware
 from core import __version__
 from core.db import create_engine, create_sessionmaker, resolve_database_url
 from core.health import describe_connection_error
+from core.langfuse import LangfuseTracing
 from core.logging import get_logger
 from core.schema import ensure_migrated
 from core.sentry import init_sentry
@@ -49,11 +50,15 @@ async def _check_schema(engine: AsyncEngine) -> None:
         )
 
 
-def _create_agent(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> AgentService:
+def _create_agent(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], tracing: LangfuseTracing
+) -> AgentService:
     knowledge = KnowledgeBase(
         sessionmaker=sessionmaker, embedder=create_embedder(settings.embedding), settings=settings.knowledge
     )
-    return AgentService(knowledge=knowledge, sessionmaker=sessionmaker, llm=settings.llm, settings=settings.agent)
+    return AgentService(
+        knowledge=knowledge, sessionmaker=sessionmaker, llm=settings.llm, settings=settings.agent, tracing=tracing
+    )
 
 
 def create_app(
@@ -67,10 +72,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
         url = await asyncio.to_thread(resolve_database_url, settings)
         engine = create_engine(url, role=role, database=settings.database)
+        tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
         try:
             await _check_schema(engine)
             sessionmaker = create_sessionmaker(engine)
-            agent = _create_agent(settings, sessionmaker)
+            agent = _create_agent(settings, sessionmaker, tracing)
             async with AsyncExitStack() as stack:
                 platforms = await start_platforms(
                     stack,
@@ -97,6 +103,7 @@ def create_app(
                 }
         finally:
             await engine.dispose()
+            await asyncio.to_thread(tracing.shutdown)  # sends the traces and scores still queued
 
     app = FastAPI(
         title="Threadwise",
