@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -22,6 +22,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from tests.fakes.http_server import serving
 
 TRACES_PATH = "/api/public/otel/v1/traces"
 SCORES_PATH = "/api/public/scores"
@@ -148,12 +150,6 @@ def _handler(fake: FakeLangfuse) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def fake_langfuse() -> Iterator[FakeLangfuse]:
     fake = FakeLangfuse()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.host = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-langfuse", daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(fake), name="fake-langfuse") as base_url:
+        fake.host = base_url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
