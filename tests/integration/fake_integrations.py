@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.fakes.http_server import serving
 
 GOOD_SLACK_TOKEN = "xoxb-1111-2222-goodtokenvalue"
 GOOD_DISCORD_TOKEN = "discord.good.tokenvalue-0123456789"
@@ -53,12 +54,5 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def fake_integrations() -> Iterator[str]:
     """Serve the fakes; yields the base URL (http://127.0.0.1:PORT)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_Handler, name="fake-integrations") as base_url:
+        yield base_url
