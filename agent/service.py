@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from langchain_core.messages import AIMessageChunk
+from langchain_core.runnables import RunnableConfig
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent import prompts
@@ -83,9 +84,14 @@ class AgentService:
             "query_embedding": QueryEmbedding(self.context.knowledge, request.question),
         }
         # With Langfuse on, this run is one trace (its id follows from ours) in the conversation's session.
-        config = self.tracing.run_config(
-            trace_id=trace_id, session_id=session_id(request.conversation), user_id=request.user_id
+        # Either way every step, the LLM calls included, carries our trace id in its run metadata.
+        config: RunnableConfig = (
+            self.tracing.run_config(
+                trace_id=trace_id, session_id=session_id(request.conversation), user_id=request.user_id
+            )
+            or {}
         )
+        config["metadata"] = {**config.get("metadata", {}), "trace_id": trace_id}
         try:
             async for mode, payload in self.graph.astream(
                 inputs,

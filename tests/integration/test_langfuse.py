@@ -71,6 +71,9 @@ async def test_answers_are_traces_in_the_conversation_session_and_a_vote_is_a_sc
         assert root.attributes["langfuse.trace.name"] == "answer"
         # The model call is a generation inside the answer's trace.
         assert any(span.attributes.get("langfuse.observation.type") == "generation" for span in spans)
+        # Every LLM call carries our trace id in its run metadata (Langfuse or not).
+        generations = [span for span in spans if span.attributes.get("langfuse.observation.type") == "generation"]
+        assert all(span.attributes["langfuse.observation.metadata.trace_id"] == f'"{trace_id}"' for span in generations)
 
     (score,) = langfuse.scores
     assert score["traceId"] == expected[1] and score["name"] == SCORE_NAME
