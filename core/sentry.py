@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk.integrations.asyncio import AsyncioIntegration
 from sentry_sdk.integrations.fastapi import FastApiIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
@@ -33,7 +34,9 @@ class EventScrubber:
         self.masker = SecretMasker(secrets)
         self.keep_text = keep_text
 
-    def event(self, event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+    def event(self, event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
+        if _graph_step_failure(event):
+            return None
         request = event.get("request")
         if isinstance(request, dict):
             for key in ("data", "cookies", "headers", "query_string"):
@@ -55,6 +58,22 @@ class EventScrubber:
         return self.masker.mask_value(key, value)
 
 
+_GRAPH_MODULES = ("langgraph.", "langchain")
+
+
+def _graph_step_failure(event: dict[str, Any]) -> bool:
+    """A task of LangGraph or LangChain (a step, a model call) that failed, as the asyncio integration reports
+    it. The graph handles those (retries, the fallback model, an error reply) and the failure the user sees is
+    reported once, with its reference; reporting every retried call too would bury it."""
+    for value in (event.get("exception") or {}).get("values") or []:
+        if (value.get("mechanism") or {}).get("type") != "asyncio":
+            continue
+        frames = (value.get("stacktrace") or {}).get("frames") or []
+        if any(str(frame.get("module") or "").startswith(_GRAPH_MODULES) for frame in frames):
+            return True
+    return False
+
+
 def init_sentry(settings: Settings) -> bool:
     """Start reporting when ``SENTRY_DSN`` is set; True if it is."""
     if settings.sentry.dsn is None:
@@ -67,13 +86,13 @@ def init_sentry(settings: Settings) -> bool:
         traces_sample_rate=settings.sentry.traces_sample_rate,
         include_local_variables=False,  # locals hold questions, answers and tokens
         max_request_body_size="never",
-        # Not the auto-enabled LLM integrations (they report every failed model call, each retry a separate
-        # event with its prompt) nor asyncio's (it reports every failed task, though LangGraph retries them):
-        # we report the one failure the user saw.
+        # Not the auto-enabled LLM integrations: they report every failed model call, each retry a separate
+        # event with its prompt, where we report the one failure the user saw.
         auto_enabling_integrations=False,
         integrations=[
             StarletteIntegration(),
             FastApiIntegration(),
+            AsyncioIntegration(),  # a task of ours that dies unawaited is reported (graph steps are filtered)
             SqlalchemyIntegration(),
             LoggingIntegration(level=logging.INFO, event_level=None),
         ],

@@ -73,10 +73,23 @@ def test_the_scrubber_masks_secrets_and_drops_message_text() -> None:
         "breadcrumbs": {"values": [{"message": "sk-abcdefghijklmnopqrstuvwx used", "data": {"text": "hello"}}]},
     }
     scrubbed = scrubber.event(event, {})
+    assert scrubbed is not None
     assert "xoxb-1-secret-token-value" not in str(scrubbed) and "sk-abcdefghijklmnopqrstuvwx" not in str(scrubbed)
     assert scrubbed["request"] == {"url": "http://x/slack/events"}
     assert scrubbed["extra"]["question"] == "***" and scrubbed["extra"]["answer_id"] == 7
     assert scrubbed["extra"]["db"] == "postgresql://u:***@h/db"
     assert scrubbed["breadcrumbs"]["values"][0]["data"] == "***"
     kept = EventScrubber([], keep_text=True).event({"extra": {"question": "what is our payroll?"}}, {})
-    assert kept["extra"]["question"] == "what is our payroll?"
+    assert kept is not None and kept["extra"]["question"] == "what is our payroll?"
+
+
+def test_failed_model_tasks_are_left_to_the_graph_but_our_own_dying_tasks_are_reported() -> None:
+    scrubber = EventScrubber([], keep_text=False)
+
+    def dying_task(*modules: str) -> dict[str, object]:
+        frames = [{"module": module} for module in modules]
+        value = {"type": "RuntimeError", "mechanism": {"type": "asyncio"}, "stacktrace": {"frames": frames}}
+        return {"exception": {"values": [value]}}
+
+    assert scrubber.event(dying_task("langchain_core.language_models.chat_models", "openai._base_client"), {}) is None
+    assert scrubber.event(dying_task("bot.worker", "asyncpg.pool"), {}) is not None
