@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from agent.feedback import AnswerRef, FeedbackStore
+from agent.verified import NotVerifiableError, VerifiedAnswers
 from bot.events import FeedbackEvent
 from core.logging import get_logger
 from core.metrics import FEEDBACK_VOTES
 
 log = get_logger(__name__)
+
+VERIFIED_TEXT = "✅ Saved as a verified answer: I'll prefer it for similar questions. (Remove the ✅ to undo.)"
+UNVERIFIED_TEXT = "Removed from the verified answers."
 
 
 async def apply_feedback(store: FeedbackStore, event: FeedbackEvent) -> AnswerRef | None:
@@ -28,3 +32,16 @@ async def apply_feedback(store: FeedbackStore, event: FeedbackEvent) -> AnswerRe
         await store.await_comment(message_id=answer.message_id, user_id=event.user_id)
     log.info("feedback", platform=event.platform, score=event.score, message_id=answer.message_id)
     return answer
+
+
+async def apply_verification(verified: VerifiedAnswers, answer: AnswerRef, event: FeedbackEvent) -> str | None:
+    """An admin's ✅ added (save the answer as a verified answer) or removed (``score`` 0: take it back).
+    Returns what to tell the thread, or None when nothing changed."""
+    if event.score == 0:
+        removed = await verified.unverify(answer.message_id, tenant=event.tenant)
+        return UNVERIFIED_TEXT if removed else None
+    try:
+        await verified.verify(answer.message_id, verified_by=f"{event.platform}:{event.user_id}", tenant=event.tenant)
+    except NotVerifiableError as error:  # e.g. a ✅ on an "I couldn't find that" reply
+        return f"I can't save this as a verified answer: {error}."
+    return VERIFIED_TEXT

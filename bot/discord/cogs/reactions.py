@@ -7,13 +7,11 @@ from __future__ import annotations
 import discord
 from discord.ext import commands
 
-from agent.verified import NotVerifiableError, VerifiedAnswers
+from agent.feedback import AnswerRef
 from bot.discord.bot import ThreadwiseBot, threadwise_bot
 from bot.events import FeedbackEvent
-from bot.feedback import apply_feedback
+from bot.feedback import apply_feedback, apply_verification
 
-VERIFIED = "✅ Saved as a verified answer: I'll prefer it for similar questions. (Remove the ✅ to undo.)"
-UNVERIFIED = "Removed from the verified answers."
 ASK_WHAT_WAS_MISSING = (
     "Thanks for the feedback, <@{user}>. What was missing or wrong? Reply to this message and I'll pass it on."
 )
@@ -58,15 +56,7 @@ class Reactions(commands.Cog):
                 ASK_WHAT_WAS_MISSING.format(user=payload.user_id),
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(id=payload.user_id)]),
             )
-        if answer is not None and (verified := await self._verifier(payload, feedback)) is not None:
-            try:
-                await verified.verify(
-                    answer.message_id, verified_by=f"discord:{payload.user_id}", tenant=feedback.tenant
-                )
-                text = VERIFIED
-            except NotVerifiableError as error:  # e.g. a ✅ on an "I couldn't find that" reply
-                text = f"I can't save this as a verified answer: {error}."
-            await self._reply(payload, text)
+        await self._verify(payload, feedback, answer)
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
@@ -74,27 +64,26 @@ class Reactions(commands.Cog):
         if feedback is None:
             return
         answer = await apply_feedback(self.deps.feedback, feedback)
-        verified = await self._verifier(payload, feedback) if answer is not None else None
-        if (
-            answer is not None
-            and verified is not None
-            and await verified.unverify(answer.message_id, tenant=feedback.tenant)
-        ):
-            await self._reply(payload, UNVERIFIED)
+        await self._verify(payload, feedback, answer)
 
-    async def _verifier(
-        self, payload: discord.RawReactionActionEvent, feedback: FeedbackEvent
-    ) -> VerifiedAnswers | None:
-        """Verified answers, when this is a ✅ by a member who may manage the server."""
-        if self.deps.verified is None or feedback.reaction not in self.deps.verify or payload.guild_id is None:
-            return None
+    async def _verify(
+        self, payload: discord.RawReactionActionEvent, feedback: FeedbackEvent, answer: AnswerRef | None
+    ) -> None:
+        """A ✅ by a member who may manage the server, on an answer: save it, or on removal take it back."""
+        verified = self.deps.verified
+        if answer is None or verified is None or feedback.reaction not in self.deps.verify or payload.guild_id is None:
+            return
         member = payload.member  # only reaction-add events carry the member
         if member is None:
             guild = self.bot.get_guild(payload.guild_id)
             if guild is None:
-                return None
+                return
             member = guild.get_member(payload.user_id) or await guild.fetch_member(payload.user_id)
-        return self.deps.verified if member.guild_permissions.manage_guild else None
+        if not member.guild_permissions.manage_guild:
+            return
+        text = await apply_verification(verified, answer, feedback)
+        if text is not None:
+            await self._reply(payload, text)
 
     async def _reply(
         self,

@@ -8,14 +8,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agent.verified import NotVerifiableError, VerifiedAnswers
+from agent.feedback import AnswerRef
 from bot.events import FeedbackEvent
-from bot.feedback import apply_feedback
+from bot.feedback import apply_feedback, apply_verification
 from bot.slack.admins import is_admin
 from bot.slack.deps import SlackDeps
 
-VERIFIED = "✅ Saved as a verified answer: I'll prefer it for similar questions. (Remove the ✅ to undo.)"
-UNVERIFIED = "Removed from the verified answers."
 ASK_WHAT_WAS_MISSING = (
     "Thanks for the feedback, <@{user}>. What was missing or wrong? Reply in this thread and I'll pass it on."
 )
@@ -64,15 +62,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 text=ASK_WHAT_WAS_MISSING.format(user=feedback.user_id),
                 thread_ts=answer.thread or None,
             )
-        if answer is not None and (verified := await _verifier(deps, client, feedback)) is not None:
-            try:
-                await verified.verify(
-                    answer.message_id, verified_by=f"slack:{feedback.user_id}", tenant=feedback.tenant
-                )
-                reply = VERIFIED
-            except NotVerifiableError as error:  # e.g. a ✅ on an "I couldn't find that" reply
-                reply = f"I can't save this as a verified answer: {error}."
-            await client.chat_postMessage(channel=feedback.channel, text=reply, thread_ts=answer.thread or None)
+        await _verify(deps, client, feedback, answer)
 
     @app.event("reaction_removed")
     async def on_reaction_removed(
@@ -82,18 +72,16 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         if feedback is None:
             return
         answer = await apply_feedback(deps.feedback, feedback)
-        verified = await _verifier(deps, client, feedback) if answer is not None else None
-        if (
-            answer is not None
-            and verified is not None
-            and await verified.unverify(answer.message_id, tenant=feedback.tenant)
-        ):
-            await client.chat_postMessage(channel=feedback.channel, text=UNVERIFIED, thread_ts=answer.thread or None)
+        await _verify(deps, client, feedback, answer)
 
 
-async def _verifier(deps: SlackDeps, client: AsyncWebClient, feedback: FeedbackEvent) -> VerifiedAnswers | None:
-    """Verified answers, when this reaction is a ✅ by an admin (and the app keeps verified answers)."""
+async def _verify(deps: SlackDeps, client: AsyncWebClient, feedback: FeedbackEvent, answer: AnswerRef | None) -> None:
+    """A ✅ by an admin on an answer (and an app that keeps verified answers): save it, or on removal take it back."""
     name = feedback.reaction.split("::", 1)[0]
-    if deps.verified is None or name not in deps.verify:
-        return None
-    return deps.verified if await is_admin(client, feedback.user_id, deps.admins) else None
+    if answer is None or deps.verified is None or name not in deps.verify:
+        return
+    if not await is_admin(client, feedback.user_id, deps.admins):
+        return
+    text = await apply_verification(deps.verified, answer, feedback)
+    if text is not None:
+        await client.chat_postMessage(channel=feedback.channel, text=text, thread_ts=answer.thread or None)
