@@ -72,6 +72,8 @@ class JobProgress:
     """The agent's reply, when an earlier run got that far (deliver it rather than ask again)."""
     delivered: bool = False
     """The reply was posted: nothing is left to do."""
+    runs: int = 0
+    """Times a worker started this event's job, counting the run that asked (retries and takeovers alike)."""
 
 
 class JobQueue:
@@ -154,24 +156,26 @@ class JobQueue:
         return None if age is None else float(age)
 
     async def progress(self, event: ChatEvent) -> JobProgress:
-        row = await self.pool.fetchrow(
-            "SELECT reply, delivered_at FROM processed_events WHERE platform = $1 AND event_id = $2",
-            event.platform,
-            event.event_id,
+        """What earlier runs of the event's job did."""
+        return await self._progress(
+            "SELECT reply, delivered_at, runs FROM processed_events WHERE platform = $1 AND event_id = $2", event
         )
+
+    async def start_run(self, event: ChatEvent) -> JobProgress:
+        """Count a run of the event's job (a first run, a retry, or a takeover after a crash) and return what the
+        earlier runs did, in one statement."""
+        return await self._progress(
+            "UPDATE processed_events SET runs = runs + 1 WHERE platform = $1 AND event_id = $2 "
+            "RETURNING reply, delivered_at, runs",
+            event,
+        )
+
+    async def _progress(self, query: str, event: ChatEvent) -> JobProgress:
+        row = await self.pool.fetchrow(query, event.platform, event.event_id)
         if row is None:
             return JobProgress()
         reply = None if row["reply"] is None else AnswerReply.model_validate_json(row["reply"])
-        return JobProgress(reply=reply, delivered=row["delivered_at"] is not None)
-
-    async def start_run(self, event: ChatEvent) -> int:
-        """Count a run of the event's job (a first run, a retry, or a takeover after a crash); returns how many."""
-        runs = await self.pool.fetchval(
-            "UPDATE processed_events SET runs = runs + 1 WHERE platform = $1 AND event_id = $2 RETURNING runs",
-            event.platform,
-            event.event_id,
-        )
-        return int(runs or 1)
+        return JobProgress(reply=reply, delivered=row["delivered_at"] is not None, runs=int(row["runs"]))
 
     async def save_reply(self, event: ChatEvent, reply: AnswerReply) -> None:
         """Keep the agent's reply until it is delivered, so a retry posts it instead of asking again."""

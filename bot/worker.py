@@ -110,16 +110,15 @@ class Worker:
         if deliverer is None:
             log.error("no deliverer for this platform; the question is dropped")
             return
-        progress = await self.queue.progress(event)
+        progress = await self.queue.start_run(event)
         if progress.delivered:
             log.info("answer already delivered; nothing to do")
             return
-        runs = await self.queue.start_run(event)
         reply = progress.reply
-        if reply is None and runs > self.settings.retry_attempts:
+        if reply is None and progress.runs > self.settings.retry_attempts:
             # More runs than attempts: workers died on this job (pgqueuer does not count that as a failure).
             reference = report_failure(RuntimeError("every worker that took this question stopped during it"))
-            log.error("giving up on a question whose job keeps dying", runs=runs, reference_id=reference)
+            log.error("giving up on a question whose job keeps dying", runs=progress.runs, reference_id=reference)
             reply = AnswerReply(text=GAVE_UP_TEXT.format(reference=reference), outcome="error", trace_id=event.trace_id)
         if reply is None:
             age = self._age_seconds(event)
