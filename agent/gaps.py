@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agent.reports import over_answers
 from core.db import session_scope
 from knowledge.embeddings.base import Embedder
 
@@ -22,29 +22,16 @@ DEFAULT_SIMILARITY = 0.7
 """Paraphrases of one question score 0.75–0.95 with MiniLM; different questions on one topic 0.4–0.65."""
 MAX_QUESTIONS = 5000
 
-_GAP_QUESTIONS = text(
+_GAP_QUESTIONS = over_answers(
     """
-    SELECT a.id AS answer_id, a.created_at, a.outcome, c.tenant, c.platform, c.channel, c.thread,
-           coalesce(v.down, 0) AS down_votes, v.comments,
-           q.content AS question, coalesce(q.standalone_question, q.content) AS standalone
-    FROM messages a
-    JOIN conversations c ON c.id = a.conversation_id
-    LEFT JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE f.score < 0) AS down,
-               array_remove(array_agg(f.comment ORDER BY f.id), NULL) AS comments
-        FROM feedback f WHERE f.message_id = a.id
-    ) v ON true
-    CROSS JOIN LATERAL (
-        SELECT m.content, m.standalone_question FROM messages m
-        WHERE m.conversation_id = a.conversation_id AND m.role = 'user' AND m.id < a.id
-        ORDER BY m.id DESC LIMIT 1
-    ) q
-    WHERE a.role = 'assistant' AND a.created_at >= :since
-      AND (CAST(:tenant AS text) IS NULL OR c.tenant = :tenant)
-      AND (a.outcome = 'abstained' OR v.down > 0)
-    ORDER BY a.created_at DESC
+    SELECT id AS answer_id, created_at, outcome, tenant, platform, channel, thread, down AS down_votes, comments,
+           question, standalone
+    FROM answers
+    WHERE outcome = 'abstained' OR down > 0
+    ORDER BY created_at DESC
     LIMIT :limit
-    """
+    """,
+    with_question=True,
 )
 
 

@@ -17,28 +17,44 @@ from agent.models import OUTCOMES
 from agent.verified import SOURCE_URI_PREFIX, VERIFIED_COLLECTION
 from core.db import session_scope
 
-# Answers in the window, each with its question and its votes; the base of every figure below.
+# Answers in the window with their votes (and the 👎 comments); the base of every figure below and of the
+# knowledge-gap report. {question} adds each answer's question: the user's message just before it.
 _ANSWERS = """
     SELECT a.id, a.conversation_id, a.created_at, a.outcome, a.latency_ms, a.cited_sources,
            c.tenant, c.platform, c.channel, c.thread,
-           coalesce(v.up, 0) AS up, coalesce(v.down, 0) AS down
+           coalesce(v.up, 0) AS up, coalesce(v.down, 0) AS down, v.comments {question_columns}
     FROM messages a
     JOIN conversations c ON c.id = a.conversation_id
     LEFT JOIN LATERAL (
-        SELECT count(*) FILTER (WHERE f.score > 0) AS up, count(*) FILTER (WHERE f.score < 0) AS down
+        SELECT count(*) FILTER (WHERE f.score > 0) AS up, count(*) FILTER (WHERE f.score < 0) AS down,
+               array_remove(array_agg(f.comment ORDER BY f.id), NULL) AS comments
         FROM feedback f WHERE f.message_id = a.id
     ) v ON true
+    {question_join}
     WHERE a.role = 'assistant' AND a.outcome IS NOT NULL AND a.created_at >= :since
       AND (CAST(:tenant AS text) IS NULL OR c.tenant = :tenant)
 """
+_QUESTION_COLUMNS = ", q.content AS question, coalesce(q.standalone_question, q.content) AS standalone"
+_QUESTION_JOIN = """
+    CROSS JOIN LATERAL (
+        SELECT m.content, m.standalone_question FROM messages m
+        WHERE m.conversation_id = a.conversation_id AND m.role = 'user' AND m.id < a.id
+        ORDER BY m.id DESC LIMIT 1
+    ) q
+"""
 
 
-def _over_answers(query: str) -> TextClause:
-    """``query`` reads the CTE ``answers``; both are constants of this module, every value is a bound parameter."""
-    return text(f"WITH answers AS ({_ANSWERS}) {query}")
+def over_answers(query: str, *, with_question: bool = False) -> TextClause:
+    """``query`` reads the CTE ``answers`` (with ``question`` and ``standalone`` columns when asked: a lookup
+    per answer, so only where shown). Both are constants; every value is a bound parameter."""
+    answers = _ANSWERS.format(
+        question_columns=_QUESTION_COLUMNS if with_question else "",
+        question_join=_QUESTION_JOIN if with_question else "",
+    )
+    return text(f"WITH answers AS ({answers}) {query}")
 
 
-_TOTALS = _over_answers(
+_TOTALS = over_answers(
     """
     SELECT count(*) AS questions,
            count(*) FILTER (WHERE outcome = 'answered') AS answered,
@@ -51,7 +67,7 @@ _TOTALS = _over_answers(
     """
 )
 
-_PER_DAY = _over_answers(
+_PER_DAY = over_answers(
     """
     SELECT (created_at AT TIME ZONE 'UTC')::date AS day, outcome, count(*) AS n
     FROM answers
@@ -59,7 +75,7 @@ _PER_DAY = _over_answers(
     """
 )
 
-_CHANNELS = _over_answers(
+_CHANNELS = over_answers(
     """
     SELECT tenant, platform, channel, count(*) AS questions, sum(down) AS down
     FROM answers
@@ -69,7 +85,7 @@ _CHANNELS = _over_answers(
     """
 )
 
-_SOURCES = _over_answers(
+_SOURCES = over_answers(
     """
     SELECT s.uri, count(*) AS citations,
            (SELECT d.title FROM documents d WHERE d.source_uri = s.uri ORDER BY d.id DESC LIMIT 1) AS title
@@ -80,25 +96,20 @@ _SOURCES = _over_answers(
     """
 )
 
-_RECENT = _over_answers(
+_RECENT = over_answers(
     """
     SELECT answers.id, answers.created_at, answers.outcome, answers.platform, answers.channel, answers.thread,
-           answers.up, answers.down, q.content AS question,
+           answers.up, answers.down, answers.question,
            EXISTS (
                SELECT 1 FROM documents d JOIN collections col ON col.id = d.collection_id
                WHERE col.tenant = answers.tenant AND col.name = :verified_collection
                  AND d.source_uri = :verified_prefix || answers.id
            ) AS verified
     FROM answers
-    CROSS JOIN LATERAL (
-        SELECT m.content FROM messages m
-        WHERE m.conversation_id = answers.conversation_id
-          AND m.role = 'user' AND m.id < answers.id
-        ORDER BY m.id DESC LIMIT 1
-    ) q
     ORDER BY answers.created_at DESC, answers.id DESC
     LIMIT :limit
-    """
+    """,
+    with_question=True,
 )
 
 
