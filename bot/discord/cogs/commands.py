@@ -64,13 +64,7 @@ class Commands(commands.Cog):
             delivery=delivery,
             collections=collections,
         )
-        fresh = await self.deps.queue.enqueue(event)
-        log.info(
-            "discord question queued" if fresh else "discord duplicate delivery dropped",
-            event_id=event.event_id,
-            tenant=tenant,
-            trace_id=event.trace_id,
-        )
+        await self.deps.enqueue(event)
 
     @app_commands.command(name="forget", description="Forget this conversation; the next question starts afresh.")
     async def forget(self, interaction: discord.Interaction) -> None:

@@ -14,9 +14,6 @@ from bot.discord.bot import ThreadwiseBot, threadwise_bot
 from bot.discord.deps import Place
 from bot.discord.places import guild_id_of, place_of, question_text
 from bot.events import ChatEvent
-from core.logging import get_logger
-
-log = get_logger(__name__)
 
 COMMENT_THANKS = "Thanks, I've passed that on to the people who look after the docs."
 
@@ -60,14 +57,7 @@ class Questions(commands.Cog):
             delivery={"kind": "reply", "channel_id": str(message.channel.id), "message_id": str(message.id)},
             collections=collections,
         )
-        fresh = await self.deps.queue.enqueue(event)
-        log.info(
-            "discord question queued" if fresh else "discord duplicate delivery dropped",
-            event_id=event.event_id,
-            tenant=tenant,
-            channel=place.channel,
-            trace_id=event.trace_id,
-        )
+        await self.deps.enqueue(event)
 
     async def _take_comment(self, message: discord.Message, tenant: str, place: Place) -> bool:
         key = ConversationKey(tenant=tenant, platform="discord", channel=place.channel, thread=place.thread)
