@@ -26,9 +26,10 @@ SOURCE_URI_PREFIX = "verified-answer:"
 """A verified answer's document is ``verified-answer:<answer message id>``."""
 PREFER_SIMILARITY = 0.6
 """A verified answer goes first when its question is at least this similar (cosine) to the one asked.
-Questions are compared with questions: with MiniLM, paraphrases score 0.6–0.95 ("What is the holiday allowance
-for new hires?" against "How many vacation days do new employees get?": 0.71), other questions on the same
-topic 0.15–0.55 ("How do I book annual leave?": 0.37)."""
+Questions are compared with questions. Measured with MiniLM against "How many vacation days do new employees
+get?": the paraphrases "How many days of vacation does a new employee have?" 0.95, "What is the holiday allowance
+for new hires?" 0.71 and "How much paid time off do new staff receive?" 0.58 (missed); the other questions "Do
+unused vacation days expire?" 0.57, "How do I book annual leave?" 0.37, "Who approves my leave request?" 0.15."""
 LOOKAHEAD = 3
 """Extra hits fetched so that a verified answer just below the cut can still be moved up."""
 _CITATION = re.compile(r"\s*\[\d+\]")
