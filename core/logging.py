@@ -80,6 +80,19 @@ def _render_exception_masked(masker: SecretMasker) -> Processor:
     return processor
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is logged, not when logging was configured: a CLI runner
+    (or a test) that swaps stderr and closes its stream afterwards must not break every later log line."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """Ignored: the stream is always the current stderr."""
+
+
 def configure_logging(
     *,
     level: str = "INFO",
@@ -88,6 +101,7 @@ def configure_logging(
     stream: TextIO | None = None,
 ) -> None:
     """Route structlog and stdlib logging through one processor chain. Safe to call again (tests do)."""
+    given = stream
     stream = stream or sys.stderr
     as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
     masker = SecretMasker(secrets)
@@ -114,7 +128,7 @@ def configure_logging(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
     )
-    handler = logging.StreamHandler(stream)
+    handler: logging.Handler = logging.StreamHandler(given) if given is not None else _CurrentStderrHandler()
     handler.setFormatter(formatter)
 
     root = logging.getLogger()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from core.logging import configure_logging
 from core.settings import Settings
 from tests import network_guard
 
@@ -39,14 +36,3 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-@pytest.fixture(autouse=True)
-def log_to_an_open_stream() -> Iterator[None]:
-    """A CLI test leaves logging writing to its runner's stream, which is closed once the command returns;
-    later tests would print "Logging error" for every line. Point logging back at stderr then."""
-    yield
-    for handler in logging.getLogger().handlers:
-        if getattr(getattr(handler, "stream", None), "closed", False):
-            configure_logging(level="INFO")
-            return
