@@ -28,7 +28,7 @@ from bot.discord.rest import create_rest_client
 from bot.events import Deliverer
 from bot.queue import JobQueue
 from bot.slack.app import create_slack_app
-from bot.slack.client import create_web_client
+from bot.slack.client import open_web_client
 from bot.slack.deliverer import SlackDeliverer
 from bot.slack.deps import SlackDeps
 from bot.worker import Worker
@@ -87,7 +87,7 @@ async def start_platforms(
     if worker:
         deliverers: dict[str, Deliverer] = {}
         if settings.slack.enabled:
-            deliverers["slack"] = SlackDeliverer(create_web_client(settings.slack))
+            deliverers["slack"] = SlackDeliverer(await open_web_client(stack, settings.slack))
         if settings.discord.enabled:
             rest = await create_rest_client(settings.discord)
             stack.push_async_callback(rest.close)

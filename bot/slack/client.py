@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
+import aiohttp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -13,15 +16,24 @@ from core.settings import SlackSettings
 RATE_LIMIT_RETRIES = 3
 
 
-def create_web_client(settings: SlackSettings) -> AsyncWebClient:
+def create_web_client(settings: SlackSettings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+    """Without ``session`` the SDK opens a new HTTP session, and so a new connection, for every call."""
     if settings.bot_token is None:
         raise ValueError("SLACK_BOT_TOKEN is not set")
     return AsyncWebClient(
         token=settings.bot_token.get_secret_value(),
         base_url=str(settings.api_url),
         timeout=30,
+        session=session,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(),
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
         ],
     )
+
+
+async def open_web_client(stack: AsyncExitStack, settings: SlackSettings) -> AsyncWebClient:
+    """A client whose calls share one pool of kept-alive connections, closed when ``stack`` closes."""
+    session = aiohttp.ClientSession()
+    stack.push_async_callback(session.close)
+    return create_web_client(settings, session)
