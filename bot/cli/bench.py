@@ -137,6 +137,11 @@ def bench_ingest_command(
             f"{result.pgvector_write_seconds:.2f}",
             f"{result.pgvector_chunks_per_second:,.0f}",
         )
+        table.add_row(
+            "PostgreSQL text-search parsing alone (the tsv column)",
+            f"{result.text_search_parse_seconds:.2f}",
+            f"{result.text_search_parse_chunks_per_second:,.0f}",
+        )
         out.print(table)
         out.print(
             f"speed-up: {result.speedup}×; HNSW build after the load: {result.threadwise_index_build_seconds:.1f} s"

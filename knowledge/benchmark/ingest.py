@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import text
@@ -21,7 +22,7 @@ from knowledge.collections import delete_collection, get_or_create_collection
 from knowledge.documents import ChunkDraft, SourceDocument
 from knowledge.embeddings.base import Embedder
 from knowledge.ingest import chunk_for_embedder
-from knowledge.models import Collection
+from knowledge.models import TSV_EXPRESSION, Collection
 from knowledge.store import PreparedDocument, write_documents
 from knowledge.vector_index import build_vector_index
 
@@ -43,6 +44,9 @@ class IngestBenchmark:
     pgvector_write_seconds: float = 0.0
     pgvector_chunks_per_second: float = 0.0
     speedup: float = 0.0
+    text_search_parse_seconds: float = 0.0
+    text_search_parse_chunks_per_second: float = 0.0
+    """PostgreSQL computing the chunks' tsvector alone: a ceiling for any write path that stores it."""
     end_to_end_seconds: float = 0.0
     end_to_end_documents_per_second: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -114,6 +118,20 @@ def _pgvector_write(url: URL, prepared: list[PreparedDocument], dims: int) -> fl
         store.delete_collection()
 
 
+async def _text_search_parse_seconds(
+    sessionmaker: async_sessionmaker[AsyncSession], prepared: list[PreparedDocument]
+) -> float:
+    """Seconds PostgreSQL spends on the chunks' ``tsv`` expression and nothing else (no table, no index)."""
+    records = [(chunk.title, chunk.content) for document in prepared for chunk in document.chunks]
+    async with session_scope(sessionmaker) as session:
+        await session.execute(text("CREATE TEMPORARY TABLE parse_bench (heading_path text, content text) ON COMMIT DROP"))
+        raw: Any = (await (await session.connection()).get_raw_connection()).driver_connection
+        await raw.copy_records_to_table("parse_bench", records=records)
+        tick = time.perf_counter()
+        await session.execute(text(f"SELECT count({TSV_EXPRESSION}) FROM parse_bench"))  # noqa: S608 — a constant
+        return time.perf_counter() - tick
+
+
 async def bench_ingest(
     sessionmaker: async_sessionmaker[AsyncSession],
     url: URL,
@@ -164,6 +182,11 @@ async def bench_ingest(
     result.pgvector_write_seconds = round(seconds, 3)
     result.pgvector_chunks_per_second = round(total_chunks / seconds)
     result.speedup = round(result.threadwise_chunks_per_second / result.pgvector_chunks_per_second, 1)
+
+    progress("PostgreSQL text-search parsing alone", 0, 1)
+    seconds = await _text_search_parse_seconds(sessionmaker, prepared)
+    result.text_search_parse_seconds = round(seconds, 3)
+    result.text_search_parse_chunks_per_second = round(total_chunks / seconds)
 
     if end_to_end:
         progress("end to end: chunk, embed, write, index", 0, len(documents))

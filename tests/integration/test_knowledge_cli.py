@@ -122,3 +122,15 @@ def test_bench_retrieval_prints_every_mode_and_cleans_up(env: dict[str, str]) ->
     assert figures["keyword_overlap_with_exact_at_10"] == 1.0  # 1,000 chunks: no term has 2,000 postings
     listed = run("collections", "list", "--tenant", "bench", "--json", **env)
     assert all(c["name"] != "synthetic-1000" for c in json.loads(listed.stdout))
+
+
+def test_bench_ingest_compares_write_paths_and_cleans_up(env: dict[str, str], tmp_path: Path) -> None:
+    result = run("bench", "ingest", "--beir", str(write_tiny_beir(tmp_path)), "--no-end-to-end", "--json", **env)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["documents"] == 4 and figures["chunks"] == 4
+    for path in ("threadwise", "pgvector", "text_search_parse"):
+        assert figures[f"{path}_chunks_per_second"] > 0, path
+    assert figures["speedup"] > 0
+    listed = run("collections", "list", "--tenant", "bench", "--json", **env)
+    assert not [c for c in json.loads(listed.stdout) if c["name"].startswith("write-path-")]
