@@ -124,7 +124,9 @@ async def _text_search_parse_seconds(
     """Seconds PostgreSQL spends on the chunks' ``tsv`` expression and nothing else (no table, no index)."""
     records = [(chunk.title, chunk.content) for document in prepared for chunk in document.chunks]
     async with session_scope(sessionmaker) as session:
-        await session.execute(text("CREATE TEMPORARY TABLE parse_bench (heading_path text, content text) ON COMMIT DROP"))
+        await session.execute(
+            text("CREATE TEMPORARY TABLE parse_bench (heading_path text, content text) ON COMMIT DROP")
+        )
         raw: Any = (await (await session.connection()).get_raw_connection()).driver_connection
         await raw.copy_records_to_table("parse_bench", records=records)
         tick = time.perf_counter()
