@@ -100,9 +100,8 @@ class LocalEmbedder(Embedder):
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         if not texts:
             return out
-        session, tokenizer = self._load()
-        if len(texts) == 1:
-            session = self._single_text_session(session)
+        tokenizer = self._load_tokenizer()
+        session = self._session_for(single_text=len(texts) == 1)
         encodings = tokenizer.encode_batch(texts)
         for rows in plan_batches([len(e.ids) for e in encodings], self.batch_size, self.max_batch_tokens):
             out[rows] = self._run(session, [encodings[i] for i in rows])
@@ -127,25 +126,27 @@ class LocalEmbedder(Embedder):
         vectors: npt.NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return vectors
 
-    def _load(self) -> tuple[Any, Tokenizer]:
+    def _load_tokenizer(self) -> Tokenizer:
         with self._lock:
-            if self._session is None or self._embedding_tokenizer is None:
+            if self._embedding_tokenizer is None:
                 self._embedding_tokenizer = load_minilm_tokenizer(max_length=self.max_tokens)
-                self._session = self._create_session()
-            return self._session, self._embedding_tokenizer
+            return self._embedding_tokenizer
 
-    def _single_text_session(self, session: Any) -> Any:
-        """A one-thread session for single texts (search queries), which a second thread barely speeds up.
+    def _session_for(self, *, single_text: bool) -> Any:
+        """Single texts (search queries) run on a one-thread session, each made on first use.
 
-        Measured here on a 10-token query: 4.6 ms on one thread, 3.4 ms on two but 6.7 ms of CPU; with a
-        search running beside it on a 2-core machine, the agent's p95 was 5 ms better on one.
+        A second thread barely speeds up a short text: measured here on a 10-token query, 4.6 ms on one thread,
+        3.4 ms on two but 6.7 ms of CPU; with a search running beside it on a 2-core machine, the agent's p95
+        was about 5 ms better on one. A server that only answers questions never loads the batch session.
         """
-        if self.threads == 1:
-            return session
         with self._lock:
-            if self._single_session is None:
-                self._single_session = self._create_session(threads=1)
-            return self._single_session
+            if single_text and self.threads != 1:
+                if self._single_session is None:
+                    self._single_session = self._create_session(threads=1)
+                return self._single_session
+            if self._session is None:
+                self._session = self._create_session()
+            return self._session
 
     def _create_session(self, threads: int | None = None) -> Any:
         import onnxruntime as ort  # type: ignore[import-untyped]  # imported here: it takes ~0.3 s
