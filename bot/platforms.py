@@ -123,7 +123,7 @@ async def _start_slack(
         tenant=settings.slack.tenant,
         verified=VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker),
     )
-    slack_app = create_slack_app(settings.slack, deps)
+    slack_app = create_slack_app(settings.slack, deps, await open_web_client(stack, settings.slack))
     if settings.slack.app_token is not None:  # Socket Mode: connect out, no public URL needed
         socket = AsyncSocketModeHandler(slack_app, settings.slack.app_token.get_secret_value())
         await socket.connect_async()  # type: ignore[no-untyped-call]

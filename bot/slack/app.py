@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.client import create_web_client
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners import commands, errors, questions, reactions
 from core.settings import SlackSettings
 
 
-def create_slack_app(settings: SlackSettings, deps: SlackDeps) -> AsyncApp:
+def create_slack_app(settings: SlackSettings, deps: SlackDeps, client: AsyncWebClient) -> AsyncApp:
     signing_secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
     app = AsyncApp(
-        client=create_web_client(settings),
+        client=client,
         signing_secret=signing_secret,
         # Run the listener (an enqueue, a few ms) before answering Slack: a 200 means the question is stored.
         process_before_response=True,

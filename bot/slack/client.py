@@ -16,10 +16,15 @@ from core.settings import SlackSettings
 RATE_LIMIT_RETRIES = 3
 
 
-def create_web_client(settings: SlackSettings, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
-    """Without ``session`` the SDK opens a new HTTP session, and so a new connection, for every call."""
+async def open_web_client(stack: AsyncExitStack, settings: SlackSettings) -> AsyncWebClient:
+    """A client whose calls share one pool of kept-alive connections, closed when ``stack`` closes.
+
+    Without a session of its own the SDK opens a new HTTP session, and so a new connection, for every call.
+    """
     if settings.bot_token is None:
         raise ValueError("SLACK_BOT_TOKEN is not set")
+    session = aiohttp.ClientSession()
+    stack.push_async_callback(session.close)
     return AsyncWebClient(
         token=settings.bot_token.get_secret_value(),
         base_url=str(settings.api_url),
@@ -30,10 +35,3 @@ def create_web_client(settings: SlackSettings, session: aiohttp.ClientSession | 
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
         ],
     )
-
-
-async def open_web_client(stack: AsyncExitStack, settings: SlackSettings) -> AsyncWebClient:
-    """A client whose calls share one pool of kept-alive connections, closed when ``stack`` closes."""
-    session = aiohttp.ClientSession()
-    stack.push_async_callback(session.close)
-    return create_web_client(settings, session)
