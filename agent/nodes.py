@@ -23,6 +23,7 @@ from agent.schemas import Source, Usage
 from agent.state import AgentContext, AgentState
 from agent.verified import LOOKAHEAD, prefer_verified
 from core.logging import get_logger
+from core.metrics import count_error
 from core.sentry import report_failure
 from knowledge.errors import KnowledgeError
 from knowledge.search import SearchHit
@@ -97,6 +98,8 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     question = state["question"]
     vector = await prefetched.for_question(question) if prefetched else None
     with sentry_sdk.start_span(op="threadwise.retrieve", name="retrieve"):
+        if vector is None:  # a rephrased follow-up: embedded once here, for the search and for prefer_verified
+            vector = await context.knowledge.embed_query(question)
         hits = await context.knowledge.search(
             question,
             tenant=request.conversation.tenant,
@@ -104,9 +107,7 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
             limit=context.settings.sources + LOOKAHEAD,
             query_vector=vector,
         )
-        hits = await prefer_verified(
-            context.knowledge, hits, question=question, question_vector=vector, limit=context.settings.sources
-        )
+        hits = await prefer_verified(context.knowledge, hits, question_vector=vector, limit=context.settings.sources)
     return {"hits": hits}
 
 
@@ -213,6 +214,7 @@ async def abstain(state: AgentState) -> dict[str, Any]:
 
 def _failure(node: str, error: BaseException) -> dict[str, Any]:
     reference = report_failure(error)
+    count_error(f"agent_{node}")
     log.error("answer failed", node=node, reference_id=reference, error=f"{type(error).__name__}: {error}")
     # Knowledge-base errors are written for people (unknown collection, model mismatch): pass them on.
     text = (

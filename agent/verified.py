@@ -55,17 +55,15 @@ async def prefer_verified(
     knowledge: KnowledgeBase,
     hits: Sequence[SearchHit],
     *,
-    question: str,
-    question_vector: npt.NDArray[np.float32] | None,
+    question_vector: npt.NDArray[np.float32],
     limit: int,
 ) -> list[SearchHit]:
-    """Verified answers whose question is close to ``question`` first (closest first), then the other hits in
-    their order; at most ``limit``. Costs an embedding only when a verified answer was found."""
+    """Verified answers whose question is close to the one asked (``question_vector``) first, closest first,
+    then the other hits in their order; at most ``limit``. Embeds the verified questions only when there are any
+    among the hits (at most ``LOOKAHEAD`` more than the sources shown)."""
     candidates = [hit for hit in hits if hit.collection == VERIFIED_COLLECTION]
     if not candidates:
         return list(hits[:limit])
-    if question_vector is None:
-        question_vector = await knowledge.embed_query(question)
     # A verified answer's heading is its question (the document's title).
     headings = [hit.heading_path or hit.title for hit in candidates]
     asked = await asyncio.to_thread(knowledge.embedder.embed_array, headings)
