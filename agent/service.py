@@ -115,6 +115,7 @@ class AgentService:
                     held = ""
         except Exception as error:  # the graph handles step failures; this is the last net
             reference = report_failure(error)
+            count_error("agent")
             log.exception("agent run failed", reference_id=reference, trace_id=trace_id)
             state = {
                 "text": prompts.ERROR_TEXT.format(reference=reference),
@@ -123,7 +124,7 @@ class AgentService:
                 "error": f"graph: {type(error).__name__}",
             }
         reply = self._reply(state, trace_id=trace_id, started=started)
-        _observe(request, reply, state)
+        _observe(request, reply)
         yield StreamFinal(reply=reply)
 
     def _reply(self, state: AgentState | dict[str, Any], *, trace_id: str, started: float) -> AnswerReply:
@@ -157,14 +158,10 @@ def session_id(conversation: ConversationKey) -> str:
     return "/".join(part for part in parts if part)
 
 
-def _observe(request: AnswerRequest, reply: AnswerReply, state: AgentState | dict[str, Any]) -> None:
+def _observe(request: AnswerRequest, reply: AnswerReply) -> None:
     """The answer's figures for ``/metrics``."""
     platform = request.conversation.platform
     QUESTIONS.labels(platform=platform, outcome=reply.outcome).inc()
     ANSWER_SECONDS.labels(platform=platform).observe(reply.latency_ms / 1000)
     LLM_TOKENS.labels(kind="prompt").inc(reply.usage.prompt_tokens)
     LLM_TOKENS.labels(kind="completion").inc(reply.usage.completion_tokens)
-    if reply.outcome == "error":
-        # "retrieve: OperationalError" → agent_retrieve; the graph's own failure (no step named) → agent.
-        step = str(state.get("error") or "").partition(":")[0]
-        count_error(f"agent_{step}" if step.isidentifier() else "agent")
