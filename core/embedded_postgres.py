@@ -19,6 +19,8 @@ DATABASE_NAME = "threadwise"
 TUNING_FILE = "threadwise.conf"
 _INCLUDE_LINE = f"include_if_exists = '{TUNING_FILE}'  # added by Threadwise\n"
 _MB = 1024 * 1024
+_CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+"""A container's memory limit, cgroup v2 then v1; "max" or a huge number means none."""
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -69,10 +71,23 @@ def shared_buffers_mb(total_memory_bytes: int) -> int:
     return max(128, min(total_memory_bytes // 8 // _MB, 1024))
 
 
+def available_memory_bytes(cgroup_limits: tuple[Path, ...] = _CGROUP_LIMITS) -> int:
+    """The machine's memory, or the container's limit when that is lower."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit in cgroup_limits:
+        try:
+            value = limit.read_text().strip()
+        except OSError:
+            continue
+        if value.isdigit():
+            memory = min(memory, int(value))
+    return memory
+
+
 def write_tuning(pgdata: Path, *, total_memory_bytes: int | None = None) -> None:
     """Our settings in ``threadwise.conf``, included from ``postgresql.conf``; read when the server starts."""
     if total_memory_bytes is None:
-        total_memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        total_memory_bytes = available_memory_bytes()
     header = "# Written by Threadwise at every start; put your own settings in postgresql.conf instead.\n"
     (pgdata / TUNING_FILE).write_text(header + f"shared_buffers = '{shared_buffers_mb(total_memory_bytes)}MB'\n")
     conf = pgdata / "postgresql.conf"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.embedded_postgres import TUNING_FILE, shared_buffers_mb, write_tuning
+from core.embedded_postgres import TUNING_FILE, available_memory_bytes, shared_buffers_mb, write_tuning
 
 GIB = 1024**3
 
@@ -27,3 +27,12 @@ def test_the_settings_file_is_included_once_however_often_the_server_starts(tmp_
     assert conf.read_text().count(TUNING_FILE) == 1
     assert conf.read_text().startswith("max_connections = 100\n")
     assert "shared_buffers = '512MB'" in (tmp_path / TUNING_FILE).read_text()
+
+
+def test_a_container_limit_below_the_machine_memory_is_what_counts(tmp_path: Path) -> None:
+    unlimited_v2, limited_v1 = tmp_path / "memory.max", tmp_path / "memory.limit_in_bytes"
+    unlimited_v2.write_text("max\n")
+    limited_v1.write_text(f"{GIB}\n")
+    assert available_memory_bytes((unlimited_v2, tmp_path / "missing")) > GIB  # this machine has more than 1 GiB
+    assert available_memory_bytes((unlimited_v2, limited_v1)) == GIB
+    assert shared_buffers_mb(available_memory_bytes((limited_v1,))) == 128
