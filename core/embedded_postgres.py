@@ -88,7 +88,7 @@ def write_tuning(pgdata: Path, *, total_memory_bytes: int | None = None) -> None
     """Our settings in ``threadwise.conf``, included from ``postgresql.conf``; read when the server starts."""
     if total_memory_bytes is None:
         total_memory_bytes = available_memory_bytes()
-    header = "# Written by Threadwise at every start; put your own settings in postgresql.conf instead.\n"
+    header = "# Written by Threadwise at every start, read after postgresql.conf; override with ALTER SYSTEM.\n"
     (pgdata / TUNING_FILE).write_text(header + f"shared_buffers = '{shared_buffers_mb(total_memory_bytes)}MB'\n")
     conf = pgdata / "postgresql.conf"
     if _INCLUDE_LINE not in conf.read_text():
