@@ -94,9 +94,8 @@ async def condense(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
 async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     context = runtime.context
     request = state["request"]
-    prefetched = state.get("query_embedding")
     question = state["question"]
-    vector = await prefetched.for_question(question) if prefetched else None
+    vector = await state["query_embedding"].for_question(question)
     with sentry_sdk.start_span(op="threadwise.retrieve", name="retrieve"):
         if vector is None:  # a rephrased follow-up: embedded once here, for the search and for prefer_verified
             vector = await context.knowledge.embed_query(question)

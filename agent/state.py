@@ -28,14 +28,14 @@ class AgentInput(TypedDict):
     request: AnswerRequest
     started: float
     """``time.perf_counter()`` when the question arrived, for the stored latency."""
-    query_embedding: QueryEmbedding | None
-    """The question's embedding, already under way (None: the search embeds the question itself)."""
+    query_embedding: QueryEmbedding
+    """The question's embedding, already under way when the graph starts."""
 
 
 class AgentState(TypedDict, total=False):
     request: AnswerRequest
     started: float
-    query_embedding: QueryEmbedding | None
+    query_embedding: QueryEmbedding
     conversation_id: int
     memory: Memory
     question: str
