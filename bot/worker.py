@@ -119,7 +119,7 @@ class Worker:
             # More runs than attempts: workers died on this job (pgqueuer does not count that as a failure).
             reference = report_failure(RuntimeError("every worker that took this question stopped during it"))
             log.error("giving up on a question whose job keeps dying", runs=progress.runs, reference_id=reference)
-            reply = AnswerReply(text=GAVE_UP_TEXT.format(reference=reference), outcome="error", trace_id=event.trace_id)
+            reply = _gave_up(event, reference)
         if reply is None:
             age = self._age_seconds(event)
             if age > self.settings.max_age_seconds:
@@ -245,7 +245,7 @@ class Worker:
         deliverer = self.deliverers.get(event.platform)
         if deliverer is None:
             return
-        reply = AnswerReply(text=GAVE_UP_TEXT.format(reference=reference), outcome="error", trace_id=event.trace_id)
+        reply = _gave_up(event, reference)
         try:
             await deliverer.deliver(event, reply)
             await self.queue.mark_delivered(event)
@@ -312,3 +312,7 @@ class Worker:
         if reply is None:  # stream() always ends with the final reply
             raise RuntimeError("the agent's stream ended without a reply")
         return reply
+
+
+def _gave_up(event: ChatEvent, reference: str) -> AnswerReply:
+    return AnswerReply(text=GAVE_UP_TEXT.format(reference=reference), outcome="error", trace_id=event.trace_id)
