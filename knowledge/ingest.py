@@ -161,8 +161,8 @@ class IngestPipeline:
     async def ingest_documents(
         self, documents: Sequence[SourceDocument], *, tenant: str, collection: str
     ) -> IngestReport:
-        """Store documents built in memory (not read from files or URLs): the same hashing, batching and
-        replacement as :meth:`ingest`."""
+        """Store documents built in memory (not read from files or URLs), with the same hashing and replacement
+        as :meth:`ingest` but in one batch: meant for a few documents at a time, such as a verified answer."""
         async with session_scope(self._sessionmaker) as session:
             target, _ = await get_or_create_collection(session, tenant=tenant, name=collection, embedder=self._embedder)
             known = await stored_hashes(session, target)
