@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,6 +15,9 @@ from agent.models import Conversation, Feedback, Message
 from agent.schemas import ConversationKey
 from core.db import session_scope
 from core.langfuse import LangfuseTracing
+
+MAX_COMMENT_CHARS = 4000
+"""A vote's comment is kept (and sent to Langfuse) up to this length."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,8 @@ class AnswerRef:
     conversation_id: int
     channel: str
     thread: str
+    trace_id: str | None
+    """Read with the answer, so a vote on it need not read the message again for its Langfuse score."""
 
 
 class FeedbackStore:
@@ -35,13 +40,24 @@ class FeedbackStore:
         self.tracing = tracing if tracing is not None else LangfuseTracing()
 
     async def find_answer(self, *, platform: str, tenant: str, platform_message_id: str) -> AnswerRef | None:
+        """The answer posted as ``platform_message_id`` (the message a reaction is on), if it is one."""
+        return await self._answer(Message.platform_message_id == platform_message_id, platform=platform, tenant=tenant)
+
+    async def answer(self, *, message_id: int, platform: str, tenant: str) -> AnswerRef | None:
+        """Answer ``message_id`` if it was given on ``platform`` to ``tenant`` (votes through the API may only touch
+        its own answers)."""
+        return await self._answer(Message.id == message_id, platform=platform, tenant=tenant)
+
+    async def _answer(self, which: ColumnElement[bool], *, platform: str, tenant: str) -> AnswerRef | None:
         async with session_scope(self.sessionmaker) as session:
             row = (
                 await session.execute(
-                    select(Message.id, Message.conversation_id, Conversation.channel, Conversation.thread)
+                    select(
+                        Message.id, Message.conversation_id, Conversation.channel, Conversation.thread, Message.trace_id
+                    )
                     .join(Conversation, Conversation.id == Message.conversation_id)
                     .where(
-                        Message.platform_message_id == platform_message_id,
+                        which,
                         Message.role == "assistant",
                         Conversation.platform == platform,
                         Conversation.tenant == tenant,
@@ -51,30 +67,21 @@ class FeedbackStore:
             ).first()
         return AnswerRef(*row) if row else None
 
-    async def is_answer(self, *, message_id: int, platform: str, tenant: str) -> bool:
-        """Whether ``message_id`` is an answer given on ``platform`` to ``tenant`` (votes through the API may only
-        touch its own answers)."""
-        async with session_scope(self.sessionmaker) as session:
-            found = await session.scalar(
-                select(Message.id)
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(
-                    Message.id == message_id,
-                    Message.role == "assistant",
-                    Conversation.platform == platform,
-                    Conversation.tenant == tenant,
-                )
-            )
-            return found is not None
-
     async def vote(
-        self, *, message_id: int, user_id: str, score: int, reaction: str, comment: str | None = None
+        self,
+        *,
+        message_id: int,
+        user_id: str,
+        score: int,
+        reaction: str,
+        comment: str | None = None,
+        trace_id: str | None = None,
     ) -> None:
         """Record or change the user's vote on an answer, with its comment when given (a new vote clears an
-        earlier comment request)."""
+        earlier comment request). ``trace_id``: the answer's, when the caller has read it already."""
         if score not in (-1, 1):
             raise ValueError("a vote is +1 or -1")
-        comment = comment[:4000] if comment else None
+        comment = _clip(comment) if comment else None
         async with session_scope(self.sessionmaker) as session:
             statement = insert(Feedback).values(
                 message_id=message_id, user_id=user_id, score=score, reaction=reaction, comment=comment
@@ -89,21 +96,27 @@ class FeedbackStore:
             await session.execute(
                 statement.on_conflict_do_update(index_elements=[Feedback.message_id, Feedback.user_id], set_=changes)
             )
-            trace_id = await _trace_id(session, message_id) if self.tracing.enabled else None
-        if trace_id:
+            if trace_id is None and self.tracing.enabled:
+                trace_id = await _trace_id(session, message_id)
+        if trace_id:  # (a no-op with Langfuse off)
             self.tracing.score(trace_id=trace_id, user_id=user_id, value=score, comment=comment)
 
-    async def withdraw(self, *, message_id: int, user_id: str, reaction: str) -> bool:
-        """The user removed the reaction their vote came from: the vote goes too."""
+    async def withdraw(
+        self, *, message_id: int, user_id: str, reaction: str | None, trace_id: str | None = None
+    ) -> bool:
+        """The user removed the reaction their vote came from (``None``: took their vote back, whichever it was):
+        the vote goes too. ``trace_id``: the answer's, when the caller has read it already."""
+        same_reaction = Feedback.reaction == reaction if reaction is not None else true()
         async with session_scope(self.sessionmaker) as session:
             result = await session.execute(
                 delete(Feedback)
-                .where(Feedback.message_id == message_id, Feedback.user_id == user_id, Feedback.reaction == reaction)
+                .where(Feedback.message_id == message_id, Feedback.user_id == user_id, same_reaction)
                 .returning(Feedback.id)
             )
             withdrawn = result.first() is not None
-            trace_id = await _trace_id(session, message_id) if withdrawn and self.tracing.enabled else None
-        if trace_id:
+            if trace_id is None and withdrawn and self.tracing.enabled:
+                trace_id = await _trace_id(session, message_id)
+        if withdrawn and trace_id:  # (a no-op with Langfuse off)
             await self.tracing.delete_score(trace_id=trace_id, user_id=user_id)
         return withdrawn
 
@@ -139,34 +152,26 @@ class FeedbackStore:
                 .values(awaiting_comment=True)
             )
 
-    async def comment_on_vote(self, *, message_id: int, user_id: str, comment: str) -> bool:
-        """Attach a comment to the user's vote on an answer; False when there is no such vote."""
-        async with session_scope(self.sessionmaker) as session:
-            result = await session.execute(
-                update(Feedback)
-                .where(Feedback.message_id == message_id, Feedback.user_id == user_id)
-                .values(comment=comment[:4000], awaiting_comment=False)
-                .returning(Feedback.score)
-            )
-            score = result.scalar()
-            trace_id = await _trace_id(session, message_id) if score is not None and self.tracing.enabled else None
-        if score is not None and trace_id:
-            self.tracing.score(trace_id=trace_id, user_id=user_id, value=score, comment=comment[:4000])
-        return score is not None
-
     async def add_comment(self, feedback_id: int, comment: str) -> None:
+        """The comment a 👎 asked for (the user's next message in the thread)."""
+        comment = _clip(comment)
         async with session_scope(self.sessionmaker) as session:
             row = (
                 await session.execute(
                     update(Feedback)
                     .where(Feedback.id == feedback_id)
-                    .values(comment=comment[:4000], awaiting_comment=False)
+                    .values(comment=comment, awaiting_comment=False)
                     .returning(Feedback.message_id, Feedback.user_id, Feedback.score)
                 )
             ).first()
             trace_id = await _trace_id(session, row.message_id) if row is not None and self.tracing.enabled else None
         if row is not None and trace_id:
-            self.tracing.score(trace_id=trace_id, user_id=row.user_id, value=row.score, comment=comment[:4000])
+            self.tracing.score(trace_id=trace_id, user_id=row.user_id, value=row.score, comment=comment)
+
+
+def _clip(comment: str) -> str:
+    """The part of a comment that is kept: the one place comments are cut to ``MAX_COMMENT_CHARS``."""
+    return comment[:MAX_COMMENT_CHARS]
 
 
 async def _trace_id(session: AsyncSession, message_id: int) -> str | None:

@@ -1,4 +1,5 @@
-"""Platform-neutral handling of reactions on the bot's answers (``FeedbackEvent``), for every adapter."""
+"""Platform-neutral handling of votes on the bot's answers: reactions (``FeedbackEvent``) from every adapter, and
+the HTTP API's votes (``record_vote``, shared so both count and withdraw alike)."""
 
 from __future__ import annotations
 
@@ -22,16 +23,46 @@ async def apply_feedback(store: FeedbackStore, event: FeedbackEvent) -> AnswerRe
     answer = await store.find_answer(platform=event.platform, tenant=event.tenant, platform_message_id=event.message_id)
     if answer is None:
         return None
-    if event.score == 0:
-        if await store.withdraw(message_id=answer.message_id, user_id=event.user_id, reaction=event.reaction):
-            FEEDBACK_VOTES.labels(platform=event.platform, vote="withdrawn").inc()
-        return answer
-    await store.vote(message_id=answer.message_id, user_id=event.user_id, score=event.score, reaction=event.reaction)
-    FEEDBACK_VOTES.labels(platform=event.platform, vote="up" if event.score > 0 else "down").inc()
+    await record_vote(
+        store, answer, platform=event.platform, user_id=event.user_id, score=event.score, reaction=event.reaction
+    )
     if event.score < 0:
         await store.await_comment(message_id=answer.message_id, user_id=event.user_id)
-    log.info("feedback", platform=event.platform, score=event.score, message_id=answer.message_id)
+    if event.score != 0:
+        log.info("feedback", platform=event.platform, score=event.score, message_id=answer.message_id)
     return answer
+
+
+async def record_vote(
+    store: FeedbackStore,
+    answer: AnswerRef,
+    *,
+    platform: str,
+    user_id: str,
+    score: int,
+    reaction: str | None,
+    comment: str | None = None,
+) -> None:
+    """Record or change the user's vote (``score`` ±1), or withdraw it (0: the vote ``reaction`` gave, or
+    whichever it was for None), and count it in ``FEEDBACK_VOTES``."""
+    if score == 0:
+        withdrawn = await store.withdraw(
+            message_id=answer.message_id, user_id=user_id, reaction=reaction, trace_id=answer.trace_id
+        )
+        if withdrawn:
+            FEEDBACK_VOTES.labels(platform=platform, vote="withdrawn").inc()
+        return
+    if reaction is None:
+        raise ValueError("a vote is stored with the reaction it came from")
+    await store.vote(
+        message_id=answer.message_id,
+        user_id=user_id,
+        score=score,
+        reaction=reaction,
+        comment=comment,
+        trace_id=answer.trace_id,
+    )
+    FEEDBACK_VOTES.labels(platform=platform, vote="up" if score > 0 else "down").inc()
 
 
 async def apply_verification(verified: VerifiedAnswers, answer: AnswerRef, event: FeedbackEvent) -> str | None:

@@ -11,16 +11,16 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from agent.feedback import FeedbackStore
+from agent.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, ConversationKey, StreamDelta
 from agent.service import AgentService
+from bot.feedback import record_vote
 from bot.web.auth import require_admin_token
-from core.metrics import FEEDBACK_VOTES
 
 API_PLATFORM = "api"
 """The platform of conversations held through this API (and the playground page, which uses it)."""
-VOTE_REACTIONS = {"up": ("+1", 1), "down": ("-1", -1)}
-"""A vote through the API is stored like a 👍/👎 reaction of that name."""
+VOTE_REACTIONS: dict[str, tuple[str | None, int]] = {"up": ("+1", 1), "down": ("-1", -1), "none": (None, 0)}
+"""A vote through the API is stored like a 👍/👎 reaction of that name; ``none`` withdraws either."""
 
 router = APIRouter(prefix="/api/v1", tags=["agent"], dependencies=[Depends(require_admin_token)])
 
@@ -77,7 +77,7 @@ class FeedbackBody(BaseModel):
     message_id: int = Field(gt=0, description="The `message_id` of an answer this API gave.")
     vote: Literal["up", "down", "none"] = Field(description="`none` takes the user's vote back.")
     comment: str | None = Field(
-        default=None, max_length=4000, description="What was missing or wrong; kept with the user's vote."
+        default=None, max_length=MAX_COMMENT_CHARS, description="What was missing or wrong; kept with the user's vote."
     )
     user: str = Field(default="api", min_length=1, max_length=100, description="Who votes (one vote per user).")
     tenant: str = Field(default="local", min_length=1, max_length=200)
@@ -87,17 +87,14 @@ class FeedbackBody(BaseModel):
 async def feedback(body: FeedbackBody, agent: AgentDep) -> None:
     """Vote on an answer (👍 up, 👎 down; changeable), take the vote back, or add a comment to it."""
     store = FeedbackStore(agent.store.sessionmaker, tracing=agent.tracing)
-    if not await store.is_answer(message_id=body.message_id, platform=API_PLATFORM, tenant=body.tenant):
+    answer = await store.answer(message_id=body.message_id, platform=API_PLATFORM, tenant=body.tenant)
+    if answer is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no answer {body.message_id} was given through this API")
-    if body.vote == "none":
-        for reaction, _ in VOTE_REACTIONS.values():
-            if await store.withdraw(message_id=body.message_id, user_id=body.user, reaction=reaction):
-                FEEDBACK_VOTES.labels(platform=API_PLATFORM, vote="withdrawn").inc()
-        return
     reaction, score = VOTE_REACTIONS[body.vote]
-    comment = body.comment.strip() if body.comment and body.comment.strip() else None
-    await store.vote(message_id=body.message_id, user_id=body.user, score=score, reaction=reaction, comment=comment)
-    FEEDBACK_VOTES.labels(platform=API_PLATFORM, vote=body.vote).inc()
+    comment = (body.comment or "").strip() or None
+    await record_vote(
+        store, answer, platform=API_PLATFORM, user_id=body.user, score=score, reaction=reaction, comment=comment
+    )
 
 
 async def _events(agent: AgentService, request: AnswerRequest, conversation: str) -> AsyncIterator[str]:
