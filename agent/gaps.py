@@ -22,6 +22,8 @@ DEFAULT_SIMILARITY = 0.7
 """Stricter than ``agent.verified.PREFER_SIMILARITY`` (0.6): a group should hold one question asked in other
 words, not a topic. Its docstring has measured MiniLM scores (paraphrases 0.58–0.95, other questions ≤ 0.57)."""
 MAX_QUESTIONS = 5000
+EXAMPLES_SHOWN = 5
+"""Questions listed under each group, on the dashboard and by ``threadwise report gaps``."""
 
 _GAP_QUESTIONS = over_answers(
     """

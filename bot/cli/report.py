@@ -22,7 +22,6 @@ app.add_typer(report_app, name="report")
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhw])\s*$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
-EXAMPLES_SHOWN = 3
 CSV_COLUMNS = ["group", "group_label", "group_size", "question", "outcome", "down_votes", "platform", "tenant"]
 CSV_COLUMNS += ["channel", "thread", "asked_at", "comments"]
 
@@ -50,12 +49,20 @@ def gaps_command(
     tenant: Annotated[str | None, typer.Option(help="One tenant only (default: all).")] = None,
     output: Annotated[Format, typer.Option("--format", help="table, markdown or csv.")] = Format.table,
     similarity: Annotated[
-        float, typer.Option(min=0.3, max=0.99, help="How alike (cosine) questions in one group are.")
-    ] = 0.7,
+        float | None,
+        typer.Option(
+            min=0.3,
+            max=0.99,
+            show_default=False,
+            help="How alike (cosine) questions in one group are (default: the dashboard's).",
+        ),
+    ] = None,
 ) -> None:
     """Questions the bot abstained on or that were voted 👎, grouped by meaning, biggest group first."""
-    from agent.gaps import knowledge_gaps
+    # agent.gaps (numpy, the embedders) loads only when a report runs, so its default is resolved here.
+    from agent.gaps import DEFAULT_SIMILARITY, knowledge_gaps
 
+    alike = DEFAULT_SIMILARITY if similarity is None else similarity
     window = parse_since(since)
     settings = cli_settings(log_level="WARNING")
     url = database_url(settings)
@@ -63,7 +70,7 @@ def gaps_command(
 
     async def go() -> list[GapGroup]:
         async with knowledge_base(settings, url, role="report") as kb:
-            return await knowledge_gaps(kb.sessionmaker, kb.embedder, since=start, tenant=tenant, similarity=similarity)
+            return await knowledge_gaps(kb.sessionmaker, kb.embedder, since=start, tenant=tenant, similarity=alike)
 
     groups = run_async(go())
     if output is Format.csv:
@@ -75,6 +82,8 @@ def gaps_command(
 
 
 def _examples(group: GapGroup) -> list[str]:
+    from agent.gaps import EXAMPLES_SHOWN  # loaded already: the report ran
+
     return [f"{q.question} ({q.platform} {q.channel})" for q in group.questions[:EXAMPLES_SHOWN]]
 
 
@@ -121,6 +130,6 @@ def _write_csv(groups: list[GapGroup]) -> None:
                     q.outcome,
                     q.down_votes,
                     *where,
-                    *[" | ".join(q.comments)],
+                    " | ".join(q.comments),
                 ]
             )

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from agent.gaps import knowledge_gaps
+from agent.gaps import EXAMPLES_SHOWN, knowledge_gaps
 from agent.reports import overview
 from agent.service import AgentService
 from agent.verified import NotVerifiableError, VerifiedAnswers
@@ -48,6 +48,7 @@ async def dashboard(
             "figures": figures,
             "gaps": gaps[:GAP_GROUPS_SHOWN],
             "gap_groups": len(gaps),
+            "examples_shown": EXAMPLES_SHOWN,
             "days": days,
             "windows": WINDOWS,
             "tenant": tenant or "",

@@ -73,8 +73,9 @@ async def seeded(engine: AsyncEngine) -> str:
         answer_ids.append(answer_id)
     await feedback.vote(message_id=answer_ids[0], user_id="U1", score=1, reaction="+1")
     await feedback.vote(message_id=answer_ids[0], user_id="U2", score=1, reaction="+1")
-    await feedback.vote(message_id=answer_ids[1], user_id="U3", score=-1, reaction="-1")
-    await feedback.comment_on_vote(message_id=answer_ids[1], user_id="U3", comment="The office moved last year.")
+    await feedback.vote(
+        message_id=answer_ids[1], user_id="U3", score=-1, reaction="-1", comment="The office moved last year."
+    )
     return tenant
 
 
