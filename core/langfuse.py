@@ -128,15 +128,6 @@ class LangfuseTracing:
         except Exception as error:  # e.g. the score never arrived: nothing to take back
             log.warning("langfuse score not deleted", error=repr(error), trace_id=trace_id)
 
-    def flush(self) -> None:
-        """Send what is queued now (blocks: call it from a thread in async code)."""
-        if self.client is None:
-            return
-        try:
-            self.client.flush()
-        except Exception as error:
-            log.warning("langfuse flush failed", error=repr(error))
-
     def shutdown(self) -> None:
         """Send what is queued and stop the client's background threads (blocks)."""
         if self.client is None:
