@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from tests.fakes.slack_api import FakeSlack
+import httpx
+from asgi_lifespan import LifespanManager
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import URL
+
+from bot.events import ChatEvent
+from bot.queue import JobQueue, dedupe_key
+from bot.web.app import create_app
+from core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
+from core.settings import load_settings
+from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.integration.test_api import ADMIN_TOKEN, client_for, docs_tenant
-from tests.integration.test_slack import slack, slack_app
+from tests.integration.test_slack import slack
 
 __all__ = ["docs_tenant", "slack"]  # fixtures used below
 
@@ -63,8 +74,38 @@ async def test_metrics_need_the_admin_token_when_one_is_set(database_url_text: s
     assert allowed.status_code == 200 and "# HELP threadwise_questions_total" in allowed.text
 
 
-async def test_the_queue_is_measured_when_a_platform_runs_one(database_url_text: str, slack: FakeSlack) -> None:
-    async with slack_app(database_url_text, slack) as client:
-        samples = await _samples(client)
+@asynccontextmanager
+async def _slack_app_without_worker(database_url: str, fake: FakeSlack) -> AsyncIterator[httpx.AsyncClient]:
+    """Slack configured (so the app has a queue) but no worker: a queued job stays queued until the scrape."""
+    slack_settings = {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "api_url": fake.api_url}
+    settings = load_settings(database={"url": database_url}, slack=slack_settings)
+    async with LifespanManager(create_app(settings, worker=False)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://threadwise.test") as client:
+            yield client
+
+
+async def test_the_queue_is_measured_when_a_platform_runs_one(
+    database_url: URL, database_url_text: str, slack: FakeSlack
+) -> None:
+    # The gauges live for the whole process: zero them, so only this scrape's reading of the queue can pass.
+    QUEUE_DEPTH.set(0)
+    QUEUE_OLDEST_SECONDS.set(0)
+    waiting = ChatEvent(
+        platform="slack",
+        event_id=f"metrics-{uuid.uuid4().hex}",
+        tenant="T0METRICS",
+        channel="C0METRICS",
+        user_id="U0ALICE",
+        text="Is anyone there?",
+    )
+    async with await JobQueue.connect(database_url, role="tests") as queue:
+        assert await queue.enqueue(waiting)
+        try:
+            async with _slack_app_without_worker(database_url_text, slack) as client:
+                samples = await _samples(client)
+        finally:  # no later test's worker may pick it up
+            await queue.pool.execute("DELETE FROM pgqueuer WHERE dedupe_key = $1", dedupe_key(waiting))
     assert ("threadwise_queue_depth", frozenset()) in samples
-    assert samples[("threadwise_queue_oldest_job_seconds", frozenset())] >= 0
+    assert samples[("threadwise_queue_depth", frozenset())] >= 1
+    assert samples[("threadwise_queue_oldest_job_seconds", frozenset())] > 0
