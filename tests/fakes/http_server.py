@@ -1,7 +1,9 @@
-"""What every threaded fake HTTP service in ``tests/fakes`` shares: serving on 127.0.0.1 and JSON replies."""
+"""What every threaded fake HTTP service in ``tests/fakes`` shares: serving on 127.0.0.1, reading request bodies
+(gzipped or not) and replying."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Iterator, Mapping
@@ -23,6 +25,35 @@ def serving(handler: type[BaseHTTPRequestHandler], *, name: str) -> Iterator[str
         thread.join(timeout=5)
 
 
+def read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The request's body, decompressed when the client gzipped it (as the Sentry and Langfuse SDKs may)."""
+    body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    return gzip.decompress(body) if handler.headers.get("Content-Encoding") == "gzip" else body
+
+
+def send_bytes(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    close: bool = False,
+) -> None:
+    """Reply with ``body`` as is. ``close``: end the connection too, so that no handler thread outlives the fake
+    when the client keeps connections open."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    if close:
+        handler.send_header("Connection", "close")
+        handler.close_connection = True
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def send_json(
     handler: BaseHTTPRequestHandler,
     status: int,
@@ -31,16 +62,5 @@ def send_json(
     *,
     close: bool = False,
 ) -> None:
-    """Reply with ``body`` as JSON. ``close``: end the connection too, so that no handler thread outlives the
-    fake when the client keeps connections open."""
-    payload = json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(payload)))
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    if close:
-        handler.send_header("Connection", "close")
-        handler.close_connection = True
-    handler.end_headers()
-    handler.wfile.write(payload)
+    """Reply with ``body`` as JSON (``close`` as for :func:`send_bytes`)."""
+    send_bytes(handler, status, json.dumps(body).encode(), "application/json", headers, close=close)

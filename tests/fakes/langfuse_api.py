@@ -7,7 +7,6 @@ Point ``LANGFUSE_HOST`` at ``fake.host``; the SDK posts spans to ``/api/public/o
 
 from __future__ import annotations
 
-import gzip
 import json
 import threading
 import time
@@ -23,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from tests.fakes.http_server import serving
+from tests.fakes.http_server import read_body, send_bytes, serving
 
 TRACES_PATH = "/api/public/otel/v1/traces"
 SCORES_PATH = "/api/public/scores"
@@ -100,19 +99,9 @@ def _handler(fake: FakeLangfuse) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-        def _body(self) -> bytes:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            return gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body
-
-        def _reply(self, status: int, body: bytes = b"", content_type: str = "application/json") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
+        def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
             # The SDK keeps connections open; closing each one lets no handler thread outlive the fake.
-            self.send_header("Connection", "close")
-            self.close_connection = True
-            self.end_headers()
-            self.wfile.write(body)
+            send_bytes(self, status, body, content_type, close=True)
 
         def _record(self) -> None:
             with fake._lock:
@@ -120,7 +109,7 @@ def _handler(fake: FakeLangfuse) -> type[BaseHTTPRequestHandler]:
                 fake.auth.append(self.headers.get("Authorization", ""))
 
         def do_POST(self) -> None:
-            body = self._body()
+            body = read_body(self)
             self._record()
             if self.path == TRACES_PATH:
                 spans = parse_spans(body)

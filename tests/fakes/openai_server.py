@@ -33,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
+from tests.fakes.http_server import send_json
+
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
 
@@ -297,18 +299,18 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
         if llm.api_key is not None and self.headers.get("Authorization") != f"Bearer {llm.api_key}":
-            self._send_json(401, error_body("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
+            send_json(self, 401, error_body("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
         elif self.command == "GET" and path == MODELS_PATH:
             data = [{"id": name, "object": "model", "created": 0, "owned_by": "tests"} for name in llm.models]
-            self._send_json(200, {"object": "list", "data": data})
+            send_json(self, 200, {"object": "list", "data": data})
         elif self.command == "POST" and path == CHAT_PATH:
             if body is None:
-                self._send_json(400, error_body("The request body must be a JSON object.", "invalid_request_error"))
+                send_json(self, 400, error_body("The request body must be a JSON object.", "invalid_request_error"))
             else:
                 self._answer(llm._next_step(body), body)
         else:
             message = f"Unknown path {self.command} {path}"
-            self._send_json(404, error_body(message, "invalid_request_error", "not_found"))
+            send_json(self, 404, error_body(message, "invalid_request_error", "not_found"))
 
     def _answer(self, step: Step, body: dict[str, Any]) -> None:
         if isinstance(step, Delay):
@@ -317,21 +319,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(step.then, body)
         elif isinstance(step, Status):
             headers = {} if step.retry_after is None else {"Retry-After": f"{step.retry_after:g}"}
-            self._send_json(step.code, _default_error(step.code) if step.body is None else step.body, headers)
+            send_json(self, step.code, _default_error(step.code) if step.body is None else step.body, headers)
         elif body.get("stream"):
             self._stream(step, body)
         else:
-            self._send_json(200, _completion(step, body))
-
-    def _send_json(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+            send_json(self, 200, _completion(step, body))
 
     def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
         self.send_response(200)

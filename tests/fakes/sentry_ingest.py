@@ -5,7 +5,6 @@ Point ``SENTRY_DSN`` at ``fake.dsn``; the SDK then posts ``/api/<project>/envelo
 
 from __future__ import annotations
 
-import gzip
 import json
 import threading
 import time
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.http_server import send_json, serving
+from tests.fakes.http_server import read_body, send_json, serving
 
 PUBLIC_KEY = "0123456789abcdef0123456789abcdef"
 PROJECT = "42"
@@ -84,9 +83,7 @@ def _handler(fake: FakeSentry) -> type[BaseHTTPRequestHandler]:
             return
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
+            body = read_body(self)
             with fake._lock:
                 fake.paths.append(self.path)
                 fake.envelopes.append(parse_envelope(body))
