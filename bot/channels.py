@@ -15,6 +15,9 @@ from core.db import session_scope
 
 ReplyMode = Literal["mention", "auto", "off"]
 REPLY_MODES: tuple[ReplyMode, ...] = ("mention", "auto", "off")
+AddressedMode = Literal["mention", "off"]
+"""The modes of a platform that only sees messages addressed to the bot (Discord without the privileged
+message-content intent): ``auto`` would need to read every message. A subset of ``ReplyMode``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +87,24 @@ class ChannelSettingsStore:
                     set_=values,
                 )
             )
+
+
+def _collection_names(text: str) -> list[str]:
+    return [name.strip() for name in text.replace(" ", ",").split(",") if name.strip()]
+
+
+async def change_collections(
+    store: ChannelSettingsStore, *, tenant: str, platform: str, channel: str, by: str, names: str
+) -> str:
+    """``/threadwise collections`` on any platform; returns the reply. Nothing shows the channel's choice, ``all``
+    (any case) clears it, otherwise the comma- or space-separated names replace it."""
+    chosen = _collection_names(names)
+    if not chosen:
+        current = await store.get(tenant=tenant, platform=platform, channel=channel)
+        shown = ", ".join(current.collections) if current.collections else "all collections"
+        return f"This channel searches {shown}. Use `/threadwise collections name,name` or `all`."
+    if [name.lower() for name in chosen] == ["all"]:
+        await store.update(tenant=tenant, platform=platform, channel=channel, by=by, clear_collections=True)
+        return "This channel now searches all collections."
+    await store.update(tenant=tenant, platform=platform, channel=channel, by=by, collections=chosen)
+    return f"This channel now searches {', '.join(chosen)}."

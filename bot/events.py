@@ -13,6 +13,9 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, Field
 
 from agent.schemas import AnswerReply, ConversationKey
+from core.logging import get_logger
+
+log = get_logger(__name__)
 
 Platform = Literal["slack", "discord"]
 
@@ -74,3 +77,17 @@ class EventSink(Protocol):
     """Where listeners put questions: the durable queue. ``False`` means a duplicate delivery, dropped."""
 
     async def enqueue(self, event: ChatEvent) -> bool: ...
+
+
+async def enqueue_question(sink: EventSink, event: ChatEvent) -> bool:
+    """Queue a question from any listener or slash command, with the one log line that carries its trace id from
+    the listener to the delivered answer. ``False`` when this delivery was seen before (dropped)."""
+    fresh = await sink.enqueue(event)
+    log.info(
+        f"{event.platform} question queued" if fresh else f"{event.platform} duplicate delivery dropped",
+        event_id=event.event_id,
+        tenant=event.tenant,
+        channel=event.channel,
+        trace_id=event.trace_id,
+    )
+    return fresh

@@ -20,7 +20,6 @@ from agent.feedback import FeedbackStore
 from agent.service import AgentService
 from agent.verified import VerifiedAnswers
 from bot.channels import ChannelSettingsStore
-from bot.discord.bot import ThreadwiseBot
 from bot.discord.deliverer import DiscordDeliverer
 from bot.discord.deps import DiscordDeps
 from bot.discord.gateway import start_gateway
@@ -42,7 +41,6 @@ log = get_logger(__name__)
 class Platforms:
     queue: JobQueue | None = None
     slack_handler: AsyncSlackRequestHandler | None = None
-    discord_bot: ThreadwiseBot | None = None
     worker_task: asyncio.Task[None] | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -70,8 +68,9 @@ async def start_platforms(
     platforms.queue = queue
     feedback = FeedbackStore(sessionmaker, tracing=agent.tracing)
     channels = ChannelSettingsStore(sessionmaker)
+    verified = VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker)  # shared by both platforms
     if listeners and settings.slack.enabled:
-        await _start_slack(stack, settings, platforms, queue, agent, feedback, channels)
+        await _start_slack(stack, settings, platforms, queue, agent, feedback, channels, verified)
     if gateway and settings.discord.enabled:
         deps = DiscordDeps(
             queue=queue,
@@ -80,9 +79,9 @@ async def start_platforms(
             conversations=agent.store,
             tenant=settings.discord.tenant,
             dm_tenant=settings.discord.dm_tenant,
-            verified=VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker),
+            verified=verified,
         )
-        platforms.discord_bot = await start_gateway(stack, settings.discord, deps, data_dir=settings.app.data_dir)
+        await start_gateway(stack, settings.discord, deps, data_dir=settings.app.data_dir)
         log.info("discord gateway starting", sharded=settings.discord.sharded)
     if worker:
         deliverers: dict[str, Deliverer] = {}
@@ -113,6 +112,7 @@ async def _start_slack(
     agent: AgentService,
     feedback: FeedbackStore,
     channels: ChannelSettingsStore,
+    verified: VerifiedAnswers,
 ) -> None:
     deps = SlackDeps(
         queue=queue,
@@ -121,7 +121,7 @@ async def _start_slack(
         forget_channel=agent.store.forget_channel,
         admins=frozenset(settings.slack.admin_user_ids),
         tenant=settings.slack.tenant,
-        verified=VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker),
+        verified=verified,
     )
     slack_app = create_slack_app(settings.slack, deps, await open_web_client(stack, settings.slack))
     if settings.slack.app_token is not None:  # Socket Mode: connect out, no public URL needed

@@ -6,7 +6,7 @@ mention it and its direct messages, which is all it answers.
 
 from __future__ import annotations
 
-import uuid
+import sys
 from pathlib import Path
 
 import discord
@@ -15,6 +15,8 @@ from discord.ext import commands
 from bot.discord.deps import DiscordDeps
 from bot.discord.sync import sync_if_changed
 from core.logging import get_logger
+from core.metrics import count_error
+from core.sentry import report_failure
 from core.settings import DiscordSettings
 
 log = get_logger(__name__)
@@ -51,8 +53,12 @@ class ThreadwiseBot(commands.Bot):
         """No prefix commands: the questions cog handles messages (commands.Bot would parse them as commands)."""
 
     async def on_error(self, event_method: str, /, *args: object, **kwargs: object) -> None:
-        """A listener failed (the database is down, say): logged with a reference id; the gateway carries on."""
-        log.exception("discord listener failed", listener=event_method, reference_id=uuid.uuid4().hex[:12])
+        """A listener failed (the database is down, say): reported, counted and logged with a reference id, as Slack's
+        listeners are; the gateway carries on. discord.py calls this inside its ``except``, so the error is current."""
+        error = sys.exc_info()[1]
+        reference = report_failure(error) if error is not None else None
+        count_error("discord_listener")
+        log.exception("discord listener failed", listener=event_method, reference_id=reference)
 
     async def on_ready(self) -> None:
         shards = self.shard_count or 1

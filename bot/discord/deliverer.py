@@ -19,8 +19,10 @@ from core.logging import get_logger
 log = get_logger(__name__)
 
 WORKING_REACTION = "👀"
+UNKNOWN_INTERACTION = 10062
+"""Discord's code for an interaction acknowledged too late (after 3 seconds) or whose token expired."""
 # Unknown interaction, unknown webhook, invalid webhook token: the interaction can no longer be answered.
-EXPIRED_CODES = frozenset({10062, 10015, 50027})
+EXPIRED_CODES = frozenset({UNKNOWN_INTERACTION, 10015, 50027})
 NO_MENTIONS = discord.AllowedMentions.none()
 
 

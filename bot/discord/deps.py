@@ -8,10 +8,7 @@ from agent.feedback import FeedbackStore
 from agent.memory import ConversationStore
 from agent.verified import VerifiedAnswers
 from bot.channels import ChannelSettingsStore
-from bot.events import ChatEvent, EventSink
-from core.logging import get_logger
-
-log = get_logger(__name__)
+from bot.events import EventSink
 
 # Unicode emoji as the gateway sends them; skin tones are stripped before the lookup.
 POSITIVE_REACTIONS = frozenset({"👍", "✅", "☑️", "✔️"})
@@ -34,18 +31,6 @@ class DiscordDeps:
     negative: frozenset[str] = NEGATIVE_REACTIONS
     verified: VerifiedAnswers | None = None
     verify: frozenset[str] = VERIFY_REACTIONS
-
-    async def enqueue(self, event: ChatEvent) -> bool:
-        """Queue a question (a slash command or a message); False when this delivery was seen before."""
-        fresh = await self.queue.enqueue(event)
-        log.info(
-            "discord question queued" if fresh else "discord duplicate delivery dropped",
-            event_id=event.event_id,
-            tenant=event.tenant,
-            channel=event.channel,
-            trace_id=event.trace_id,
-        )
-        return fresh
 
     def tenant_of(self, guild_id: int | None) -> str:
         if guild_id is None:

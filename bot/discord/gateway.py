@@ -6,7 +6,7 @@ import asyncio
 from contextlib import AsyncExitStack, suppress
 from pathlib import Path
 
-from bot.discord.bot import ThreadwiseBot, create_bot
+from bot.discord.bot import create_bot
 from bot.discord.deps import DiscordDeps
 from bot.discord.endpoints import apply_endpoints
 from core.logging import get_logger
@@ -21,9 +21,7 @@ def _report_end(task: asyncio.Task[None]) -> None:
         log.error("discord gateway stopped", error=f"{type(error).__name__}: {error}")
 
 
-async def start_gateway(
-    stack: AsyncExitStack, settings: DiscordSettings, deps: DiscordDeps, *, data_dir: Path
-) -> ThreadwiseBot:
+async def start_gateway(stack: AsyncExitStack, settings: DiscordSettings, deps: DiscordDeps, *, data_dir: Path) -> None:
     """Log in (checks the token, registers changed commands), then connect in the background; ``stack`` closes it.
 
     discord.py reconnects (and resumes) by itself after network errors.
@@ -51,4 +49,3 @@ async def start_gateway(
             await asyncio.wait_for(task, timeout=10)
 
     stack.push_async_callback(stop)
-    return bot

@@ -25,8 +25,8 @@ def command_set_hash(tree: app_commands.CommandTree[commands.Bot], guild: discor
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-async def sync_if_changed(bot: commands.Bot, *, data_dir: Path, dev_guild_id: int | None) -> bool:
-    """Register to the development server when one is configured, globally otherwise; True when it did."""
+async def sync_if_changed(bot: commands.Bot, *, data_dir: Path, dev_guild_id: int | None) -> None:
+    """Register to the development server when one is configured, globally otherwise."""
     guild = discord.Object(id=dev_guild_id) if dev_guild_id is not None else None
     if guild is not None:
         bot.tree.copy_global_to(guild=guild)
@@ -36,7 +36,7 @@ async def sync_if_changed(bot: commands.Bot, *, data_dir: Path, dev_guild_id: in
     try:
         if marker.read_text().strip() == digest:
             log.info("discord commands unchanged; not registering them", scope=scope)
-            return False
+            return
     except OSError:
         pass  # never registered from here
     synced = await bot.tree.sync(guild=guild)
@@ -46,4 +46,3 @@ async def sync_if_changed(bot: commands.Bot, *, data_dir: Path, dev_guild_id: in
     except OSError as error:  # registering worked; the next start registers again, harmlessly
         log.warning("could not remember the registered commands", error=str(error))
     log.info("discord commands registered", scope=scope, count=len(synced))
-    return True

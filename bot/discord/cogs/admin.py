@@ -1,21 +1,27 @@
 """``/threadwise mode`` and ``/threadwise collections``: per-channel settings for members who may manage the server.
 
+Only ``mention`` and ``off``: Slack's ``auto`` needs to read unaddressed messages, which Discord hides from a bot
+without the privileged Message Content intent.
+
 ``default_permissions`` hides the commands from everyone else, but a server can grant them to anyone in its
 integration settings, so the permission is checked here too.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.channels import AddressedMode, change_collections
 from bot.discord.bot import ThreadwiseBot, threadwise_bot
 from bot.discord.places import place_of
 
 REFUSED = "Only members who can manage this server can change this channel's settings."
+AUTO_UNSUPPORTED = (
+    "`auto` is not available on Discord: the bot only sees messages that mention it (it does not ask for the "
+    "Message Content intent), so here it answers mentions."
+)
 
 
 @app_commands.guild_only()
@@ -32,16 +38,16 @@ class Admin(commands.GroupCog, group_name="threadwise", group_description="This 
         await interaction.response.send_message(REFUSED, ephemeral=True)
         return False
 
-    @app_commands.command(name="mode", description="When to answer here: mention (default), auto, or off.")
-    @app_commands.describe(mode="mention: when mentioned; auto: also plain questions; off: stay quiet")
-    async def mode(
-        self, interaction: discord.Interaction, mode: Literal["mention", "auto", "off"] | None = None
-    ) -> None:
+    @app_commands.command(name="mode", description="When to answer in this channel: mention (default) or off.")
+    @app_commands.describe(mode="mention: when mentioned; off: stay quiet")
+    async def mode(self, interaction: discord.Interaction, mode: AddressedMode | None = None) -> None:
         tenant = self.deps.tenant_of(interaction.guild_id)
         channel = place_of(interaction.channel, interaction.channel_id).channel
         if mode is None:
             current = await self.deps.channels.get(tenant=tenant, platform="discord", channel=channel)
-            text = f"This channel's mode is `{current.mode}`."
+            text = f"This channel's mode is `{current.mode}`. Use `/threadwise mode mention|off`."
+            if current.mode == "auto":  # stored before Discord dropped the mode
+                text += f" {AUTO_UNSUPPORTED}"
         else:
             by = str(interaction.user.id)
             await self.deps.channels.update(tenant=tenant, platform="discord", channel=channel, by=by, mode=mode)
@@ -51,24 +57,14 @@ class Admin(commands.GroupCog, group_name="threadwise", group_description="This 
     @app_commands.command(name="collections", description="Which collections this channel searches.")
     @app_commands.describe(names="Collection names, comma-separated, or `all`; empty shows the current choice")
     async def collections(self, interaction: discord.Interaction, names: str | None = None) -> None:
-        tenant = self.deps.tenant_of(interaction.guild_id)
-        channel = place_of(interaction.channel, interaction.channel_id).channel
-        by = str(interaction.user.id)
-        chosen = [name.strip() for name in (names or "").replace(" ", ",").split(",") if name.strip()]
-        if not chosen:
-            current = await self.deps.channels.get(tenant=tenant, platform="discord", channel=channel)
-            shown = ", ".join(current.collections) if current.collections else "all collections"
-            text = f"This channel searches {shown}."
-        elif chosen == ["all"]:
-            await self.deps.channels.update(
-                tenant=tenant, platform="discord", channel=channel, by=by, clear_collections=True
-            )
-            text = "This channel now searches all collections."
-        else:
-            await self.deps.channels.update(
-                tenant=tenant, platform="discord", channel=channel, by=by, collections=chosen
-            )
-            text = f"This channel now searches {', '.join(chosen)}."
+        text = await change_collections(
+            self.deps.channels,
+            tenant=self.deps.tenant_of(interaction.guild_id),
+            platform="discord",
+            channel=place_of(interaction.channel, interaction.channel_id).channel,
+            by=str(interaction.user.id),
+            names=names or "",
+        )
         await interaction.response.send_message(text, ephemeral=True)
 
 

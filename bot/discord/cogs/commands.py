@@ -10,18 +10,18 @@ from discord.ext import commands
 
 from agent.schemas import ConversationKey
 from bot.discord.bot import ThreadwiseBot, threadwise_bot
+from bot.discord.deliverer import UNKNOWN_INTERACTION
 from bot.discord.places import place_of
-from bot.events import ChatEvent
+from bot.events import ChatEvent, enqueue_question
 from core.logging import get_logger
 
 log = get_logger(__name__)
 
-EXPIRED_INTERACTION = 10062
 HELP = """**Threadwise** answers questions from your team's documents, with sources.
 • `/ask question:<text>`, or @mention me in a channel or thread, or send me a direct message
 • `/forget`: forget this channel's conversation (the next question starts afresh)
 • React 👍 or 👎 to an answer to tell us whether it helped
-Server managers: `/threadwise mode mention|auto|off` and `/threadwise collections <names>|all` (this channel)"""
+Server managers: `/threadwise mode mention|off` and `/threadwise collections <names>|all` (this channel)"""
 
 
 class Commands(commands.Cog):
@@ -32,6 +32,9 @@ class Commands(commands.Cog):
     @app_commands.command(name="ask", description="Ask a question; the answer comes from your documents.")
     @app_commands.describe(question="What do you want to know?")
     async def ask(self, interaction: discord.Interaction, question: str) -> None:
+        if not question.strip():  # nothing to ask: show how, as Slack's blank `/threadwise ask` does
+            await interaction.response.send_message(HELP, ephemeral=True)
+            return
         delivery = {
             "kind": "interaction",
             "application_id": str(interaction.application_id),
@@ -42,7 +45,7 @@ class Commands(commands.Cog):
         try:
             await interaction.response.defer(thinking=True)
         except discord.NotFound as error:
-            if error.code != EXPIRED_INTERACTION:
+            if error.code != UNKNOWN_INTERACTION:
                 raise
             # Too late to acknowledge (a slow start, a long pause): the answer goes to the channel instead.
             log.warning("discord interaction expired before it was acknowledged; answering in the channel")
@@ -60,11 +63,11 @@ class Commands(commands.Cog):
             channel=place.channel,
             thread=place.thread,
             user_id=str(interaction.user.id),
-            text=question.strip() or "?",
+            text=question.strip(),
             delivery=delivery,
             collections=collections,
         )
-        await self.deps.enqueue(event)
+        await enqueue_question(self.deps.queue, event)
 
     @app_commands.command(name="forget", description="Forget this conversation; the next question starts afresh.")
     async def forget(self, interaction: discord.Interaction) -> None:

@@ -1,15 +1,16 @@
 """One error handler for the slash commands: the person gets a short apology with a reference id (only they see
-it); the error is logged with its context."""
+it); the error is reported (Sentry, whose event id is the reference), counted and logged with its context, as
+Slack's listeners do."""
 
 from __future__ import annotations
-
-import uuid
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from core.logging import get_logger
+from core.metrics import count_error
+from core.sentry import report_failure
 
 log = get_logger(__name__)
 
@@ -19,8 +20,10 @@ APOLOGY = "Sorry, something went wrong on my side. Reference: {reference}"
 async def on_app_command_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
     if isinstance(error, app_commands.CheckFailure):
         return  # refused by a check, which has answered already
-    reference = uuid.uuid4().hex[:12]
-    original = getattr(error, "original", error)
+    # The command's own exception (discord.py wraps it): what Sentry should group and show.
+    original: BaseException = getattr(error, "original", error)
+    reference = report_failure(original)
+    count_error("discord_command")
     log.error(
         "discord command failed",
         reference_id=reference,

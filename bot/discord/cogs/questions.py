@@ -13,7 +13,7 @@ from agent.schemas import ConversationKey
 from bot.discord.bot import ThreadwiseBot, threadwise_bot
 from bot.discord.deps import Place
 from bot.discord.places import guild_id_of, place_of, question_text
-from bot.events import ChatEvent
+from bot.events import ChatEvent, enqueue_question
 
 COMMENT_THANKS = "Thanks, I've passed that on to the people who look after the docs."
 
@@ -31,10 +31,10 @@ class Questions(commands.Cog):
         guild_id = guild_id_of(message)
         direct = guild_id is None
         if not direct and all(user.id != me.id for user in message.mentions):
-            return  # without the message-content intent nothing else is readable anyway
+            return  # without the message-content intent nothing else is readable: hence no `auto` mode here
         tenant = self.deps.tenant_of(guild_id)
         place = place_of(message.channel, message.channel.id)
-        if (direct or message.reference is not None) and await self._take_comment(message, tenant, place):
+        if (direct or message.reference is not None) and await self._take_comment(message, tenant, place, me.id):
             return
         collections = None
         if not direct:
@@ -57,16 +57,15 @@ class Questions(commands.Cog):
             delivery={"kind": "reply", "channel_id": str(message.channel.id), "message_id": str(message.id)},
             collections=collections,
         )
-        await self.deps.enqueue(event)
+        await enqueue_question(self.deps.queue, event)
 
-    async def _take_comment(self, message: discord.Message, tenant: str, place: Place) -> bool:
+    async def _take_comment(self, message: discord.Message, tenant: str, place: Place, bot_id: int) -> bool:
         key = ConversationKey(tenant=tenant, platform="discord", channel=place.channel, thread=place.thread)
         feedback_id = await self.deps.feedback.comment_awaited(key, user_id=str(message.author.id))
         if feedback_id is None:
             return False
-        me = self.bot.user
-        comment = question_text(message.content, me.id) if me is not None else message.content
-        await self.deps.feedback.add_comment(feedback_id, comment or message.content)
+        # A comment that is only a mention keeps its raw text rather than becoming empty.
+        await self.deps.feedback.add_comment(feedback_id, question_text(message.content, bot_id) or message.content)
         await message.reply(COMMENT_THANKS, mention_author=False)
         return True
 

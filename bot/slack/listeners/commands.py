@@ -8,8 +8,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels import REPLY_MODES, ReplyMode
-from bot.events import ChatEvent
+from bot.channels import REPLY_MODES, ReplyMode, change_collections
+from bot.events import ChatEvent, enqueue_question
 from bot.slack.admins import is_admin
 from bot.slack.deps import SlackDeps
 from core.logging import get_logger
@@ -45,7 +45,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 delivery={"asked_by": user},
                 collections=(await deps.channels.get(tenant=tenant, platform="slack", channel=channel)).collections,
             )
-            await deps.queue.enqueue(event)
+            await enqueue_question(deps.queue, event)
             await ack(text=f"Looking into it: _{rest[:200]}_")
         elif verb == "forget":
             count = await deps.forget_channel(tenant=tenant, platform="slack", channel=channel)
@@ -64,19 +64,13 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
 
 async def _change_settings(deps: SlackDeps, tenant: str, channel: str, user: str, verb: str, rest: str) -> str:
-    current = await deps.channels.get(tenant=tenant, platform="slack", channel=channel)
-    if verb == "mode":
-        if rest not in REPLY_MODES:
-            return f"This channel's mode is `{current.mode}`. Use `/threadwise mode mention|auto|off`."
-        mode: ReplyMode = next(m for m in REPLY_MODES if m == rest)
-        await deps.channels.update(tenant=tenant, platform="slack", channel=channel, by=user, mode=mode)
-        return f"Mode set to `{mode}`."
-    if not rest:
-        shown = ", ".join(current.collections) if current.collections else "all collections"
-        return f"This channel searches {shown}. Use `/threadwise collections name,name` or `all`."
-    if rest.lower() == "all":
-        await deps.channels.update(tenant=tenant, platform="slack", channel=channel, by=user, clear_collections=True)
-        return "This channel now searches all collections."
-    names = [name.strip() for name in rest.replace(" ", ",").split(",") if name.strip()]
-    await deps.channels.update(tenant=tenant, platform="slack", channel=channel, by=user, collections=names)
-    return f"This channel now searches {', '.join(names)}."
+    if verb == "collections":
+        return await change_collections(
+            deps.channels, tenant=tenant, platform="slack", channel=channel, by=user, names=rest
+        )
+    if rest not in REPLY_MODES:
+        current = await deps.channels.get(tenant=tenant, platform="slack", channel=channel)
+        return f"This channel's mode is `{current.mode}`. Use `/threadwise mode mention|auto|off`."
+    mode: ReplyMode = next(m for m in REPLY_MODES if m == rest)
+    await deps.channels.update(tenant=tenant, platform="slack", channel=channel, by=user, mode=mode)
+    return f"Mode set to `{mode}`."

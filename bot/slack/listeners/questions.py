@@ -10,11 +10,8 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.schemas import ConversationKey
-from bot.events import ChatEvent
+from bot.events import ChatEvent, enqueue_question
 from bot.slack.deps import SlackDeps
-from core.logging import get_logger
-
-log = get_logger(__name__)
 
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _QUESTION_WORDS = frozenset(
@@ -84,17 +81,6 @@ def to_chat_event(
     )
 
 
-async def _enqueue(deps: SlackDeps, event: ChatEvent) -> None:
-    fresh = await deps.queue.enqueue(event)
-    log.info(
-        "slack question queued" if fresh else "slack duplicate delivery dropped",
-        event_id=event.event_id,
-        tenant=event.tenant,
-        channel=event.channel,
-        trace_id=event.trace_id,
-    )
-
-
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -104,7 +90,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return
         chat_event = to_chat_event(body, event, tenant=tenant, direct=False, collections=choice.collections)
         if chat_event is not None:
-            await _enqueue(deps, chat_event)
+            await enqueue_question(deps.queue, chat_event)
 
     @app.event("message")
     async def on_message(
@@ -130,7 +116,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         else:
             chat_event = to_chat_event(body, event, tenant=tenant, direct=True)
         if chat_event is not None:
-            await _enqueue(deps, chat_event)
+            await enqueue_question(deps.queue, chat_event)
 
 
 async def _take_comment(deps: SlackDeps, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> bool:
