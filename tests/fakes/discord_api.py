@@ -73,7 +73,6 @@ class Call:
     path: str
     """Below ``/api/v10``, e.g. ``/channels/123/messages``."""
     body: Any
-    query: dict[str, str]
     status: int
     response: Any
 
@@ -85,7 +84,6 @@ class _Failure:
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
-    remaining: int
 
 
 @dataclass
@@ -112,29 +110,18 @@ class FakeDiscord:
 
     # --- what tests arrange ----------------------------------------------------------------------------------
 
-    def fail(
-        self,
-        method: str,
-        path_pattern: str,
-        *,
-        status: int = 429,
-        body: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        times: int = 1,
-    ) -> None:
-        """The next ``times`` calls whose path matches ``path_pattern`` (a regex) fail with ``status``.
+    def fail(self, method: str, path_pattern: str, *, status: int = 429, body: dict[str, Any] | None = None) -> None:
+        """The next call whose path matches ``path_pattern`` (a regex) fails with ``status``.
 
-        A 429 defaults to Discord's: ``retry_after`` in the body and a ``Via`` header (without it discord.py takes
-        the 429 for a Cloudflare ban and gives up).
+        A 429 is Discord's: ``retry_after`` in the body and a ``Via`` header (without it discord.py takes the 429 for
+        a Cloudflare ban and gives up).
         """
+        headers: dict[str, str] = {}
         if status == 429:
             body = body or RATE_LIMITED
-            headers = {"Via": "1.1 google", "Retry-After": "1", "X-RateLimit-Scope": "user"} | (headers or {})
-        self._failures.append(
-            _Failure(
-                method, re.compile(path_pattern), status, body or {"message": "error", "code": 0}, headers or {}, times
-            )
-        )
+            headers = {"Via": "1.1 google", "Retry-After": "1", "X-RateLimit-Scope": "user"}
+        failure = _Failure(method, re.compile(path_pattern), status, body or {"message": "error", "code": 0}, headers)
+        self._failures.append(failure)
 
     def calls_to(self, method: str, path_pattern: str) -> list[Call]:
         pattern = re.compile(path_pattern)
@@ -253,11 +240,10 @@ class FakeDiscord:
         mentions_bot: bool = True,
         direct: bool = False,
         reply_to: int | None = None,
-        message_id: int | None = None,
     ) -> dict[str, Any]:
         """A MESSAGE_CREATE payload; ``mentions_bot`` puts ``<@bot>`` in front and the bot in ``mentions``."""
         payload: dict[str, Any] = {
-            "id": str(message_id or snowflake()),
+            "id": str(snowflake()),
             "channel_id": str(channel_id),
             "author": user(author, "alice" if author == ALICE else f"user{author}", bot=bot),
             "content": f"<@{BOT_USER_ID}> {content}" if mentions_bot else content,
@@ -330,8 +316,8 @@ class FakeDiscord:
 
     def _take_failure(self, method: str, path: str) -> _Failure | None:
         for failure in self._failures:
-            if failure.remaining > 0 and failure.method == method and failure.pattern.fullmatch(path):
-                failure.remaining -= 1
+            if failure.method == method and failure.pattern.fullmatch(path):
+                self._failures.remove(failure)  # each failure happens once
                 return failure
         return None
 
@@ -370,9 +356,6 @@ class FakeDiscord:
                 "flags": 0,
                 "summary": "",
             }
-        if method == "GET" and path in ("/gateway", "/gateway/bot"):
-            limits = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
-            return 200, {"url": self.gateway_url, "shards": 1, "session_start_limit": limits}
         if method == "PUT" and re.fullmatch(r"/applications/\d+(/guilds/\d+)?/commands", path):
             registered = [
                 {"type": 1, "options": [], "default_member_permissions": None, "nsfw": False}
@@ -392,13 +375,9 @@ class FakeDiscord:
             return 200, {"interaction": interaction, "resource": {"type": body.get("type")}}
         if method == "POST" and (found := re.fullmatch(r"/webhooks/(\d+)/[^/]+", path)):
             return 200, self._message_payload(str(CHANNEL_ID), body, webhook_id=found.group(1))
-        if method == "PATCH" and re.fullmatch(r"/webhooks/\d+/[^/]+/messages/@original", path):
-            return 200, self._message_payload(str(CHANNEL_ID), body)
         if method == "POST" and (found := re.fullmatch(r"/channels/(\d+)/messages", path)):
             return 200, self._message_payload(found.group(1), body)
-        if method in ("PUT", "DELETE") and re.fullmatch(r"/channels/\d+/messages/\d+/reactions/.+", path):
-            return 204, None
-        if method == "POST" and re.fullmatch(r"/channels/\d+/typing", path):
+        if method == "PUT" and re.fullmatch(r"/channels/\d+/messages/\d+/reactions/.+", path):
             return 204, None
         if method == "GET" and (found := re.fullmatch(r"/guilds/\d+/members/(\d+)", path)):
             return 200, member(int(found.group(1)), f"user{found.group(1)}")  # ADMIN owns the server
@@ -415,7 +394,7 @@ class FakeDiscord:
             status, response = self._answer(request.method, path, body)
             headers = {}
         async with self._changed:
-            self.calls.append(Call(request.method, path, body, dict(request.query), status, response))
+            self.calls.append(Call(request.method, path, body, status, response))
             self._changed.notify_all()
         if status == 204:
             return web.Response(status=204, headers=headers)
@@ -467,9 +446,9 @@ class FakeDiscord:
 
 
 @asynccontextmanager
-async def fake_discord(**options: Any) -> AsyncIterator[FakeDiscord]:
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
     """A running fake; discord.py's endpoints are restored afterwards (settings patch them process-wide)."""
-    fake = FakeDiscord(**options)
+    fake = FakeDiscord()
     app = web.Application()
     app.router.add_get("/gateway", fake._gateway)
     app.router.add_route("*", "/api/v10/{tail:.*}", fake._rest)

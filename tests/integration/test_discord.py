@@ -15,16 +15,17 @@ from subprocess import PIPE
 from typing import Any
 
 import pytest
+import sentry_sdk
 from asgi_lifespan import LifespanManager
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
-from agent.models import Conversation, Feedback, Message
-from agent.verified import VERIFIED_COLLECTION
+from agent.models import Conversation, Feedback
+from agent.verified import source_uri
 from bot.web.app import create_app
 from core.db import session_scope
 from core.settings import load_settings
-from knowledge.models import Collection, Document
 from knowledge.service import KnowledgeBase
 from tests.fakes.discord_api import (
     ADMIN,
@@ -43,6 +44,11 @@ from tests.fakes.discord_api import (
     subcommand,
 )
 from tests.fakes.openai_server import Reply, scripted_llm
+from tests.fakes.sentry_ingest import FakeSentry
+from tests.integration.helpers import stored_answer_for, verified_documents
+from tests.integration.test_sentry import sentry
+
+__all__ = ["sentry"]  # a fixture used below
 
 GUIDE = """# Deployment guide
 
@@ -270,7 +276,8 @@ async def test_reactions_on_other_messages_are_not_votes(
         await discord_fake.dispatch("MESSAGE_CREATE", discord_fake.message(QUESTION))
         (posted,) = await discord_fake.wait_for("POST", CHANNEL_MESSAGES)
         stored = await stored_answer_for(kb, posted.response["id"])
-        someone_elses = discord_fake.reaction(str(snowflake()), "👎", user_id=ADMIN, author_id=ALICE)
+        # The answer's own id, but written by someone else: only the author check keeps this from being a vote.
+        someone_elses = discord_fake.reaction(posted.response["id"], "👎", user_id=ADMIN, author_id=ALICE)
         not_an_answer = discord_fake.reaction(str(snowflake()), "👎", user_id=ADMIN, author_id=BOT_USER_ID)
         for reaction in (someone_elses, not_an_answer):
             await discord_fake.dispatch("MESSAGE_REACTION_ADD", reaction)
@@ -301,13 +308,22 @@ async def test_admin_commands_need_manage_server(database_url_text: str, discord
     assert int(group["default_member_permissions"]) == MANAGE_GUILD
 
 
-async def test_help_and_forget(database_url_text: str, discord_fake: FakeDiscord) -> None:
+async def test_help_and_forget(database_url_text: str, discord_fake: FakeDiscord, kb: KnowledgeBase) -> None:
     async with discord_app(database_url_text, discord_fake):
         await discord_fake.dispatch("INTERACTION_CREATE", discord_fake.interaction("help", []))
+        # Before any question in the channel there is nothing to forget.
         await discord_fake.dispatch("INTERACTION_CREATE", discord_fake.interaction("forget", []))
-        shown, forgotten = await discord_fake.wait_for("POST", CALLBACK, count=2)
+        shown, nothing = await discord_fake.wait_for("POST", CALLBACK, count=2)
+        # Then a conversation, which /forget does forget.
+        await discord_fake.dispatch("MESSAGE_CREATE", discord_fake.message(QUESTION))
+        (posted,) = await discord_fake.wait_for("POST", CHANNEL_MESSAGES)
+        await stored_answer_for(kb, posted.response["id"])
+        await discord_fake.dispatch("INTERACTION_CREATE", discord_fake.interaction("forget", []))
+        forgotten = (await discord_fake.wait_for("POST", CALLBACK, count=3))[2]
     assert "/ask" in shown.body["data"]["content"]
-    assert "forget" in forgotten.body["data"]["content"].lower()
+    assert "forget" in nothing.body["data"]["content"].lower()
+    assert forgotten.body["data"]["content"].startswith("Forgotten:")
+    assert shown.body["data"]["flags"] & 64 and forgotten.body["data"]["flags"] & 64  # ephemeral
 
 
 async def test_commands_are_registered_only_when_they_change(database_url_text: str, discord_fake: FakeDiscord) -> None:
@@ -322,17 +338,6 @@ async def test_commands_are_registered_only_when_they_change(database_url_text: 
     async with discord_app(database_url_text, discord_fake, discord=dev):
         pass
     assert len(discord_fake.calls_to("PUT", rf"/applications/\d+/guilds/{discord_fake.guild_id}/commands")) == 1
-
-
-async def stored_answer_for(kb: KnowledgeBase, platform_message_id: str) -> Message:
-    """The answer row the worker tied to the posted message (it does so right after posting)."""
-    for _ in range(100):
-        async with session_scope(kb.sessionmaker) as session:
-            found = await session.scalar(select(Message).where(Message.platform_message_id == platform_message_id))
-        if found is not None:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no answer stored for message {platform_message_id}")
 
 
 async def votes_on(kb: KnowledgeBase, message_id: int) -> list[Feedback]:
@@ -422,7 +427,7 @@ async def test_a_server_managers_check_mark_verifies_the_answer(
         removed = discord_fake.reaction(answer_id, "✅", user_id=ADMIN, author_id=None)
         await discord_fake.dispatch("MESSAGE_REACTION_REMOVE", removed)
         undone = (await discord_fake.wait_for("POST", CHANNEL_MESSAGES, count=3))[2]
-    assert verified == [f"verified-answer:{stored.id}"]
+    assert verified == [source_uri(stored.id)]
     assert "Saved as a verified answer" in confirmed.body["content"]
     assert str(confirmed.body["message_reference"]["message_id"]) == answer_id
     assert sorted(v.score for v in votes) == [1, 1]
@@ -431,11 +436,71 @@ async def test_a_server_managers_check_mark_verifies_the_answer(
     assert await verified_documents(kb, str(discord_fake.guild_id)) == []
 
 
-async def verified_documents(kb: KnowledgeBase, tenant: str) -> list[str]:
-    async with session_scope(kb.sessionmaker) as session:
-        found = await session.scalars(
-            select(Document.source_uri)
-            .join(Collection, Collection.id == Document.collection_id)
-            .where(Collection.tenant == tenant, Collection.name == VERIFIED_COLLECTION)
+async def test_a_blank_ask_shows_the_help_and_queues_nothing(database_url_text: str, discord_fake: FakeDiscord) -> None:
+    async with discord_app(database_url_text, discord_fake):
+        await discord_fake.dispatch("INTERACTION_CREATE", discord_fake.interaction("ask", ask_option("   ")))
+        (shown,) = await discord_fake.wait_for("POST", CALLBACK)
+        await asyncio.sleep(1.0)  # an answer, if one were queued, would be posted by now
+    assert shown.body["type"] == 4 and shown.body["data"]["flags"] & 64  # a message only the asker sees
+    assert "/ask" in shown.body["data"]["content"]
+    assert discord_fake.calls_to("POST", FOLLOWUP) == [] and discord_fake.calls_to("POST", CHANNEL_MESSAGES) == []
+
+
+async def test_channel_settings_offer_what_discord_can_do(database_url_text: str, discord_fake: FakeDiscord) -> None:
+    async def admin_command(name: str, **values: str) -> str:
+        count = len(discord_fake.calls_to("POST", CALLBACK)) + 1
+        interaction = discord_fake.interaction(
+            "threadwise", subcommand(name, **values), user_id=ADMIN, permissions=MANAGE_GUILD
         )
-        return list(found)
+        await discord_fake.dispatch("INTERACTION_CREATE", interaction)
+        content: str = (await discord_fake.wait_for("POST", CALLBACK, count=count))[-1].body["data"]["content"]
+        return content
+
+    async with discord_app(database_url_text, discord_fake):
+        chosen = await admin_command("collections", names="guide, handbook")
+        cleared = await admin_command("collections", names="All")  # any case, as in Slack
+        shown = await admin_command("collections")
+        mode = await admin_command("mode")
+    assert "now searches guide, handbook" in chosen
+    assert "now searches all collections" in cleared and "searches all collections" in shown
+    assert "mode is `mention`" in mode and "mention|off" in mode
+    (registered,) = discord_fake.calls_to("PUT", r"/applications/\d+/commands")  # the command set, at start
+    group = next(c for c in registered.body if c["name"] == "threadwise")
+    mode_option = next(o for o in group["options"] if o["name"] == "mode")["options"][0]
+    assert [choice["value"] for choice in mode_option["choices"]] == ["mention", "off"]  # no `auto` on Discord
+
+
+def errors_counted(kind: str) -> float:
+    return REGISTRY.get_sample_value("threadwise_errors_total", {"kind": kind}) or 0.0
+
+
+async def test_failures_are_reported_and_counted_with_the_reference_shown(
+    database_url_text: str, discord_fake: FakeDiscord, kb: KnowledgeBase, sentry: FakeSentry
+) -> None:
+    # A command fails (acknowledging /ask: an error other than "too late"), then a listener (a ✅ taken back,
+    # whose member cannot be fetched).
+    discord_fake.fail("POST", CALLBACK, status=404, body={"message": "Unknown Channel", "code": 10003})
+    discord_fake.fail(
+        "GET", rf"/guilds/\d+/members/{ADMIN}", status=404, body={"message": "Unknown Member", "code": 10007}
+    )
+    before = {kind: errors_counted(kind) for kind in ("discord_command", "discord_listener")}
+    with capture_logs() as logs:
+        async with discord_app(database_url_text, discord_fake, sentry={"dsn": sentry.dsn, "environment": "ci"}):
+            await discord_fake.dispatch("INTERACTION_CREATE", discord_fake.interaction("ask", ask_option(QUESTION)))
+            apology = (await discord_fake.wait_for("POST", CALLBACK, count=2))[1]
+            await discord_fake.dispatch("MESSAGE_CREATE", discord_fake.message(QUESTION))
+            (posted,) = await discord_fake.wait_for("POST", CHANNEL_MESSAGES)
+            await stored_answer_for(kb, posted.response["id"])
+            removed = discord_fake.reaction(posted.response["id"], "✅", user_id=ADMIN, author_id=None)
+            await discord_fake.dispatch("MESSAGE_REACTION_REMOVE", removed)
+            await discord_fake.wait_for("GET", rf"/guilds/\d+/members/{ADMIN}")
+            sentry_sdk.flush(timeout=5)
+            events = await asyncio.to_thread(sentry.wait_for_events, 2)
+    shown = apology.body["data"]["content"]
+    assert shown.startswith("Sorry, something went wrong") and apology.body["data"]["flags"] & 64
+    (listener_line,) = [entry for entry in logs if entry["event"] == "discord listener failed"]
+    references = {shown.rsplit("Reference: ", 1)[1].strip(), listener_line["reference_id"]}
+    assert references == {event["event_id"] for event in events}  # each reference is its Sentry event's id
+    assert all("NotFound" in [value["type"] for value in event["exception"]["values"]] for event in events)
+    assert errors_counted("discord_command") == before["discord_command"] + 1
+    assert errors_counted("discord_listener") == before["discord_listener"] + 1

@@ -18,7 +18,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import select
 
-from agent.models import Feedback, Message
+from agent.models import Feedback
 from bot.web.app import create_app
 from core.db import session_scope
 from core.settings import load_settings
@@ -34,6 +34,7 @@ from tests.fakes.slack_api import (
     sign,
 )
 from tests.fakes.slack_socket import fake_socket_mode
+from tests.integration.helpers import stored_answer_for
 
 GUIDE = """# Deployment guide
 
@@ -232,17 +233,6 @@ async def test_votes_change_and_a_thumbs_down_asks_for_a_comment(
     assert "passed that on" in thanked[2]["text"]
     async with session_scope(kb.sessionmaker) as session:  # taking the 👎 back withdraws the vote
         assert (await session.scalars(select(Feedback).where(Feedback.message_id == stored.id))).all() == []
-
-
-async def stored_answer_for(kb: KnowledgeBase, platform_message_id: str) -> Message:
-    """The answer row the worker tied to the posted message (it does so right after posting)."""
-    for _ in range(100):
-        async with session_scope(kb.sessionmaker) as session:
-            found = await session.scalar(select(Message).where(Message.platform_message_id == platform_message_id))
-        if found is not None:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no answer stored for message {platform_message_id}")
 
 
 async def test_a_rate_limited_post_is_retried_and_delivered_once(

@@ -10,19 +10,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from agent.schemas import AnswerRequest, ConversationKey
 from agent.service import AgentService
-from agent.verified import VERIFIED_COLLECTION, NotVerifiableError, VerifiedAnswers, source_uri
-from core.db import session_scope
+from agent.verified import NotVerifiableError, VerifiedAnswers, source_uri
 from core.settings import AgentSettings, LLMSettings
-from knowledge.models import Collection, Document
 from knowledge.service import KnowledgeBase
 from tests.fakes.openai_server import Reply, scripted_llm
 from tests.fakes.slack_api import BOT_USER_ID, FakeSlack, event_envelope
+from tests.integration.helpers import stored_answer_for, verified_documents
 from tests.integration.test_api import client_for
-from tests.integration.test_slack import answers, mention, post_event, slack, slack_app, stored_answer_for
+from tests.integration.test_slack import answers, mention, post_event, slack, slack_app
 
 __all__ = ["slack"]  # a fixture used below
 
@@ -61,17 +59,6 @@ async def _ask(agent: AgentService, tenant: str, question: str) -> tuple[int | N
     return reply.message_id, [s.source_uri for s in reply.sources], reply.text
 
 
-async def _verified_documents(kb: KnowledgeBase, tenant: str) -> list[str]:
-    async with session_scope(kb.sessionmaker) as session:
-        return list(
-            await session.scalars(
-                select(Document.source_uri)
-                .join(Collection, Collection.id == Document.collection_id)
-                .where(Collection.tenant == tenant, Collection.name == VERIFIED_COLLECTION)
-            )
-        )
-
-
 async def test_a_verified_answer_is_preferred_for_a_paraphrase(kb: KnowledgeBase, handbook: str) -> None:
     extractive = _agent(kb)
     _, before, before_text = await _ask(extractive, handbook, PARAPHRASE)
@@ -104,7 +91,7 @@ async def test_only_answers_of_the_tenant_can_be_verified(kb: KnowledgeBase, han
         await verified.verify(answered_id or 0, verified_by="test", tenant="another-tenant")
     with pytest.raises(NotVerifiableError, match="not an answer"):
         await verified.verify((answered_id or 0) - 1, verified_by="test")  # the question, not the answer
-    assert await _verified_documents(kb, handbook) == []
+    assert await verified_documents(kb, handbook) == []
 
 
 async def test_an_admins_check_mark_in_slack_verifies_the_answer(
@@ -121,7 +108,7 @@ async def test_an_admins_check_mark_in_slack_verifies_the_answer(
             reaction["item_user"] = BOT_USER_ID
             await post_event(client, event_envelope(reaction, event_id=f"EvV{index}", team_id=handbook))
         confirmed = await answers(slack, 2)
-        documents = await _verified_documents(kb, handbook)
+        documents = await verified_documents(kb, handbook)
         removed = {"type": "reaction_removed", "user": "UADMIN001", "reaction": "white_check_mark", "item": item}
         removed["item_user"] = BOT_USER_ID
         await post_event(client, event_envelope(removed, event_id="EvV9", team_id=handbook))
@@ -130,7 +117,7 @@ async def test_an_admins_check_mark_in_slack_verifies_the_answer(
     assert "Saved as a verified answer" in confirmed[1]["text"]
     assert confirmed[1]["thread_ts"] == envelope["event"]["ts"]
     assert "Removed from the verified answers" in undone[2]["text"]
-    assert await _verified_documents(kb, handbook) == []
+    assert await verified_documents(kb, handbook) == []
 
 
 async def test_the_dashboard_button_verifies_from_the_dashboard_only(
@@ -142,14 +129,14 @@ async def test_the_dashboard_button_verifies_from_the_dashboard_only(
         forged = await client.post(f"/admin/answers/{answer_id}/verify", headers={"Origin": "http://evil.test"})
         verified = await client.post(f"/admin/answers/{answer_id}/verify?tenant={handbook}&days=30", headers=origin)
         page = await client.get(f"/admin?tenant={handbook}")
-        documents = await _verified_documents(kb, handbook)
+        documents = await verified_documents(kb, handbook)
         undone = await client.post(f"/admin/answers/{answer_id}/unverify?tenant={handbook}", headers=origin)
         unknown = await client.post("/admin/answers/999999999999/verify", headers=origin)
     assert forged.status_code == 403
     assert verified.status_code == 303 and verified.headers["location"] == f"/admin?days=30&tenant={handbook}#recent"
     assert documents == [source_uri(answer_id or 0)]
     assert f"/admin/answers/{answer_id}/unverify" in page.text  # shown as verified, with an undo button
-    assert undone.status_code == 303 and await _verified_documents(kb, handbook) == []
+    assert undone.status_code == 303 and await verified_documents(kb, handbook) == []
     assert unknown.status_code == 409 and "not an answer" in unknown.json()["detail"]
 
 
@@ -158,4 +145,4 @@ async def test_verifying_again_changes_nothing(kb: KnowledgeBase, handbook: str)
     verified = VerifiedAnswers(kb, kb.sessionmaker)
     for admin in ("admin1", "admin2"):
         await verified.verify(answer_id or 0, verified_by=admin)
-    assert await _verified_documents(kb, handbook) == [source_uri(answer_id or 0)]
+    assert await verified_documents(kb, handbook) == [source_uri(answer_id or 0)]
