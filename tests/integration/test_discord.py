@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
-from agent.models import Conversation, Feedback
+from agent.models import Conversation, Feedback, Message
 from agent.verified import source_uri
 from bot.web.app import create_app
 from core.db import session_scope
@@ -98,6 +98,14 @@ async def discord_app(
         if gateway:
             await asyncio.wait_for(fake.identified.wait(), timeout=15)
         yield
+
+
+async def answered_question(fake: FakeDiscord, kb: KnowledgeBase) -> tuple[str, Message]:
+    """Mention the bot with QUESTION; the posted answer's message id and its stored row."""
+    await fake.dispatch("MESSAGE_CREATE", fake.message(QUESTION))
+    (posted,) = await fake.wait_for("POST", CHANNEL_MESSAGES)
+    answer_id: str = posted.response["id"]
+    return answer_id, await stored_answer_for(kb, answer_id)
 
 
 async def test_a_mention_gets_one_reply_with_sources(database_url_text: str, discord_fake: FakeDiscord) -> None:
@@ -244,10 +252,7 @@ async def test_votes_one_per_user_and_a_thumbs_down_asks_for_a_comment(
     database_url_text: str, discord_fake: FakeDiscord, kb: KnowledgeBase
 ) -> None:
     async with discord_app(database_url_text, discord_fake):
-        await discord_fake.dispatch("MESSAGE_CREATE", discord_fake.message(QUESTION))
-        (posted,) = await discord_fake.wait_for("POST", CHANNEL_MESSAGES)
-        answer_id = posted.response["id"]
-        stored = await stored_answer_for(kb, answer_id)
+        answer_id, stored = await answered_question(discord_fake, kb)
         for emoji in ("👍", "👎🏽"):
             reaction = discord_fake.reaction(answer_id, emoji, user_id=ALICE, author_id=BOT_USER_ID)
             await discord_fake.dispatch("MESSAGE_REACTION_ADD", reaction)
@@ -273,11 +278,9 @@ async def test_reactions_on_other_messages_are_not_votes(
     database_url_text: str, discord_fake: FakeDiscord, kb: KnowledgeBase
 ) -> None:
     async with discord_app(database_url_text, discord_fake):
-        await discord_fake.dispatch("MESSAGE_CREATE", discord_fake.message(QUESTION))
-        (posted,) = await discord_fake.wait_for("POST", CHANNEL_MESSAGES)
-        stored = await stored_answer_for(kb, posted.response["id"])
+        answer_id, stored = await answered_question(discord_fake, kb)
         # The answer's own id, but written by someone else: only the author check keeps this from being a vote.
-        someone_elses = discord_fake.reaction(posted.response["id"], "👎", user_id=ADMIN, author_id=ALICE)
+        someone_elses = discord_fake.reaction(answer_id, "👎", user_id=ADMIN, author_id=ALICE)
         not_an_answer = discord_fake.reaction(str(snowflake()), "👎", user_id=ADMIN, author_id=BOT_USER_ID)
         for reaction in (someone_elses, not_an_answer):
             await discord_fake.dispatch("MESSAGE_REACTION_ADD", reaction)
@@ -315,9 +318,7 @@ async def test_help_and_forget(database_url_text: str, discord_fake: FakeDiscord
         await discord_fake.dispatch("INTERACTION_CREATE", discord_fake.interaction("forget", []))
         shown, nothing = await discord_fake.wait_for("POST", CALLBACK, count=2)
         # Then a conversation, which /forget does forget.
-        await discord_fake.dispatch("MESSAGE_CREATE", discord_fake.message(QUESTION))
-        (posted,) = await discord_fake.wait_for("POST", CHANNEL_MESSAGES)
-        await stored_answer_for(kb, posted.response["id"])
+        await answered_question(discord_fake, kb)
         await discord_fake.dispatch("INTERACTION_CREATE", discord_fake.interaction("forget", []))
         forgotten = (await discord_fake.wait_for("POST", CALLBACK, count=3))[2]
     assert "/ask" in shown.body["data"]["content"]
@@ -414,10 +415,7 @@ async def test_a_server_managers_check_mark_verifies_the_answer(
     database_url_text: str, discord_fake: FakeDiscord, kb: KnowledgeBase
 ) -> None:
     async with discord_app(database_url_text, discord_fake):
-        await discord_fake.dispatch("MESSAGE_CREATE", discord_fake.message(QUESTION))
-        (posted,) = await discord_fake.wait_for("POST", CHANNEL_MESSAGES)
-        answer_id = posted.response["id"]
-        stored = await stored_answer_for(kb, answer_id)
+        answer_id, stored = await answered_question(discord_fake, kb)
         for user_id in (ALICE, ADMIN):  # ALICE's ✅ is a 👍; the owner's also verifies
             reaction = discord_fake.reaction(answer_id, "✅", user_id=user_id, author_id=BOT_USER_ID)
             await discord_fake.dispatch("MESSAGE_REACTION_ADD", reaction)
