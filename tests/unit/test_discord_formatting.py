@@ -2,22 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.schemas import AnswerReply, Source
+from agent.schemas import AnswerReply
 from bot.discord.formatting import MESSAGE_LIMIT, answer_messages, source_line, sources_embed, split_message
 from bot.discord.places import question_text
-
-
-def source(number: int, uri: str) -> Source:
-    return Source(
-        number=number,
-        title="Guide",
-        heading_path="Guide › Install",
-        source_uri=uri,
-        chunk_id=number,
-        collection="docs",
-        similarity=0.8,
-        excerpt="…",
-    )
+from tests.sources import source
 
 
 def fences_balanced(message: str) -> bool:

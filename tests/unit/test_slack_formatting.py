@@ -1,21 +1,9 @@
 from __future__ import annotations
 
-from agent.schemas import AnswerReply, Source
+from agent.schemas import AnswerReply
 from bot.slack.formatting import MESSAGE_LIMIT, answer_messages, source_line, split_text, to_mrkdwn
 from bot.slack.listeners.questions import looks_like_a_question, question_text
-
-
-def source(number: int, uri: str) -> Source:
-    return Source(
-        number=number,
-        title="Guide",
-        heading_path="Guide › Install",
-        source_uri=uri,
-        chunk_id=number,
-        collection="docs",
-        similarity=0.8,
-        excerpt="…",
-    )
+from tests.sources import source
 
 
 def test_markdown_becomes_mrkdwn() -> None:
