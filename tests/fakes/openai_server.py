@@ -44,7 +44,7 @@ class Reply:
     """A normal answer with ``text``.
 
     ``completion_tokens`` defaults to the number of words. When streamed, the text goes out word by word, or in pieces
-    of ``chunk_size`` characters if given.
+    of ``chunk_size`` characters if given, with ``pause`` seconds between pieces (so a client sees them arrive apart).
     """
 
     text: str = "OK"
@@ -52,6 +52,7 @@ class Reply:
     completion_tokens: int | None = None
     chunk_size: int | None = None
     model: str | None = None
+    pause: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -332,6 +333,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         for event in _chunks(reply, body):
             self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            if reply.pause:
+                self.wfile.flush()
+                time.sleep(reply.pause)
         self.wfile.write(b"data: [DONE]\n\n")
 
 

@@ -33,7 +33,7 @@ RECORD_ANSWER_TEXTS = """() => {
 async def test_ask_stream_sources_and_vote_in_the_browser(
     database_url_text: str, docs_tenant: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    with scripted_llm(Reply(ANSWER)) as llm:
+    with scripted_llm(Reply(ANSWER, pause=0.05)) as llm:  # pieces 50 ms apart render apart
         settings = load_settings(
             database={"url": database_url_text},
             agent={"min_similarity": 0.25},
