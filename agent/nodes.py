@@ -17,6 +17,7 @@ from langgraph.types import Command
 
 from agent import prompts
 from agent.citations import resolve_citations
+from agent.evidence import best_similarity, extractive_evidence
 from agent.extractive import best_passage, condense_extractively, quote
 from agent.memory import AnswerRecord, Memory, Turn
 from agent.schemas import Source, Usage
@@ -107,13 +108,18 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
             query_vector=vector,
         )
         hits = await prefer_verified(context.knowledge, hits, question_vector=vector, limit=context.settings.sources)
-    return {"hits": hits}
+    if context.models is not None:
+        return {"hits": hits, "evidence": best_similarity(hits)}
+    evidence = await extractive_evidence(
+        context.knowledge, hits, message=request.question, searched=question, searched_vector=vector
+    )
+    return {"hits": hits, "evidence": evidence}
 
 
 def decide(state: AgentState, runtime: Runtime[AgentContext]) -> Literal["answer", "abstain"]:
-    """Answer only with evidence: the best passage must be similar enough to the question."""
-    best = max((h.similarity for h in state["hits"] if h.similarity is not None), default=None)
-    return "answer" if best is not None and best >= runtime.context.settings.min_similarity else "abstain"
+    """Answer only with evidence: its score (see ``agent.evidence``) must reach the threshold."""
+    evidence = state.get("evidence")
+    return "answer" if evidence is not None and evidence >= runtime.context.settings.min_similarity else "abstain"
 
 
 def _answer_messages(state: AgentState) -> list[BaseMessage]:

@@ -79,6 +79,9 @@ class AnswerReply(BaseModel):
     sources: list[Source] = []
     """For an answer, the sources it cites (numbered as cited); when abstaining, the closest passages found."""
     retrieved: list[Retrieved] = []
+    evidence: float | None = None
+    """The score compared with the abstention threshold: the best passage's similarity, mixed in extractive mode
+    with the similarity of the quote it would show."""
     extractive: bool = False
     """True when the text is quoted passages rather than a model's answer (no LLM configured)."""
     standalone_question: str | None = None

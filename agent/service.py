@@ -136,6 +136,7 @@ class AgentService:
                 Retrieved(chunk_id=h.chunk_id, source_uri=h.source_uri, similarity=h.similarity)
                 for h in state.get("hits", [])
             ],
+            evidence=state.get("evidence"),
             extractive=state.get("extractive", False),
             standalone_question=state.get("question"),
             conversation_id=state.get("conversation_id"),

@@ -41,6 +41,8 @@ class AgentState(TypedDict, total=False):
     question: str
     """The standalone question (the follow-up condensed with the conversation)."""
     hits: list[SearchHit]
+    evidence: float | None
+    """What ``decide`` compares with the threshold (``agent.evidence``); None when nothing was found."""
     text: str
     sources: list[Source]
     outcome: Outcome

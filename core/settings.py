@@ -195,8 +195,9 @@ class LLMSettings(BaseModel):
 class AgentSettings(BaseModel):
     sources: int = Field(default=5, ge=1, le=20)
     """Passages retrieved and offered to the model (and shown as sources) per question."""
-    min_similarity: float = Field(default=0.45, ge=-1, le=1)
-    """Below this cosine similarity of the best passage, the agent says it could not find the answer."""
+    min_similarity: float = Field(default=0.465, ge=-1, le=1)
+    """Below this evidence score the agent says it could not find the answer: the best passage's cosine similarity,
+    mixed in extractive mode with the similarity of the quote it would show (``agent.evidence``)."""
     history_tokens: int = Field(default=1500, ge=0, le=100_000)
     """Budget for the latest turns kept verbatim in the prompt; older turns go into the rolling summary."""
     collections: Annotated[list[str], NoDecode] = []

@@ -120,8 +120,9 @@ class Asked:
     outcome: str
     text: str
     extractive: bool
-    best_similarity: float | None
-    """The best retrieved passage's cosine similarity: what the agent's threshold compares."""
+    evidence: float | None
+    """What the agent's threshold compares (``agent.evidence``): the best passage's similarity, mixed with the
+    quote's in extractive mode."""
     retrieved: list[str]
     """Source URIs of the retrieved passages, each at the rank of its best chunk."""
     latency_ms: float
@@ -210,12 +211,11 @@ async def eval_agent(
 
 
 def _asked(reply: AnswerReply, latency_ms: float) -> Asked:
-    similarities = [r.similarity for r in reply.retrieved if r.similarity is not None]
     return Asked(
         outcome=reply.outcome,
         text=reply.text,
         extractive=reply.extractive,
-        best_similarity=max(similarities) if similarities else None,
+        evidence=reply.evidence,
         retrieved=unique_in_order([r.source_uri for r in reply.retrieved]),
         latency_ms=latency_ms,
         standalone_question=reply.standalone_question,
@@ -541,18 +541,18 @@ class ThresholdReport:
     squad_answered_rate: float | None = None
     """SQuAD questions (all answerable) the bot would answer at the chosen threshold."""
     squad_answered_rate_current: float | None = None
-    best_similarity_median: dict[str, float] = field(default_factory=dict)
+    evidence_median: dict[str, float] = field(default_factory=dict)
     sweep: list[SweepRow] = field(default_factory=list)
 
 
-def _median(similarities: Sequence[float | None]) -> float:
-    """Median best similarity; a question with nothing retrieved counts as -1."""
-    return round(percentile([-1.0 if s is None else s for s in similarities], 50), 4)
+def _median(scores: Sequence[float | None]) -> float:
+    """Median evidence; a question with nothing retrieved counts as -1."""
+    return round(percentile([-1.0 if s is None else s for s in scores], 50), 4)
 
 
 def _scored(items: Sequence[MtragItem]) -> list[Scored]:
     return [
-        Scored(i.asked.best_similarity, i.task.answerability == "ANSWERABLE")
+        Scored(i.asked.evidence, i.task.answerability == "ANSWERABLE")
         for i in items
         if i.task.answerability in ("ANSWERABLE", "UNANSWERABLE")
     ]
@@ -586,22 +586,22 @@ def threshold_report(
         report=rates_at(report, threshold),
         report_other_classes={
             name: answered_share(
-                [i.asked.best_similarity for i in halves["report"] if i.task.answerability == name], threshold
+                [i.asked.evidence for i in halves["report"] if i.task.answerability == name], threshold
             )
             for name in ("PARTIAL", "UNDERSPECIFIED")
         },
         current=rates_at(report, current),
     )
     for name in ANSWERABILITY_CLASSES:
-        found = [i.asked.best_similarity for i in items if i.task.answerability == name]
+        found = [i.asked.evidence for i in items if i.task.answerability == name]
         if found:
-            result.best_similarity_median[name] = _median(found)
+            result.evidence_median[name] = _median(found)
     if squad is not None:
         result.squad_questions = len(squad)
         result.squad_answered_rate = answered_share(squad, threshold)
         result.squad_answered_rate_current = answered_share(squad, current)
         if squad:
-            result.best_similarity_median["SQuAD"] = _median(squad)
+            result.evidence_median["SQuAD"] = _median(squad)
     for value in sorted({*SWEEP, threshold, current}):
         on_report = rates_at(report, value)
         result.sweep.append(
@@ -628,13 +628,13 @@ async def tune_threshold(
     cache_dir: Path | None = None,
     progress: Progress = _no_progress,
 ) -> ThresholdReport:
-    """Every task's best passage similarity, found once by the agent with the threshold off (-1) and no LLM
-    (follow-ups condensed extractively), then the threshold chosen on one half and reported on the other."""
+    """Every task's evidence score, found once by the agent with the threshold off (-1) and no LLM (follow-ups
+    condensed extractively, quotes checked), then the threshold chosen on one half and reported on the other."""
     search_only = settings.model_copy(update={"min_similarity": -1.0})
     _, _, items = await ask_mtrag(
         knowledge, mtrag, llm=LLMSettings(), settings=search_only, limit=limit, cache_dir=cache_dir, progress=progress
     )
-    squad_similarities: list[float | None] | None = None
+    squad_evidence: list[float | None] | None = None
     if squad is not None:
         _, _, squad_items = await ask_squad(
             knowledge,
@@ -645,5 +645,5 @@ async def tune_threshold(
             cache_dir=cache_dir,
             progress=progress,
         )
-        squad_similarities = [i.asked.best_similarity for i in squad_items]
-    return threshold_report(mtrag.name, items, current=settings.min_similarity, squad=squad_similarities)
+        squad_evidence = [i.asked.evidence for i in squad_items]
+    return threshold_report(mtrag.name, items, current=settings.min_similarity, squad=squad_evidence)

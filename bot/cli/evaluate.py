@@ -288,7 +288,7 @@ def eval_threshold(
 ) -> None:
     """Tune AGENT_MIN_SIMILARITY on half of MTRAG's conversations and report it on the other half.
 
-    Each task's best passage similarity is found once (the agent with the threshold off and no LLM); the
+    Each task's evidence score is found once (the agent with the threshold off and no LLM); the
     threshold maximising balanced accuracy (answer rate on ANSWERABLE, abstention rate on UNANSWERABLE) on the
     tuning half is then scored on the report half, split by a hash of the conversation id.
     """
@@ -328,8 +328,8 @@ def _print_threshold(report: ThresholdReport) -> None:
         f"{split['report']['UNANSWERABLE']} unanswerable)",
         highlight=False,
     )
-    medians = ", ".join(f"{name} {value:.3f}" for name, value in report.best_similarity_median.items())
-    out.print(f"median best-passage similarity: {medians}", highlight=False)
+    medians = ", ".join(f"{name} {value:.3f}" for name, value in report.evidence_median.items())
+    out.print(f"median evidence score: {medians}", highlight=False)
     table = Table("threshold", "tune: balanced acc.", "report: answer rate", "report: abstention", "report: bal. acc.")
     has_squad = report.squad_answered_rate is not None
     if has_squad:

@@ -233,6 +233,27 @@ async def test_extractive_mode_condenses_a_follow_up(kb: KnowledgeBase, handbook
     assert "Old tokens stop working after one hour" in reply.text
 
 
+async def test_extractive_mode_refuses_an_on_topic_follow_up_its_quote_does_not_answer(
+    kb: KnowledgeBase, handbook: str
+) -> None:
+    agent = AgentService(knowledge=kb, sessionmaker=kb.sessionmaker, llm=LLMSettings(), settings=AgentSettings())
+    await agent.answer(ask(handbook, "How do I rotate the signing key?"))
+    priced = await agent.answer(ask(handbook, "How much does that cost?"))
+    followed = await agent.answer(ask(handbook, "and what happens to the old tokens after that?"))
+
+    threshold = AgentSettings().min_similarity
+    best_passage = max(r.similarity or 0.0 for r in priced.retrieved)
+    assert best_passage >= threshold  # the key-rotation passage alone would have passed
+    assert priced.outcome == "abstained" and priced.evidence is not None and priced.evidence < threshold
+    assert followed.outcome == "answered" and "Old tokens stop working" in followed.text
+
+
+async def test_with_an_llm_the_evidence_is_the_best_passage_similarity(kb: KnowledgeBase, handbook: str) -> None:
+    with scripted_llm(Reply("Press Rotate [1].")) as fake:
+        reply = await make_agent(kb, llm_settings(fake.base_url)).answer(ask(handbook, "How much does rotation cost?"))
+    assert reply.evidence == max(r.similarity or -1.0 for r in reply.retrieved)
+
+
 # --- memory ---------------------------------------------------------------------------------------------------
 
 
