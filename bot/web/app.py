@@ -12,6 +12,7 @@ from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from agent.gaps import QuestionVectors
 from agent.service import AgentService
 from bot.platforms import start_platforms
 from bot.queue import JobQueue
@@ -36,6 +37,8 @@ class LifespanState(TypedDict):
     settings: Settings
     engine: AsyncEngine
     agent: AgentService
+    gap_vectors: QuestionVectors
+    """Kept across ``GET /admin`` loads, so gap questions are embedded once."""
     slack_handler: AsyncSlackRequestHandler | None
     queue: JobQueue | None
 
@@ -98,6 +101,7 @@ def create_app(
                     "settings": settings,
                     "engine": engine,
                     "agent": agent,
+                    "gap_vectors": QuestionVectors(agent.context.knowledge.embedder),
                     "slack_handler": platforms.slack_handler,
                     "queue": platforms.queue,
                 }
