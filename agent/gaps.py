@@ -7,8 +7,6 @@ first, so the top of the list is what the documents most need.
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,8 +14,8 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent.reports import over_answers
+from agent.text_vectors import TextVectors
 from core.db import session_scope
-from knowledge.embeddings.base import Embedder
 
 DEFAULT_SIMILARITY = 0.7
 """Stricter than ``agent.verified.PREFER_SIMILARITY`` (0.6): a group should hold one question asked in other
@@ -99,35 +97,6 @@ async def gap_questions(
     ]
 
 
-class QuestionVectors:
-    """The questions' embeddings, kept between dashboard loads (least recently used dropped first): a question is
-    embedded when it first shows up, not on every load. Without this, each ``GET /admin`` re-embedded up to
-    ``MAX_QUESTIONS`` questions."""
-
-    def __init__(self, embedder: Embedder, capacity: int = 2 * MAX_QUESTIONS) -> None:
-        self.embedder = embedder
-        self.capacity = capacity
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-
-    async def of(self, texts: list[str]) -> np.ndarray:
-        """One unit vector per text, in order."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if missing:
-            fresh = await asyncio.to_thread(self.embedder.embed_array, missing)
-            self._vectors.update(zip(missing, fresh, strict=True))
-        rows = []
-        for text in texts:
-            self._vectors.move_to_end(text)
-            rows.append(self._vectors[text])
-        while len(self._vectors) > max(self.capacity, len(texts)):
-            self._vectors.popitem(last=False)
-        return np.stack(rows)
-
-    @property
-    def cached(self) -> int:
-        return len(self._vectors)
-
-
 def group_by_meaning(
     questions: list[GapQuestion], vectors: np.ndarray, *, similarity: float = DEFAULT_SIMILARITY
 ) -> list[GapGroup]:
@@ -148,7 +117,7 @@ def group_by_meaning(
 
 async def knowledge_gaps(
     sessionmaker: async_sessionmaker[AsyncSession],
-    vectors: QuestionVectors,
+    vectors: TextVectors,
     *,
     since: datetime,
     tenant: str | None = None,

@@ -60,7 +60,8 @@ def gaps_command(
 ) -> None:
     """Questions the bot abstained on or that were voted 👎, grouped by meaning, biggest group first."""
     # agent.gaps (numpy, the embedders) loads only when a report runs, so its default is resolved here.
-    from agent.gaps import DEFAULT_SIMILARITY, QuestionVectors, knowledge_gaps
+    from agent.gaps import DEFAULT_SIMILARITY, knowledge_gaps
+    from agent.text_vectors import TextVectors
 
     alike = DEFAULT_SIMILARITY if similarity is None else similarity
     window = parse_since(since)
@@ -70,7 +71,7 @@ def gaps_command(
 
     async def go() -> list[GapGroup]:
         async with knowledge_base(settings, url, role="report") as kb:
-            vectors = QuestionVectors(kb.embedder)
+            vectors = TextVectors(kb.embedder)
             return await knowledge_gaps(kb.sessionmaker, vectors, since=start, tenant=tenant, similarity=alike)
 
     groups = run_async(go())

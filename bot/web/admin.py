@@ -13,9 +13,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from agent.gaps import EXAMPLES_SHOWN, QuestionVectors, knowledge_gaps
+from agent.gaps import EXAMPLES_SHOWN, knowledge_gaps
 from agent.reports import overview
 from agent.service import AgentService
+from agent.text_vectors import TextVectors
 from agent.verified import NotVerifiableError, VerifiedAnswers
 from bot.web.auth import require_admin_login
 from bot.web.charts import OUTCOME_COLOURS, questions_per_day
@@ -40,7 +41,7 @@ async def dashboard(
     today = datetime.now(UTC)
     since = (today - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     figures = await overview(sessionmaker, since=since, until=today.date(), tenant=tenant or None)
-    vectors: QuestionVectors = request.state.gap_vectors
+    vectors: TextVectors = request.state.gap_vectors
     gaps = await knowledge_gaps(sessionmaker, vectors, since=since, tenant=tenant or None)
     return templates.TemplateResponse(
         request,

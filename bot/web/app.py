@@ -12,8 +12,8 @@ from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from agent.gaps import QuestionVectors
 from agent.service import AgentService
+from agent.text_vectors import TextVectors
 from bot.platforms import start_platforms
 from bot.queue import JobQueue
 from bot.slack import http as slack_http
@@ -37,7 +37,7 @@ class LifespanState(TypedDict):
     settings: Settings
     engine: AsyncEngine
     agent: AgentService
-    gap_vectors: QuestionVectors
+    gap_vectors: TextVectors
     """Kept across ``GET /admin`` loads, so gap questions are embedded once."""
     slack_handler: AsyncSlackRequestHandler | None
     queue: JobQueue | None
@@ -101,7 +101,7 @@ def create_app(
                     "settings": settings,
                     "engine": engine,
                     "agent": agent,
-                    "gap_vectors": QuestionVectors(agent.context.knowledge.embedder),
+                    "gap_vectors": TextVectors(agent.context.knowledge.embedder),
                     "slack_handler": platforms.slack_handler,
                     "queue": platforms.queue,
                 }

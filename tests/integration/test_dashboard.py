@@ -10,24 +10,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from agent.feedback import FeedbackStore
-from agent.gaps import QuestionVectors, knowledge_gaps
+from agent.gaps import knowledge_gaps
 from agent.memory import AnswerRecord, ConversationStore
 from agent.reports import overview
 from agent.schemas import ConversationKey
+from agent.text_vectors import TextVectors
 from bot.cli import app as cli
 from bot.web.app import create_app
 from core.db import create_sessionmaker
 from core.settings import load_settings
 from knowledge.embeddings.local import LocalEmbedder
 from tests.browser import chromium
+from tests.counting_embedder import CountingEmbedder
 from tests.integration.live_server import serving
 from tests.integration.test_api import ADMIN_TOKEN, client_for
 
@@ -103,30 +103,16 @@ async def test_overview_counts_the_seeded_questions(engine: AsyncEngine, seeded:
 async def test_gaps_group_paraphrases_and_keep_the_comments(
     engine: AsyncEngine, embedder: LocalEmbedder, seeded: str
 ) -> None:
-    groups = await knowledge_gaps(
-        create_sessionmaker(engine), QuestionVectors(embedder), since=_week_ago(), tenant=seeded
-    )
+    groups = await knowledge_gaps(create_sessionmaker(engine), TextVectors(embedder), since=_week_ago(), tenant=seeded)
     assert [(g.count, g.abstained, g.down_votes) for g in groups] == [(2, 2, 0), (1, 0, 1)]
     assert {q.question for q in groups[0].questions} == {SEEDED[2].question, SEEDED[3].question}
     assert groups[1].label == "Where is the office?"
     assert groups[1].questions[0].comments == ("The office moved last year.",)
 
 
-class CountingEmbedder(LocalEmbedder):
-    """The real embedder, noting every text it is asked to embed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded: list[str] = []
-
-    def embed_array(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        self.embedded.extend(texts)
-        return super().embed_array(texts)
-
-
 async def test_gap_questions_are_embedded_once_across_dashboard_loads(engine: AsyncEngine, seeded: str) -> None:
     embedder = CountingEmbedder()
-    vectors = QuestionVectors(embedder)
+    vectors = TextVectors(embedder)
     sessionmaker = create_sessionmaker(engine)
     first = await knowledge_gaps(sessionmaker, vectors, since=_week_ago(), tenant=seeded)
     embedded_first = len(embedder.embedded)
@@ -134,11 +120,6 @@ async def test_gap_questions_are_embedded_once_across_dashboard_loads(engine: As
 
     assert embedded_first == 3 and len(embedder.embedded) == 3  # three gap questions, none embedded twice
     assert [[q.answer_id for q in g.questions] for g in again] == [[q.answer_id for q in g.questions] for g in first]
-    one_slot = QuestionVectors(embedder, capacity=1)
-    await one_slot.of(["How do I deploy?", "Where is the office?"])
-    assert one_slot.cached == 2  # a load keeps all it needs, even over capacity
-    await one_slot.of(["Where is the office?"])
-    assert one_slot.cached == 1 and len(embedder.embedded) == 5  # the older one dropped, nothing re-embedded
 
 
 def test_report_gaps_in_the_terminal(database_url_text: str, seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:

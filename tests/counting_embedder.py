@@ -1,0 +1,18 @@
+"""The real local embedder, noting every text it is asked to embed: how tests see that a vector was reused."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from knowledge.embeddings.local import LocalEmbedder
+
+
+class CountingEmbedder(LocalEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed_array(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        self.embedded.extend(texts)
+        return super().embed_array(texts)
