@@ -107,7 +107,9 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
             limit=context.settings.sources + LOOKAHEAD,
             query_vector=vector,
         )
-        hits = await prefer_verified(context.knowledge, hits, question_vector=vector, limit=context.settings.sources)
+        hits = await prefer_verified(
+            context.verified_questions, hits, question_vector=vector, limit=context.settings.sources
+        )
     if context.models is not None:
         return {"hits": hits, "evidence": best_similarity(hits)}
     evidence = await extractive_evidence(

@@ -27,6 +27,7 @@ from agent.schemas import (
     Usage,
 )
 from agent.state import AgentContext, AgentInput, AgentState
+from agent.text_vectors import TextVectors
 from core.langfuse import LangfuseTracing
 from core.logging import get_logger
 from core.metrics import ANSWER_SECONDS, LLM_TOKENS, QUESTIONS, count_error
@@ -54,7 +55,13 @@ class AgentService:
         self.tracing = tracing if tracing is not None else LangfuseTracing()
         self.models = models if models is not None else create_chat_models(llm)
         self.graph = build_graph(llm)
-        self.context = AgentContext(knowledge=knowledge, store=self.store, models=self.models, settings=settings)
+        self.context = AgentContext(
+            knowledge=knowledge,
+            store=self.store,
+            models=self.models,
+            settings=settings,
+            verified_questions=TextVectors(knowledge.embedder),
+        )
 
     @property
     def extractive(self) -> bool:

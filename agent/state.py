@@ -10,6 +10,7 @@ from agent.memory import ConversationStore, Memory
 from agent.models import Outcome
 from agent.prefetch import QueryEmbedding
 from agent.schemas import AnswerRequest, Source, Usage
+from agent.text_vectors import TextVectors
 from core.settings import AgentSettings
 from knowledge.search import SearchHit
 from knowledge.service import KnowledgeBase
@@ -61,3 +62,5 @@ class AgentContext:
     store: ConversationStore
     models: ChatModels | None
     settings: AgentSettings
+    verified_questions: TextVectors
+    """The verified answers' questions, embedded once each (``agent.verified.prefer_verified``)."""

@@ -5,7 +5,6 @@ any other; the agent then puts a verified answer first when it is close to the q
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent.models import Conversation, Message
+from agent.text_vectors import TextVectors
 from core.db import session_scope
 from knowledge.documents import SourceDocument
 from knowledge.search import SearchHit
@@ -52,21 +52,21 @@ def source_uri(answer_id: int) -> str:
 
 
 async def prefer_verified(
-    knowledge: KnowledgeBase,
+    questions: TextVectors,
     hits: Sequence[SearchHit],
     *,
     question_vector: npt.NDArray[np.float32],
     limit: int,
 ) -> list[SearchHit]:
     """Verified answers whose question is close to the one asked (``question_vector``) first, closest first,
-    then the other hits in their order; at most ``limit``. Embeds the verified questions only when there are any
-    among the hits (at most ``LOOKAHEAD`` more than the sources shown)."""
+    then the other hits in their order; at most ``limit``. A verified question is embedded the first time it is
+    among the hits; ``questions`` keeps its vector for the next answers."""
     candidates = [hit for hit in hits if hit.collection == VERIFIED_COLLECTION]
     if not candidates:
         return list(hits[:limit])
     # A verified answer's heading is its question (the document's title).
     headings = [hit.heading_path or hit.title for hit in candidates]
-    asked = await asyncio.to_thread(knowledge.embedder.embed_array, headings)
+    asked = await questions.of(headings)
     scores = asked @ question_vector
     ranked = sorted(zip(scores.tolist(), candidates, strict=True), key=lambda pair: -pair[0])
     preferred = [hit for score, hit in ranked if score >= PREFER_SIMILARITY]

@@ -74,6 +74,7 @@ async def test_a_verified_answer_is_preferred_for_a_paraphrase(kb: KnowledgeBase
     _, after, after_text = await _ask(extractive, handbook, PARAPHRASE)
     assert after[0] == source_uri(answer_id)
     assert "25 vacation days" in after_text and "[1]" in after_text
+    assert extractive.context.verified_questions.cached == 1  # its question: embedded once, kept for later answers
 
     assert await VerifiedAnswers(kb, kb.sessionmaker).unverify(answer_id, tenant=handbook)
     _, undone, _ = await _ask(extractive, handbook, PARAPHRASE)
