@@ -9,8 +9,9 @@ own message) and mixes its similarity to that message into the score.
 
 Measured with ``threadwise eval threshold`` and ``threadwise eval answers`` (``docs/agent.md`` has the tables):
 MTRAG-UN's held-out half went from 81.2 % answered / 69.6 % refused (passage alone, threshold 0.45) to 77.3 % /
-78.3 % (threshold 0.465), and SQuAD questions answered from 87.6 % to 92.4 %. The price is one or two
-query-sized embeddings per extractive answer: SQuAD's p50 latency went from 29 to 42 ms.
+78.3 % (threshold 0.465), and SQuAD questions answered from 87.6 % to 92.4 %. The price is one more
+query-sized embedding per extractive answer, the quote's (the message's own is made when the answer begins):
+SQuAD's p50 latency went from 29 to 42 ms.
 """
 
 from __future__ import annotations
@@ -42,14 +43,14 @@ async def extractive_evidence(
     hits: list[SearchHit],
     *,
     message: str,
-    searched: str,
-    searched_vector: npt.NDArray[np.float32],
+    message_vector: npt.NDArray[np.float32] | None,
 ) -> float | None:
-    """The evidence for quoting ``hits[0]`` in reply to ``message`` (``searched``: what the search was given,
-    with its vector, reused when it is the message itself)."""
+    """The evidence for quoting ``hits[0]`` in reply to ``message``, whose embedding the answer started with
+    (``agent.prefetch``; None if that failed, and it is embedded here)."""
     passage = best_similarity(hits)
-    if passage is None or not hits:
-        return passage
-    message_vector = searched_vector if message == searched else await knowledge.embed_query(message)
+    if passage is None:
+        return None
+    if message_vector is None:
+        message_vector = await knowledge.embed_query(message)
     quote_vector = await knowledge.embed_query(best_passage(message, hits[0].content, max_chars=QUOTE_CHARS))
     return mixed_score(passage, float(np.dot(message_vector, quote_vector)))

@@ -112,8 +112,10 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         )
     if context.models is not None:
         return {"hits": hits, "evidence": best_similarity(hits)}
+    # The person's own message was embedded when the answer began, whether or not the search used it.
+    message_vector = await state["query_embedding"].for_question(request.question)
     evidence = await extractive_evidence(
-        context.knowledge, hits, message=request.question, searched=question, searched_vector=vector
+        context.knowledge, hits, message=request.question, message_vector=message_vector
     )
     return {"hits": hits, "evidence": evidence}
 

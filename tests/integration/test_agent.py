@@ -15,6 +15,7 @@ from agent.service import AgentService
 from core.db import session_scope
 from core.settings import AgentSettings, LLMSettings
 from knowledge.service import KnowledgeBase
+from tests.counting_embedder import CountingEmbedder
 from tests.fakes.openai_server import Delay, Reply, Status, scripted_llm
 
 HANDBOOK = {
@@ -246,6 +247,20 @@ async def test_extractive_mode_refuses_an_on_topic_follow_up_its_quote_does_not_
     assert best_passage >= threshold  # the key-rotation passage alone would have passed
     assert priced.outcome == "abstained" and priced.evidence is not None and priced.evidence < threshold
     assert followed.outcome == "answered" and "Old tokens stop working" in followed.text
+
+
+async def test_an_extractive_follow_up_embeds_each_text_once(kb: KnowledgeBase, handbook: str) -> None:
+    counting = CountingEmbedder()
+    watched = KnowledgeBase(sessionmaker=kb.sessionmaker, embedder=counting, settings=kb.settings)
+    agent = AgentService(knowledge=watched, sessionmaker=kb.sessionmaker, llm=LLMSettings(), settings=AgentSettings())
+    await agent.answer(ask(handbook, "How do I rotate the signing key?", channel="counted"))
+    counting.embedded.clear()
+    reply = await agent.answer(ask(handbook, "How much does that cost?", channel="counted"))
+
+    message, searched = "How much does that cost?", reply.standalone_question
+    assert searched is not None and searched != message  # condensed: the search embeds its own text
+    assert counting.embedded.count(message) == 1  # made when the answer began, reused by the quote check
+    assert counting.embedded.count(searched) == 1 and len(counting.embedded) == 3  # the third: the quote
 
 
 async def test_with_an_llm_the_evidence_is_the_best_passage_similarity(kb: KnowledgeBase, handbook: str) -> None:
