@@ -1,124 +1,155 @@
-"""Stand-ins for what lies outside the machine, for ``threadwise bench``: Slack's Web API (records what the bot
-posts) and an OpenAI-compatible model that answers instantly. Threads on 127.0.0.1; never used in production."""
+"""Stand-ins for what lies outside the machine, for ``threadwise bench``: Slack's Web API (records the answers the
+bot posts) and an OpenAI-compatible model that answers instantly. Never used in production.
+
+They run in a process of their own (``python -m bot.bench.stand_ins``), on aiohttp: in the benchmark's own
+process they would share its interpreter lock with the client that times the acks, and a thread per connection
+with a listen backlog of 5 (``http.server``) drops connections when the bot opens many at once, which then wait
+seconds for TCP to retry. Either would be measured as the bot's slowness.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
-import threading
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
 
 INSTANT_ANSWER = "Press Rotate on the Security page of the admin console [1]."
 
 
-class SlackStandIn:
+class SlackRecord:
+    """What the bot did on the stand-in Slack: its final answers, by the thread they went to."""
+
     def __init__(self) -> None:
-        self.posts: list[dict[str, str]] = []
-        self._lock = threading.Lock()
+        self.finals: list[str] = []
+        """The thread of every final answer (a message with blocks: the answer and its sources), in order."""
+        self._thread_of: dict[str, str] = {}  # ts of each message posted → its thread
         self._ts = itertools.count(1)
 
-    def answer(self, method: str, args: dict[str, str]) -> dict[str, object]:
+    def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
             return {"ok": True, "user_id": "UBENCHBOT", "bot_id": "BBENCH", "team_id": "TBENCH"}
-        if method in ("chat.postMessage", "chat.update"):
-            ts = args.get("ts") or f"{int(time.time())}.{next(self._ts):06d}"
-            if method == "chat.postMessage":
-                with self._lock:
-                    self.posts.append(args)
+        if method == "chat.postMessage":
+            ts = f"{int(time.time())}.{next(self._ts):06d}"
+            self._thread_of[ts] = str(args.get("thread_ts", ""))
+            if args.get("blocks"):
+                self.finals.append(self._thread_of[ts])
+            return {"ok": True, "channel": args.get("channel"), "ts": ts}
+        if method == "chat.update":
+            ts = str(args.get("ts", ""))
+            if args.get("blocks"):
+                self.finals.append(self._thread_of.get(ts, ""))
             return {"ok": True, "channel": args.get("channel"), "ts": ts}
         return {"ok": True}
 
-    def answered_threads(self) -> list[str]:
-        with self._lock:
-            return [p.get("thread_ts", "") for p in self.posts]
+
+def _slack_routes(record: SlackRecord) -> list[web.RouteDef]:
+    async def api(request: web.Request) -> web.Response:
+        args: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            args |= await request.json()
+        else:
+            args |= dict(await request.post())
+        return web.json_response(record.answer(request.match_info["method"], args))
+
+    async def finals(_: web.Request) -> web.Response:
+        return web.json_response(record.finals)
+
+    return [web.post("/api/{method}", api), web.get("/api/{method}", api), web.get("/bench/finals", finals)]
 
 
-def _slack_handler(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-        def do_GET(self) -> None:
-            self.do_POST()
-
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-            url = urlsplit(self.path)
-            is_json = self.headers.get("Content-Type", "").startswith("application/json")
-            args = {k: str(v) for k, v in (json.loads(raw or "{}") if is_json else dict(parse_qsl(raw))).items()}
-            args |= dict(parse_qsl(url.query))
-            body = json.dumps(stand_in.answer(url.path.removeprefix("/api/"), args)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    return Handler
+async def _completion(request: web.Request) -> web.StreamResponse:
+    body = await request.json()
+    base = {"id": "chatcmpl-bench", "created": int(time.time()), "model": body.get("model", "instant")}
+    usage = {"prompt_tokens": 100, "completion_tokens": 12, "total_tokens": 112}
+    if not body.get("stream"):
+        message = {"role": "assistant", "content": INSTANT_ANSWER}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        return web.json_response(base | {"object": "chat.completion", "choices": [choice], "usage": usage})
+    chunk = base | {"object": "chat.completion.chunk"}
+    events = [
+        chunk | {"choices": [{"index": 0, "delta": {"role": "assistant", "content": INSTANT_ANSWER}}]},
+        chunk | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        chunk | {"choices": [], "usage": usage},
+    ]
+    text = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    return web.Response(text=text, content_type="text/event-stream")
 
 
-class _LLMHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-    def do_POST(self) -> None:
-        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        base = {"id": "chatcmpl-bench", "created": int(time.time()), "model": request.get("model", "instant")}
-        usage = {"prompt_tokens": 100, "completion_tokens": 12, "total_tokens": 112}
-        if not request.get("stream"):
-            message = {"role": "assistant", "content": INSTANT_ANSWER}
-            choice = {"index": 0, "message": message, "finish_reason": "stop"}
-            self._send(
-                "application/json",
-                json.dumps(base | {"object": "chat.completion", "choices": [choice], "usage": usage}),
-            )
-            return
-        chunk = base | {"object": "chat.completion.chunk"}
-        events = [
-            chunk | {"choices": [{"index": 0, "delta": {"role": "assistant", "content": INSTANT_ANSWER}}]},
-            chunk | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-            chunk | {"choices": [], "usage": usage},
-        ]
-        self._send("text/event-stream", "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n")
-
-    def _send(self, content_type: str, text: str) -> None:
-        body = text.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@contextmanager
-def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+async def _serve_until_stopped() -> None:
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopped.set)
+    slack = web.Application()
+    slack.add_routes(_slack_routes(SlackRecord()))
+    llm = web.Application()
+    llm.add_routes([web.post("/v1/chat/completions", _completion)])
+    urls: dict[str, str] = {}
+    runners = []
+    for name, app in (("slack", slack), ("llm", llm)):
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+        await site.start()
+        port = runner.addresses[0][1]
+        urls[name] = f"http://127.0.0.1:{port}"
+        runners.append(runner)
+    print(json.dumps(urls), flush=True)  # the parent reads the addresses from this one line
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        await stopped.wait()
     finally:
-        server.shutdown()
-        server.server_close()
+        for runner in runners:
+            await runner.cleanup()
+
+
+@dataclass(frozen=True)
+class StandIns:
+    slack_base: str
+    llm_base: str
+
+    @property
+    def slack_api_url(self) -> str:
+        return f"{self.slack_base}/api/"
+
+    @property
+    def slack_finals_url(self) -> str:
+        return f"{self.slack_base}/bench/finals"
+
+    @property
+    def llm_url(self) -> str:
+        return f"{self.llm_base}/v1"
 
 
 @contextmanager
-def slack_stand_in() -> Iterator[tuple[SlackStandIn, str]]:
-    stand_in = SlackStandIn()
-    with _serve(_slack_handler(stand_in)) as base:
-        yield stand_in, f"{base}/api/"
+def stand_ins() -> Iterator[StandIns]:
+    """Start the stand-ins' process; stopped when the block ends."""
+    command = [sys.executable, "-m", "bot.bench.stand_ins"]
+    # Our own module with fixed arguments; started once per benchmark, so a blocking spawn is fine here.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        if not line:
+            raise RuntimeError(f"the benchmark's stand-ins exited with {process.wait()} before they were ready")
+        urls = json.loads(line)
+        yield StandIns(slack_base=urls["slack"], llm_base=urls["llm"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
-@contextmanager
-def instant_llm() -> Iterator[str]:
-    with _serve(_LLMHandler) as base:
-        yield f"{base}/v1"
+if __name__ == "__main__":
+    asyncio.run(_serve_until_stopped())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,6 +18,9 @@ def bench_slack_command(
     events: Annotated[int, typer.Option(min=1, max=100_000, help="Signed @mentions to send.")] = 500,
     concurrency: Annotated[int, typer.Option(min=1, max=1000, help="Requests in flight at once.")] = 50,
     workers: Annotated[int, typer.Option(min=1, max=256, help="QUEUE_CONCURRENCY for the server.")] = 8,
+    server_log: Annotated[
+        Path | None, typer.Option(help="Write the server's log (JSON lines, INFO and up) to this file.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Start `threadwise serve` against stand-ins for Slack and an instant LLM on 127.0.0.1, send signed
@@ -29,14 +33,17 @@ def bench_slack_command(
     async def go() -> None:
         async with knowledge_base(settings, url, role="bench") as kb:
             with stage_progress() as report:
-                result = await bench_slack(kb, events=events, concurrency=concurrency, workers=workers, progress=report)
+                result = await bench_slack(
+                    kb, events=events, concurrency=concurrency, workers=workers, progress=report, server_log=server_log
+                )
         if as_json:
             print(json.dumps(asdict(result)))
             return
         out.print(
             f"{result.events} mentions, {result.concurrency} in flight: ack p50 {result.ack_ms['p50']:.1f} ms, "
             f"p99 {result.ack_ms['p99']:.1f} ms; {result.answers_per_second:.1f} answers/s "
-            f"({result.answered} answered in {result.seconds:.1f} s); lost {result.lost}, "
+            f"({result.answered} answered in {result.seconds:.1f} s); not accepted {result.failed_acks}, "
+            f"lost {result.lost}, "
             f"duplicated {result.duplicated}; server peak RSS {result.server_peak_rss_mb:.0f} MB"
         )
 
