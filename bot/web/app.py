@@ -26,7 +26,7 @@ from core.langfuse import LangfuseTracing
 from core.logging import get_logger
 from core.schema import ensure_migrated
 from core.sentry import init_sentry
-from core.settings import Settings
+from core.settings import DatabaseSettings, Settings
 from knowledge.embeddings import create_embedder
 from knowledge.service import KnowledgeBase
 
@@ -64,6 +64,16 @@ def _create_agent(
     )
 
 
+def _database_for(settings: Settings, *, worker: bool) -> DatabaseSettings:
+    """A worker's jobs each hold a session at a time: its pool keeps that many connections open (plus two for
+    the listeners and the pages), so that under load connections are not opened and closed again for every
+    answer (each costs PostgreSQL a new backend process)."""
+    database = settings.database
+    if worker and (settings.slack.enabled or settings.discord.enabled):
+        return database.model_copy(update={"pool_size": max(database.pool_size, settings.queue.concurrency + 2)})
+    return database
+
+
 def create_app(
     settings: Settings, *, role: str = "web", listeners: bool = True, worker: bool = True, gateway: bool = True
 ) -> FastAPI:
@@ -74,7 +84,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
         url = await asyncio.to_thread(resolve_database_url, settings)
-        engine = create_engine(url, role=role, database=settings.database)
+        engine = create_engine(url, role=role, database=_database_for(settings, worker=worker))
         tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
         try:
             await _check_schema(engine)
