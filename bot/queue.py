@@ -23,10 +23,14 @@ from sqlalchemy.engine import URL
 
 from agent.schemas import AnswerReply
 from bot.events import ChatEvent
+from core.batching import Batcher
 from core.settings import DatabaseSettings
 
 ANSWER_ENTRYPOINT = "answer"
 """The pgqueuer entrypoint of a question's job; its payload is the ``ChatEvent`` as JSON."""
+
+ACCEPT_BATCH = 200
+"""At most this many events per transaction when many arrive at once."""
 
 PROCESSED_RETENTION = timedelta(days=7)
 """How long an accepted event is remembered; platforms retry for minutes, never for days."""
@@ -83,6 +87,7 @@ class JobQueue:
         self.pool: Any = pool
         """The ``asyncpg.Pool`` (asyncpg ships no type information)."""
         self.db_settings = pgqueuer_settings()
+        self._accepting: Batcher[ChatEvent, bool] = Batcher(self.enqueue_many, max_size=ACCEPT_BATCH)
 
     @classmethod
     async def connect(cls, url: URL, *, role: str = "queue", database: DatabaseSettings | None = None) -> Self:
@@ -123,25 +128,44 @@ class JobQueue:
         )
 
     async def enqueue(self, event: ChatEvent) -> bool:
-        """Accept ``event`` for answering: True when it is new, False when it was already accepted (ever)."""
+        """Accept ``event`` for answering: True when it is new, False when it was already accepted (ever).
+
+        Events that arrive while a transaction is storing others are stored together in the next one: under a
+        burst, one commit serves many events instead of each waiting for its own.
+        """
+        return await self._accepting.submit(event)
+
+    async def enqueue_many(self, events: list[ChatEvent]) -> list[bool]:
+        """Accept ``events`` in one transaction; per event, True when it is new (the first of a repeated id)."""
+        firsts: dict[tuple[str, str], int] = {}
+        for index, event in enumerate(events):
+            firsts.setdefault((event.platform, event.event_id), index)
+        fresh = [events[i] for i in firsts.values()]
         async with self.pool.acquire() as connection, connection.transaction():
-            recorded = await connection.fetchval(
-                "INSERT INTO processed_events (platform, event_id, received_at) VALUES ($1, $2, $3) "
-                "ON CONFLICT DO NOTHING RETURNING true",
-                event.platform,
-                event.event_id,
-                event.received_at,
+            rows = await connection.fetch(
+                "INSERT INTO processed_events (platform, event_id, received_at) "
+                "SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[]) "
+                "ON CONFLICT DO NOTHING RETURNING platform, event_id",
+                [e.platform for e in fresh],
+                [e.event_id for e in fresh],
+                [e.received_at for e in fresh],
             )
-            if not recorded:
-                return False
-            (job_id,) = await self.queries(AsyncpgDriver(connection)).enqueue(
-                ANSWER_ENTRYPOINT,
-                event.model_dump_json().encode(),
-                dedupe_key=dedupe_key(event),
-                # Only reachable if the event's row was pruned while its job still waited: still a duplicate.
-                on_conflict="skip",
-            )
-            return job_id is not None
+            recorded = {(row["platform"], row["event_id"]) for row in rows}
+            new = [e for e in fresh if (e.platform, e.event_id) in recorded]
+            job_ids = []
+            if new:
+                job_ids = await self.queries(AsyncpgDriver(connection)).enqueue(
+                    [ANSWER_ENTRYPOINT] * len(new),
+                    [e.model_dump_json().encode() for e in new],
+                    [0] * len(new),
+                    dedupe_key=[dedupe_key(e) for e in new],
+                    # Only reachable if an event's row was pruned while its job still waited: still a duplicate.
+                    on_conflict="skip",
+                )
+        queued = {(e.platform, e.event_id) for e, job_id in zip(new, job_ids, strict=True) if job_id is not None}
+        return [
+            (e.platform, e.event_id) in queued and firsts[(e.platform, e.event_id)] == i for i, e in enumerate(events)
+        ]
 
     async def depth(self) -> int:
         """Jobs not finished yet: waiting (for a worker or a retry) or being answered."""

@@ -146,6 +146,19 @@ async def test_an_event_is_accepted_once_even_after_its_job_finished(
     assert sorted(await asyncio.gather(*(queue.enqueue(twin) for _ in range(4)))) == [False, False, False, True]
 
 
+async def test_a_burst_of_events_is_stored_in_a_few_transactions_each_with_its_job(
+    queue: JobQueue, handbook: str
+) -> None:
+    burst = [question(handbook) for _ in range(60)]
+    assert await asyncio.gather(*(queue.enqueue(event) for event in burst)) == [True] * 60
+    assert sorted(job["dedupe_key"] for job in await jobs(queue)) == sorted(dedupe_key(e) for e in burst)
+    assert queue._accepting.batches < 60 / 10  # the events went in together, not one transaction each
+
+    seen, new = burst[0], question(handbook)
+    assert await queue.enqueue_many([seen, new, new.model_copy(update={"trace_id": "twin"})]) == [False, True, False]
+    assert len(await jobs(queue)) == 61
+
+
 async def test_a_question_that_waited_too_long_gets_an_apology_not_an_answer(
     queue: JobQueue, agent: AgentService, kb: KnowledgeBase, handbook: str
 ) -> None:
