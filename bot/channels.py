@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -28,18 +29,32 @@ class ChannelChoice:
 
 class ChannelSettingsStore:
     """Reads are cached for ``ttl`` seconds: every incoming event asks, and settings change rarely (another
-    process's change shows up within the TTL; this process's own at once)."""
+    process's change shows up within the TTL; this process's own at once). Events of one channel that arrive
+    together while its settings are being read share that one read."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, ttl: float = 10.0) -> None:
         self.sessionmaker = sessionmaker
         self.ttl = ttl
         self._cache: dict[tuple[str, str, str], tuple[float, ChannelChoice]] = {}
+        self._reading: dict[tuple[str, str, str], asyncio.Future[ChannelChoice]] = {}
+        self.reads = 0
+        """Reads from the database so far (for tests)."""
 
     async def get(self, *, tenant: str, platform: str, channel: str) -> ChannelChoice:
         key = (tenant, platform, channel)
         cached = self._cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = self._reading[key] = asyncio.ensure_future(self._read_and_cache(key))
+            reading.add_done_callback(lambda done: self._reading.pop(key) if self._reading.get(key) is done else None)
+        # shield: one caller giving up (its request was cancelled) must not cancel the read the others wait for
+        return await asyncio.shield(reading)
+
+    async def _read_and_cache(self, key: tuple[str, str, str]) -> ChannelChoice:
+        self.reads += 1
+        tenant, platform, channel = key
         choice = await self._read(tenant=tenant, platform=platform, channel=channel)
         if len(self._cache) > 10_000:  # bounded: forget everything rather than grow without end
             self._cache.clear()
@@ -79,6 +94,7 @@ class ChannelSettingsStore:
         if collections is not None or clear_collections:
             values["collections"] = collections or None
         self._cache.pop((tenant, platform, channel), None)
+        self._reading.pop((tenant, platform, channel), None)  # a read under way may predate this change
         async with session_scope(self.sessionmaker) as session:
             statement = insert(ChannelSettings).values(tenant=tenant, platform=platform, channel=channel, **values)
             await session.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
@@ -20,7 +21,7 @@ from bot.slack import http as slack_http
 from bot.web import admin, api, health, metrics, playground
 from bot.web.request_id import RequestIdMiddleware
 from core import __version__
-from core.db import create_engine, create_sessionmaker, resolve_database_url
+from core.db import create_engine, create_sessionmaker, open_pool_connections, resolve_database_url
 from core.health import describe_connection_error
 from core.langfuse import LangfuseTracing
 from core.logging import get_logger
@@ -43,10 +44,12 @@ class LifespanState(TypedDict):
     queue: JobQueue | None
 
 
-async def _check_schema(engine: AsyncEngine) -> None:
-    """Refuse to serve on an un-migrated database; an unreachable one is reported by /readyz instead."""
+async def _check_schema(engine: AsyncEngine, *, connections: int) -> None:
+    """Refuse to serve on an un-migrated database; an unreachable one is reported by /readyz instead. Opens
+    ``connections`` of the pool's connections on the way."""
     try:
         await ensure_migrated(engine)
+        await open_pool_connections(engine, connections)
     except (OSError, DBAPIError, TimeoutError) as error:
         log.warning(
             "database unreachable at start-up; /readyz reports 503 until it is", reason=describe_connection_error(error)
@@ -75,19 +78,27 @@ def _database_for(settings: Settings, *, worker: bool) -> DatabaseSettings:
 
 
 def create_app(
-    settings: Settings, *, role: str = "web", listeners: bool = True, worker: bool = True, gateway: bool = True
+    settings: Settings,
+    *,
+    role: str = "web",
+    listeners: bool = True,
+    worker: bool = True,
+    gateway: bool = True,
+    freeze_startup_objects: bool = False,
 ) -> FastAPI:
     """The web app; with Slack or Discord configured it also runs Slack's listeners (``listeners``), the Discord
-    gateway (``gateway``) and a worker (``worker``)."""
+    gateway (``gateway``) and a worker (``worker``). ``freeze_startup_objects``: for a server process, which
+    starts the app once (tests start many apps in one process)."""
     init_sentry(settings)  # before the app exists, so its integrations see every request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
         url = await asyncio.to_thread(resolve_database_url, settings)
-        engine = create_engine(url, role=role, database=_database_for(settings, worker=worker))
+        database = _database_for(settings, worker=worker)
+        engine = create_engine(url, role=role, database=database)
         tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
         try:
-            await _check_schema(engine)
+            await _check_schema(engine, connections=database.pool_size)
             sessionmaker = create_sessionmaker(engine)
             agent = _create_agent(settings, sessionmaker, tracing)
             async with AsyncExitStack() as stack:
@@ -101,6 +112,12 @@ def create_app(
                     worker=worker,
                     gateway=gateway,
                 )
+                if freeze_startup_objects:
+                    # What starting made (modules, the embedding model, LangChain) lives as long as the process:
+                    # moved out of the collector's sight, so that each full collection under load no longer
+                    # walks it (one such pause stalled every request for about 200 ms).
+                    gc.collect()
+                    gc.freeze()
                 log.info(
                     "threadwise web ready",
                     version=__version__,
