@@ -1,7 +1,8 @@
 """The worker: takes questions off the durable queue, answers them with the agent, and delivers the answers.
 
 Each job is one :class:`ChatEvent`. The worker shows the platform it is on it (``Deliverer.working``), streams the
-agent's answer into the platform at most once per ``QUEUE_UPDATE_INTERVAL`` (``Deliverer.update``), posts the
+agent's answer into the platform at most once per ``QUEUE_UPDATE_INTERVAL``, the first time once the answer has
+taken that long (``Deliverer.update``), posts the
 final answer with its sources (``Deliverer.deliver``) and ties the stored answer to the posted message, so
 reactions on it count as feedback.
 
@@ -295,7 +296,9 @@ class Worker:
 
     async def _stream(self, deliverer: Deliverer, event: ChatEvent, request: AnswerRequest) -> AnswerReply:
         text = ""
-        last_update: float | None = None
+        # The first partial text shows once the answer has taken an interval: one written faster goes out as a
+        # single message (the 👀 already says the bot is on it), sparing the platform a post and an edit.
+        last_update = time.monotonic()
         reply: AnswerReply | None = None
         async for item in self.agent.stream(request):
             if isinstance(item, StreamFinal):
@@ -303,7 +306,7 @@ class Worker:
                 continue
             text += item.text
             now = time.monotonic()
-            if last_update is None or now - last_update >= self.settings.update_interval:
+            if now - last_update >= self.settings.update_interval:
                 last_update = now
                 try:
                     await deliverer.update(event, text)

@@ -43,12 +43,16 @@ class SlackBenchmark:
     events: int
     concurrency: int
     ack_ms: dict[str, float]
+    """After the warm-up: p50 and p99."""
+    warm_up_ack_ms: dict[str, float]
+    """The first ``concurrency`` mentions, sent at once to a server that has just started: p50 and max."""
     answers_per_second: float
     answered: int
+    """Measured mentions answered (the warm-up's are waited for before the measured ones are sent)."""
     failed_acks: int
     """Mentions the server did not accept with a 200 (Slack would send them again)."""
     lost: int
-    """Mentions accepted with a 200 but never answered."""
+    """Mentions (warm-up included) accepted with a 200 but never answered."""
     duplicated: int
     server_peak_rss_mb: float
     seconds: float
@@ -87,6 +91,7 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 READY_WITHIN_SECONDS = 180
+ANSWERS_WITHIN_SECONDS = 300
 ACK_TIMEOUT_SECONDS = 30
 
 
@@ -165,14 +170,28 @@ async def _final_threads(client: aiohttp.ClientSession, finals_url: str) -> list
         return threads
 
 
-async def _run(
-    client: aiohttp.ClientSession, finals_url: str, pid: int, events: int, concurrency: int, progress: Progress
-) -> SlackBenchmark:
+@dataclass
+class _Round:
+    acks: list[float]
+    sent: set[str]
+    """Thread ts of every mention accepted with a 200."""
+    failed: int
+    seconds: float
+    """From the first mention sent to the last answer posted (or to the deadline)."""
+
+
+async def _send_and_wait(
+    client: aiohttp.ClientSession,
+    finals_url: str,
+    mentions: list[tuple[str, str]],
+    concurrency: int,
+    progress: Progress,
+    label: str,
+) -> _Round:
     gate = asyncio.Semaphore(concurrency)
     acks: list[float] = []
     sent: set[str] = set()
     failed = 0
-    mentions = [_mention(i) for i in range(events)]  # built beforehand: only the requests themselves are timed
 
     async def send(ts: str, body: str) -> None:
         nonlocal failed
@@ -189,32 +208,44 @@ async def _run(
             sent.add(ts)
         else:
             failed += 1
-        progress("sending mentions", len(acks), events)
+        progress(f"{label}: sending mentions", len(acks), len(mentions))
 
     started = time.perf_counter()
     await asyncio.gather(*(send(ts, body) for ts, body in mentions))
-    last_answer = time.perf_counter()
-    deadline = time.monotonic() + 300
+    finished = time.perf_counter()
+    deadline = time.monotonic() + ANSWERS_WITHIN_SECONDS
     while time.monotonic() < deadline:
         answered = set(await _final_threads(client, finals_url)) & sent
-        progress("answers posted", len(answered), len(sent))
+        progress(f"{label}: answers posted", len(answered), len(sent))
         if len(answered) == len(sent):
-            last_answer = time.perf_counter()
+            finished = time.perf_counter()
             break
         await asyncio.sleep(0.05)
+    return _Round(acks=acks, sent=sent, failed=failed, seconds=finished - started)
+
+
+async def _run(
+    client: aiohttp.ClientSession, finals_url: str, pid: int, events: int, concurrency: int, progress: Progress
+) -> SlackBenchmark:
+    # Built beforehand: only the requests themselves are timed.
+    warm_up = [_mention(i) for i in range(concurrency)]
+    mentions = [_mention(i) for i in range(concurrency, concurrency + events)]
+    first = await _send_and_wait(client, finals_url, warm_up, concurrency, progress, "warm-up")
+    measured = await _send_and_wait(client, finals_url, mentions, concurrency, progress, "measured")
     await asyncio.sleep(2.0)  # anything posted twice shows up now
+    sent = first.sent | measured.sent
     counts = Counter(t for t in await _final_threads(client, finals_url) if t in sent)
-    answered = set(counts)
-    elapsed = last_answer - started
+    answered = len(set(counts) & measured.sent)
     return SlackBenchmark(
         events=events,
         concurrency=concurrency,
-        ack_ms={"p50": round(percentile(acks, 50), 1), "p99": round(percentile(acks, 99), 1)},
-        answers_per_second=round(len(answered) / elapsed, 1) if elapsed > 0 else 0.0,
-        answered=len(answered),
-        failed_acks=failed,
-        lost=events - failed - len(answered),
+        ack_ms={"p50": round(percentile(measured.acks, 50), 1), "p99": round(percentile(measured.acks, 99), 1)},
+        warm_up_ack_ms={"p50": round(percentile(first.acks, 50), 1), "max": round(max(first.acks), 1)},
+        answers_per_second=round(answered / measured.seconds, 1) if measured.seconds > 0 else 0.0,
+        answered=answered,
+        failed_acks=first.failed + measured.failed,
+        lost=len(sent) - len(counts),
         duplicated=sum(n - 1 for n in counts.values()),
         server_peak_rss_mb=round(_peak_rss_mb(pid), 1),
-        seconds=round(elapsed, 1),
+        seconds=round(measured.seconds, 1),
     )

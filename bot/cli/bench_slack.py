@@ -24,7 +24,10 @@ def bench_slack_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Start `threadwise serve` against stand-ins for Slack and an instant LLM on 127.0.0.1, send signed
-    mentions, and print ack latency, answers per second, lost and duplicated answers, and peak memory."""
+    mentions, and print ack latency, answers per second, lost and duplicated answers, and peak memory.
+
+    A warm-up of CONCURRENCY mentions goes first and is answered before the measured ones are sent; its
+    latency is printed on its own line."""
     from bot.bench.slack import bench_slack
 
     settings = cli_settings(log_level="WARNING")
@@ -39,12 +42,14 @@ def bench_slack_command(
         if as_json:
             print(json.dumps(asdict(result)))
             return
+        warm_up = result.warm_up_ack_ms
         out.print(
             f"{result.events} mentions, {result.concurrency} in flight: ack p50 {result.ack_ms['p50']:.1f} ms, "
             f"p99 {result.ack_ms['p99']:.1f} ms; {result.answers_per_second:.1f} answers/s "
             f"({result.answered} answered in {result.seconds:.1f} s); not accepted {result.failed_acks}, "
-            f"lost {result.lost}, "
-            f"duplicated {result.duplicated}; server peak RSS {result.server_peak_rss_mb:.0f} MB"
+            f"lost {result.lost}, duplicated {result.duplicated}; server peak RSS {result.server_peak_rss_mb:.0f} MB\n"
+            f"warm-up (the first {result.concurrency} mentions at once, just after start): ack p50 "
+            f"{warm_up['p50']:.1f} ms, max {warm_up['max']:.1f} ms"
         )
 
     run_async(go())

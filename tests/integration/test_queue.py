@@ -325,25 +325,34 @@ async def test_depth_and_age_of_the_oldest_waiting_question(queue: JobQueue, ten
 
 
 class ScriptedAgent:
-    """Streams fixed pieces, then a reply; enough to watch how often the worker edits the message."""
+    """Streams fixed pieces (``pause`` seconds apart), then a reply; enough to watch how often the worker edits
+    the message."""
 
-    def __init__(self, pieces: list[str]) -> None:
+    def __init__(self, pieces: list[str], *, pause: float = 0.0) -> None:
         self.pieces = pieces
+        self.pause = pause
 
     async def stream(self, request: AnswerRequest) -> AsyncIterator[StreamEvent]:
-        for piece in self.pieces:
+        for index, piece in enumerate(self.pieces):
+            if index:
+                await asyncio.sleep(self.pause)
             yield StreamDelta(text=piece)
         yield StreamFinal(reply=AnswerReply(text="".join(self.pieces), outcome="answered", trace_id=request.trace_id))
 
 
 @pytest.mark.parametrize(
-    ("interval", "expected"), [(0.0, ["Press", "Press Rotate", "Press Rotate."]), (60.0, ["Press"])]
+    ("interval", "pause", "expected"),
+    [
+        (0.0, 0.0, ["Press", "Press Rotate", "Press Rotate."]),
+        (0.2, 0.25, ["Press Rotate", "Press Rotate."]),  # the first piece came before an interval had passed
+        (60.0, 0.0, []),  # written within the interval: only the final message
+    ],
 )
 async def test_partial_answers_are_shown_at_most_once_per_interval(
-    queue: JobQueue, tenant: str, interval: float, expected: list[str]
+    queue: JobQueue, tenant: str, interval: float, pause: float, expected: list[str]
 ) -> None:
     deliverer = RecordingDeliverer()
-    agent = cast(AgentService, ScriptedAgent(["Press", " Rotate", "."]))
+    agent = cast(AgentService, ScriptedAgent(["Press", " Rotate", "."], pause=pause))
     settings = SETTINGS.model_copy(update={"update_interval": interval})
 
     await Worker(queue, agent, {"slack": deliverer}, settings).answer(question(tenant))
