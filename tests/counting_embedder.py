@@ -12,7 +12,10 @@ class CountingEmbedder(LocalEmbedder):
     def __init__(self) -> None:
         super().__init__()
         self.embedded: list[str] = []
+        self.calls: list[list[str]] = []
+        """The texts of each call, one list per model run."""
 
     def embed_array(self, texts: list[str]) -> npt.NDArray[np.float32]:
         self.embedded.extend(texts)
+        self.calls.append(list(texts))
         return super().embed_array(texts)

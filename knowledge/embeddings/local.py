@@ -20,6 +20,8 @@ from knowledge.embeddings.base import Embedder, EmbeddingError
 from knowledge.embeddings.tokenizer import load_minilm_tokenizer
 
 _BLOCK = 1 << 20
+SMALL_JOB_TOKENS = 512
+"""Jobs of at most this many tokens run on one thread (see ``LocalEmbedder._session_for``)."""
 DEFAULT_MAX_BATCH_TOKENS = 4096
 """16 texts of 256 tokens: ~0.35 GB of activations; 64 of them would need ~1.3 GB and run slower."""
 
@@ -101,8 +103,8 @@ class LocalEmbedder(Embedder):
         if not texts:
             return out
         tokenizer = self._load_tokenizer()
-        session = self._session_for(single_text=len(texts) == 1)
         encodings = tokenizer.encode_batch(texts)
+        session = self._session_for(small=sum(len(e.ids) for e in encodings) <= SMALL_JOB_TOKENS)
         for rows in plan_batches([len(e.ids) for e in encodings], self.batch_size, self.max_batch_tokens):
             out[rows] = self._run(session, [encodings[i] for i in rows])
         return out
@@ -133,15 +135,16 @@ class LocalEmbedder(Embedder):
                     self._embedding_tokenizer = load_minilm_tokenizer(max_length=self.max_tokens)
         return self._embedding_tokenizer
 
-    def _session_for(self, *, single_text: bool) -> Any:
-        """Single texts (search queries) run on a one-thread session; each session is made on first use.
+    def _session_for(self, *, small: bool) -> Any:
+        """Small jobs (search queries, alone or a few together) run on a one-thread session; each session is
+        made on first use.
 
         A second thread barely speeds up a short text: measured here on a 10-token query, 4.6 ms on one thread,
         3.4 ms on two but 6.7 ms of CPU; with a search running beside it on a 2-core machine, the agent's p95
-        was about 5 ms better on one. A server loads the batch session only once it embeds several texts at once
-        (the questions of verified answers among the hits, the dashboard's gap report).
+        was about 5 ms better on one. A server loads the batch session only once it embeds more than
+        ``SMALL_JOB_TOKENS`` at once (the dashboard's gap report, a re-index).
         """
-        if single_text and self.threads != 1:
+        if small and self.threads != 1:
             if self._single_session is None:
                 with self._lock:  # checked again inside: only one thread builds it
                     if self._single_session is None:
