@@ -21,4 +21,4 @@ def test_bench_slack_answers_every_mention_once(database_url_text: str, tmp_path
     assert (figures["answered"], figures["failed_acks"], figures["lost"], figures["duplicated"]) == (20, 0, 0, 0)
     assert 0 < figures["ack_ms"]["p50"] <= figures["ack_ms"]["p99"]
     assert figures["answers_per_second"] > 0 and figures["server_peak_rss_mb"] > 100
-    assert log.read_text().count('"event": "answer delivered"') == 20
+    assert log.read_text().count('"event": "answer delivered"') == 20 + 5  # the warm-up sends as many as are in flight
