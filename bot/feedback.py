@@ -6,6 +6,7 @@ from __future__ import annotations
 from agent.feedback import AnswerRef, FeedbackStore
 from agent.verified import NotVerifiableError, VerifiedAnswers
 from bot.events import FeedbackEvent
+from core.keyed_locks import KeyedLocks
 from core.logging import get_logger
 from core.metrics import FEEDBACK_VOTES
 
@@ -14,20 +15,27 @@ log = get_logger(__name__)
 VERIFIED_TEXT = "✅ Saved as a verified answer: I'll prefer it for similar questions. (Remove the ✅ to undo.)"
 UNVERIFIED_TEXT = "Removed from the verified answers."
 
+_one_after_another = KeyedLocks()
+
 
 async def apply_feedback(store: FeedbackStore, event: FeedbackEvent) -> AnswerRef | None:
     """Record, change or withdraw a vote; after a 👎 the user's next message in the thread becomes its comment.
 
-    Returns the answer voted on, or None when the message reacted to is not one of the bot's answers.
+    Returns the answer voted on, or None when the message reacted to is not one of the bot's answers. One user's
+    reactions on one message are applied in the order they arrived: 👍 then 👎 in quick succession must leave the
+    👎, whichever database write would have finished first.
     """
-    answer = await store.find_answer(platform=event.platform, tenant=event.tenant, platform_message_id=event.message_id)
-    if answer is None:
-        return None
-    await record_vote(
-        store, answer, platform=event.platform, user_id=event.user_id, score=event.score, reaction=event.reaction
-    )
-    if event.score < 0:
-        await store.await_comment(message_id=answer.message_id, user_id=event.user_id)
+    async with _one_after_another.hold((event.platform, event.tenant, event.message_id, event.user_id)):
+        answer = await store.find_answer(
+            platform=event.platform, tenant=event.tenant, platform_message_id=event.message_id
+        )
+        if answer is None:
+            return None
+        await record_vote(
+            store, answer, platform=event.platform, user_id=event.user_id, score=event.score, reaction=event.reaction
+        )
+        if event.score < 0:
+            await store.await_comment(message_id=answer.message_id, user_id=event.user_id)
     if event.score != 0:
         log.info("feedback", platform=event.platform, score=event.score, message_id=answer.message_id)
     return answer
