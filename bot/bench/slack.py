@@ -22,8 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy import text
 
+from bot.bench import BenchmarkError
 from bot.bench.stand_ins import stand_ins
+from core.db import session_scope
 from knowledge.evaluation.metrics import percentile
 from knowledge.service import KnowledgeBase
 
@@ -100,7 +103,7 @@ async def _wait_ready(client: aiohttp.ClientSession, server: subprocess.Popen[by
     deadline = time.monotonic() + READY_WITHIN_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"threadwise serve exited with {server.returncode} before it was ready")
+            raise BenchmarkError(f"threadwise serve exited with {server.returncode} before it was ready")
         try:
             async with client.get("/readyz") as response:
                 if response.status == 200:
@@ -108,7 +111,19 @@ async def _wait_ready(client: aiohttp.ClientSession, server: subprocess.Popen[by
         except aiohttp.ClientError:
             pass
         await asyncio.sleep(0.25)
-    raise RuntimeError("threadwise serve was not ready within 3 minutes")
+    raise BenchmarkError("threadwise serve was not ready within 3 minutes")
+
+
+async def _refuse_a_busy_queue(kb: KnowledgeBase) -> None:
+    """Questions already waiting would be answered first, by the benchmark's server, and counted in its time."""
+    async with session_scope(kb.sessionmaker) as session:
+        waiting = await session.scalar(text("SELECT count(*) FROM pgqueuer WHERE status IN ('queued', 'picked')"))
+    if waiting:
+        raise BenchmarkError(
+            f"{waiting} {'question is' if waiting == 1 else 'questions are'} waiting in this database's queue; the "
+            "benchmark's server would answer them too and the figures would be wrong. Let a worker answer them "
+            "(threadwise serve) or use another database."
+        )
 
 
 async def bench_slack(
@@ -121,6 +136,7 @@ async def bench_slack(
     server_log: Path | None = None,
 ) -> SlackBenchmark:
     """``server_log``: where the server's log goes (JSON lines at INFO); by default it is discarded."""
+    await _refuse_a_busy_queue(kb)
     with tempfile.TemporaryDirectory() as folder:  # unchanged on later runs: the ingest is then a no-op
         (Path(folder) / "security.md").write_text(GUIDE)
         await kb.ingest([folder], tenant=BENCH_TEAM, collection="bench-slack")

@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.bench import BenchmarkError
+
 INSTANT_ANSWER = "Press Rotate on the Security page of the admin console [1]."
 
 
@@ -139,7 +141,7 @@ def stand_ins() -> Iterator[StandIns]:
     try:
         line = process.stdout.readline() if process.stdout else ""
         if not line:
-            raise RuntimeError(f"the benchmark's stand-ins exited with {process.wait()} before they were ready")
+            raise BenchmarkError(f"the benchmark's stand-ins exited with {process.wait()} before they were ready")
         urls = json.loads(line)
         yield StandIns(slack_base=urls["slack"], llm_base=urls["llm"])
     finally:

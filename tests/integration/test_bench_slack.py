@@ -3,9 +3,15 @@ counted once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from pathlib import Path
 
+from sqlalchemy.engine import URL
+
+from bot.events import ChatEvent
+from bot.queue import JobQueue, dedupe_key
 from tests.integration.test_cli import run
 
 
@@ -22,3 +28,21 @@ def test_bench_slack_answers_every_mention_once(database_url_text: str, tmp_path
     assert 0 < figures["ack_ms"]["p50"] <= figures["ack_ms"]["p99"]
     assert figures["answers_per_second"] > 0 and figures["server_peak_rss_mb"] > 100
     assert log.read_text().count('"event": "answer delivered"') == 20 + 5  # the warm-up sends as many as are in flight
+
+
+async def test_bench_slack_refuses_a_queue_with_questions_waiting(
+    database_url: URL, database_url_text: str, tmp_path: Path
+) -> None:
+    async with await JobQueue.connect(database_url, role="tests") as queue:
+        event = ChatEvent(
+            platform="slack", event_id=f"Ev{uuid.uuid4().hex}", tenant="TBENCH", channel="C1", thread="1.1",
+            user_id="U1", message_id="1.1", text="a question nobody answered",
+        )  # fmt: skip
+        await queue.enqueue(event)
+        try:
+            env = {"DATABASE_URL": database_url_text, "APP_DATA_DIR": str(tmp_path / "data")}
+            result = await asyncio.to_thread(run, "bench", "slack", "--events", "5", **env)
+        finally:
+            await queue.pool.execute("DELETE FROM pgqueuer WHERE dedupe_key = $1", dedupe_key(event))
+    assert result.returncode == 1
+    assert "1 question is waiting in this database's queue" in result.stderr
