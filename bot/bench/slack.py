@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import text
 
-from bot.bench import BenchmarkError
+from bot.bench import BenchmarkError, stop_process
 from bot.bench.stand_ins import stand_ins
 from core.db import session_scope
 from knowledge.evaluation.metrics import percentile
@@ -172,11 +171,7 @@ async def bench_slack(
                 await _wait_ready(client, server)
                 return await _run(client, outside.slack_finals_url, server.pid, events, concurrency, progress)
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_process(server, within=30)
             if log_file:
                 log_file.close()
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.bench import BenchmarkError
+from bot.bench import BenchmarkError, stop_process
 
 INSTANT_ANSWER = "Press Rotate on the Security page of the admin console [1]."
 
@@ -145,12 +145,7 @@ def stand_ins() -> Iterator[StandIns]:
         urls = json.loads(line)
         yield StandIns(slack_base=urls["slack"], llm_base=urls["llm"])
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, within=10)
 
 
 if __name__ == "__main__":
