@@ -125,6 +125,12 @@ async def _refuse_a_busy_queue(kb: KnowledgeBase) -> None:
         )
 
 
+async def _forget_bench_conversations(kb: KnowledgeBase) -> None:
+    """Each run leaves a conversation per mention (its messages and votes go with it): not kept past the run."""
+    async with session_scope(kb.sessionmaker) as session:
+        await session.execute(text("DELETE FROM conversations WHERE tenant = :tenant"), {"tenant": BENCH_TEAM})
+
+
 async def bench_slack(
     kb: KnowledgeBase,
     *,
@@ -174,6 +180,7 @@ async def bench_slack(
             stop_process(server, within=30)
             if log_file:
                 log_file.close()
+            await _forget_bench_conversations(kb)
 
 
 async def _final_threads(client: aiohttp.ClientSession, finals_url: str) -> list[str]:

@@ -15,11 +15,13 @@ from bot.queue import JobQueue, dedupe_key
 from tests.integration.test_cli import run
 
 
-def test_bench_slack_answers_every_mention_once(database_url_text: str, tmp_path: Path) -> None:
+async def test_bench_slack_answers_every_mention_once(
+    database_url: URL, database_url_text: str, tmp_path: Path
+) -> None:
     env = {"DATABASE_URL": database_url_text, "APP_DATA_DIR": str(tmp_path / "data")}
     log = tmp_path / "server.jsonl"
-    result = run(
-        "bench", "slack", "--events", "20", "--concurrency", "5", "--workers", "2", "--server-log", str(log),
+    result = await asyncio.to_thread(
+        run, "bench", "slack", "--events", "20", "--concurrency", "5", "--workers", "2", "--server-log", str(log),
         "--json", **env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -28,6 +30,8 @@ def test_bench_slack_answers_every_mention_once(database_url_text: str, tmp_path
     assert 0 < figures["ack_ms"]["p50"] <= figures["ack_ms"]["p99"]
     assert figures["answers_per_second"] > 0 and figures["server_peak_rss_mb"] > 100
     assert log.read_text().count('"event": "answer delivered"') == 20 + 5  # the warm-up sends as many as are in flight
+    async with await JobQueue.connect(database_url, role="tests") as queue:  # the run's conversations are gone
+        assert await queue.pool.fetchval("SELECT count(*) FROM conversations WHERE tenant = 'TBENCH'") == 0
 
 
 async def test_bench_slack_refuses_a_queue_with_questions_waiting(
