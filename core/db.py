@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from pgvector.asyncpg import register_vector
@@ -73,13 +72,6 @@ def _install_vector_codec(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         dbapi_connection.run_async(_register_vector_codec)
-
-
-async def open_pool_connections(engine: AsyncEngine, count: int) -> None:
-    """Open ``count`` of the pool's connections now, together, instead of during the first burst of requests:
-    each new connection costs PostgreSQL a backend process and asyncpg a round of type introspection."""
-    async with AsyncExitStack() as held:
-        await asyncio.gather(*(held.enter_async_context(engine.connect()) for _ in range(count)))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

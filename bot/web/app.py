@@ -21,7 +21,7 @@ from bot.slack import http as slack_http
 from bot.web import admin, api, health, metrics, playground
 from bot.web.request_id import RequestIdMiddleware
 from core import __version__
-from core.db import create_engine, create_sessionmaker, open_pool_connections, resolve_database_url
+from core.db import create_engine, create_sessionmaker, resolve_database_url
 from core.health import describe_connection_error
 from core.langfuse import LangfuseTracing
 from core.logging import get_logger
@@ -44,12 +44,10 @@ class LifespanState(TypedDict):
     queue: JobQueue | None
 
 
-async def _check_schema(engine: AsyncEngine, *, connections: int) -> None:
-    """Refuse to serve on an un-migrated database; an unreachable one is reported by /readyz instead. Opens
-    ``connections`` of the pool's connections on the way."""
+async def _check_schema(engine: AsyncEngine) -> None:
+    """Refuse to serve on an un-migrated database; an unreachable one is reported by /readyz instead."""
     try:
         await ensure_migrated(engine)
-        await open_pool_connections(engine, connections)
     except (OSError, DBAPIError, TimeoutError) as error:
         log.warning(
             "database unreachable at start-up; /readyz reports 503 until it is", reason=describe_connection_error(error)
@@ -94,11 +92,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
         url = await asyncio.to_thread(resolve_database_url, settings)
-        database = _database_for(settings, worker=worker)
-        engine = create_engine(url, role=role, database=database)
+        engine = create_engine(url, role=role, database=_database_for(settings, worker=worker))
         tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
         try:
-            await _check_schema(engine, connections=database.pool_size)
+            await _check_schema(engine)
             sessionmaker = create_sessionmaker(engine)
             agent = _create_agent(settings, sessionmaker, tracing)
             async with AsyncExitStack() as stack:
