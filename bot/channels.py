@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.models import ChannelSettings
 from core.db import session_scope
+from core.keyed_locks import KeyedLocks
 
 ReplyMode = Literal["mention", "auto", "off"]
 REPLY_MODES: tuple[ReplyMode, ...] = ("mention", "auto", "off")
@@ -36,30 +36,27 @@ class ChannelSettingsStore:
         self.sessionmaker = sessionmaker
         self.ttl = ttl
         self._cache: dict[tuple[str, str, str], tuple[float, ChannelChoice]] = {}
-        self._reading: dict[tuple[str, str, str], asyncio.Future[ChannelChoice]] = {}
+        self._reading = KeyedLocks()
         self.reads = 0
         """Reads from the database so far (for tests)."""
 
     async def get(self, *, tenant: str, platform: str, channel: str) -> ChannelChoice:
         key = (tenant, platform, channel)
-        cached = self._cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < self.ttl:
-            return cached[1]
-        reading = self._reading.get(key)
-        if reading is None:
-            reading = self._reading[key] = asyncio.ensure_future(self._read_and_cache(key))
-            reading.add_done_callback(lambda done: self._reading.pop(key) if self._reading.get(key) is done else None)
-        # shield: one caller giving up (its request was cancelled) must not cancel the read the others wait for
-        return await asyncio.shield(reading)
+        if (choice := self._cached(key)) is not None:
+            return choice
+        async with self._reading.hold(key):  # the first event reads; those queued behind it find the cache
+            if (choice := self._cached(key)) is not None:
+                return choice
+            self.reads += 1
+            choice = await self._read(tenant=tenant, platform=platform, channel=channel)
+            if len(self._cache) > 10_000:  # bounded: forget everything rather than grow without end
+                self._cache.clear()
+            self._cache[key] = (time.monotonic(), choice)
+            return choice
 
-    async def _read_and_cache(self, key: tuple[str, str, str]) -> ChannelChoice:
-        self.reads += 1
-        tenant, platform, channel = key
-        choice = await self._read(tenant=tenant, platform=platform, channel=channel)
-        if len(self._cache) > 10_000:  # bounded: forget everything rather than grow without end
-            self._cache.clear()
-        self._cache[key] = (time.monotonic(), choice)
-        return choice
+    def _cached(self, key: tuple[str, str, str]) -> ChannelChoice | None:
+        cached = self._cache.get(key)
+        return cached[1] if cached is not None and time.monotonic() - cached[0] < self.ttl else None
 
     async def _read(self, *, tenant: str, platform: str, channel: str) -> ChannelChoice:
         async with session_scope(self.sessionmaker) as session:
@@ -94,7 +91,6 @@ class ChannelSettingsStore:
         if collections is not None or clear_collections:
             values["collections"] = collections or None
         self._cache.pop((tenant, platform, channel), None)
-        self._reading.pop((tenant, platform, channel), None)  # a read under way may predate this change
         async with session_scope(self.sessionmaker) as session:
             statement = insert(ChannelSettings).values(tenant=tenant, platform=platform, channel=channel, **values)
             await session.execute(
