@@ -63,8 +63,9 @@ def _slack_routes(record: SlackRecord) -> list[web.RouteDef]:
             args |= dict(await request.post())
         return web.json_response(record.answer(request.match_info["method"], args))
 
-    async def finals(_: web.Request) -> web.Response:
-        return web.json_response(record.finals)
+    async def finals(request: web.Request) -> web.Response:
+        # ?after=N: only the ones after the first N, so polling while answers arrive stays cheap for long runs
+        return web.json_response(record.finals[int(request.query.get("after", 0)) :])
 
     return [web.post("/api/{method}", api), web.get("/api/{method}", api), web.get("/bench/finals", finals)]
 
