@@ -53,6 +53,7 @@ class AgentService:
     ) -> None:
         self.store = ConversationStore(sessionmaker)
         self.tracing = tracing if tracing is not None else LangfuseTracing()
+        self._owns_models = models is None  # models handed in are closed by whoever made them
         self.models = models if models is not None else create_chat_models(llm)
         self.graph = build_graph(llm)
         self.context = AgentContext(
@@ -62,6 +63,11 @@ class AgentService:
             settings=settings,
             verified_questions=TextVectors(knowledge.embedder),
         )
+
+    async def aclose(self) -> None:
+        """Close the chat models' HTTP clients, when this service made the models."""
+        if self._owns_models and self.models is not None:
+            await self.models.aclose()
 
     @property
     def extractive(self) -> bool:

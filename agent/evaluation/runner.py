@@ -183,15 +183,18 @@ class EvalAgent:
         return _asked(reply, (time.perf_counter() - tick) * 1000)
 
     async def close(self) -> None:
-        """Delete this run's conversations (their messages go with them)."""
-        async with session_scope(self.knowledge.sessionmaker) as session:
-            await session.execute(
-                delete(Conversation).where(
-                    Conversation.tenant == EVAL_TENANT,
-                    Conversation.platform == EVAL_PLATFORM,
-                    Conversation.channel == f"answers-{self.run}",
+        """Delete this run's conversations (their messages go with them) and close the models' HTTP clients."""
+        try:
+            async with session_scope(self.knowledge.sessionmaker) as session:
+                await session.execute(
+                    delete(Conversation).where(
+                        Conversation.tenant == EVAL_TENANT,
+                        Conversation.platform == EVAL_PLATFORM,
+                        Conversation.channel == f"answers-{self.run}",
+                    )
                 )
-            )
+        finally:
+            await self.service.aclose()
 
 
 @asynccontextmanager

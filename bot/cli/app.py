@@ -105,9 +105,13 @@ async def agent_service(settings: Settings, url: URL, *, role: str = "cli") -> A
     tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
     try:
         async with knowledge_base(settings, url, role=role) as kb:
-            yield AgentService(
+            agent = AgentService(
                 knowledge=kb, sessionmaker=kb.sessionmaker, llm=settings.llm, settings=settings.agent, tracing=tracing
             )
+            try:
+                yield agent
+            finally:
+                await agent.aclose()
     finally:
         await asyncio.to_thread(tracing.shutdown)  # sends the traces still queued before the command exits
 

@@ -99,6 +99,7 @@ def create_app(
             sessionmaker = create_sessionmaker(engine)
             agent = _create_agent(settings, sessionmaker, tracing)
             async with AsyncExitStack() as stack:
+                stack.push_async_callback(agent.aclose)  # last out: the worker may still be answering until then
                 platforms = await start_platforms(
                     stack,
                     settings,

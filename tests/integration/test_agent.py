@@ -3,9 +3,11 @@ to a scripted OpenAI-compatible server on 127.0.0.1."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from openai import DefaultAioHttpClient
 from sqlalchemy import select
 
 from agent.models import Message
@@ -74,8 +76,21 @@ def llm_settings(base_url: str, **overrides: object) -> LLMSettings:
     return LLMSettings.model_validate(values | overrides)
 
 
+_made: list[AgentService] = []
+
+
 def make_agent(kb: KnowledgeBase, llm: LLMSettings | None = None) -> AgentService:
-    return AgentService(knowledge=kb, sessionmaker=kb.sessionmaker, llm=llm or LLMSettings(), settings=AGENT_SETTINGS)
+    agent = AgentService(knowledge=kb, sessionmaker=kb.sessionmaker, llm=llm or LLMSettings(), settings=AGENT_SETTINGS)
+    _made.append(agent)
+    return agent
+
+
+@pytest.fixture(autouse=True)
+async def _close_made_agents() -> AsyncIterator[None]:
+    """The agents a test made close their models' HTTP clients when it ends."""
+    yield
+    while _made:
+        await _made.pop().aclose()
 
 
 def ask(tenant: str, question: str, channel: str = "general", **fields: object) -> AnswerRequest:
@@ -109,6 +124,28 @@ async def test_citations_are_renumbered_and_invalid_ones_removed(kb: KnowledgeBa
     assert stored.outcome == "answered" and stored.content == reply.text
     assert stored.retrieved_chunk_ids == [r.chunk_id for r in reply.retrieved]
     assert stored.prompt_tokens == reply.usage.prompt_tokens and stored.latency_ms is not None
+
+
+async def test_an_openai_compatible_model_talks_over_aiohttp_and_closes_its_client(
+    kb: KnowledgeBase, handbook: str
+) -> None:
+    agent = make_agent(kb, llm_settings("http://127.0.0.1:9/v1", fallback_model="openai:fallback"))
+    assert agent.models is not None and agent.models.fallback is not None
+    clients = [
+        getattr(agent.models.primary, "http_async_client", None),
+        getattr(agent.models.fallback, "http_async_client", None),
+    ]
+    assert all(isinstance(client, DefaultAioHttpClient) for client in clients)
+    with scripted_llm(Reply("Press Rotate [1].")) as fake:
+        agent = make_agent(kb, llm_settings(fake.base_url))
+        reply = await agent.answer(ask(handbook, "How do I rotate the key?"))
+    assert reply.outcome == "answered" and reply.text == "Press Rotate [1]."
+    assert agent.models is not None
+    client = getattr(agent.models.primary, "http_async_client", None)
+    assert isinstance(client, DefaultAioHttpClient)
+    assert not client.is_closed
+    await agent.aclose()
+    assert client.is_closed
 
 
 async def test_sources_are_wrapped_as_untrusted_data(kb: KnowledgeBase, handbook: str) -> None:

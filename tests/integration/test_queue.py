@@ -73,10 +73,12 @@ async def queue(database_url: URL) -> AsyncIterator[JobQueue]:
 
 
 @pytest.fixture
-def agent(kb: KnowledgeBase) -> AgentService:
-    return AgentService(
+async def agent(kb: KnowledgeBase) -> AsyncIterator[AgentService]:
+    service = AgentService(
         knowledge=kb, sessionmaker=kb.sessionmaker, llm=LLMSettings(), settings=AgentSettings(min_similarity=0.25)
     )
+    yield service
+    await service.aclose()
 
 
 def question(tenant: str, text: str = "How do I rotate the signing key?", **fields: Any) -> ChatEvent:

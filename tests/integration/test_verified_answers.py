@@ -67,6 +67,7 @@ async def test_a_verified_answer_is_preferred_for_a_paraphrase(kb: KnowledgeBase
     with scripted_llm(Reply(VERIFIED_TEXT)) as llm:
         with_llm = _agent(kb, LLMSettings(model="openai:primary", base_url=llm.base_url))
         answer_id, _, text = await _ask(with_llm, handbook, QUESTION)
+        await with_llm.aclose()
     assert answer_id is not None and "25 vacation days" in text
     verified = await VerifiedAnswers(kb, kb.sessionmaker).verify(answer_id, verified_by="test", tenant=handbook)
     assert verified.source_uri == source_uri(answer_id) and verified.question == QUESTION
