@@ -1,0 +1,63 @@
+"""The connection pool: a connection PostgreSQL closed while it sat idle is replaced before anyone uses it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.db import create_engine, create_sessionmaker, session_scope
+from core.settings import DatabaseSettings
+
+
+async def _backend_pid(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    async with session_scope(sessionmaker) as session:
+        return int(await session.scalar(text("SELECT pg_backend_pid()")) or 0)
+
+
+async def _terminate(admin: AsyncEngine, pid: int) -> None:
+    """End the backend as a restart would, and wait until it is gone."""
+    async with admin.connect() as connection:
+        await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        for _ in range(100):
+            alive = await connection.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            )
+            if not alive:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"backend {pid} did not exit")
+
+
+async def test_a_connection_closed_while_idle_is_replaced_without_an_error(
+    database_url: URL, engine: AsyncEngine
+) -> None:
+    pooled = create_engine(database_url, role="tests-pool", database=DatabaseSettings(pool_size=1), ping_after_idle=0.0)
+    try:
+        sessionmaker = create_sessionmaker(pooled)
+        first = await _backend_pid(sessionmaker)
+        await _terminate(engine, first)
+        second = await _backend_pid(sessionmaker)  # the ping found the connection dead: a new one answered
+        assert second != first
+    finally:
+        await pooled.dispose()
+
+
+async def test_a_connection_used_moments_ago_is_not_pinged(database_url: URL, engine: AsyncEngine) -> None:
+    pooled = create_engine(
+        database_url, role="tests-pool", database=DatabaseSettings(pool_size=1), ping_after_idle=3600.0
+    )
+    try:
+        sessionmaker = create_sessionmaker(pooled)
+        first = await _backend_pid(sessionmaker)
+        await _terminate(engine, first)
+        # Not pinged, so the first query finds the connection closed; the pool then starts afresh.
+        with pytest.raises(DBAPIError):
+            await _backend_pid(sessionmaker)
+        assert await _backend_pid(sessionmaker) != first
+    finally:
+        await pooled.dispose()
