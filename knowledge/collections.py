@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge.embeddings.base import Embedder
@@ -14,6 +14,11 @@ from knowledge.term_stats import remove_collection_postings
 from knowledge.vector_index import drop_vector_index
 
 MAX_NAME_LENGTH = 200
+
+# Every search looks its collections up: the statements are built once (building one per call cost about a
+# fifth of the lookup's CPU).
+_OF_TENANT = select(Collection).where(Collection.tenant == bindparam("tenant")).order_by(Collection.name)
+_NAMED = _OF_TENANT.where(Collection.name.in_(bindparam("names", expanding=True)))
 
 
 def check_name(name: str) -> str:
@@ -48,10 +53,10 @@ async def get_or_create_collection(
 
 async def find_collections(session: AsyncSession, *, tenant: str, names: Sequence[str] | None) -> list[Collection]:
     """The named collections of ``tenant`` (all of them when ``names`` is None); unknown names are an error."""
-    query = select(Collection).where(Collection.tenant == tenant).order_by(Collection.name)
-    if names is not None:
-        query = query.where(Collection.name.in_(list(names)))
-    found = list(await session.scalars(query))
+    if names is None:
+        found = list(await session.scalars(_OF_TENANT, {"tenant": tenant}))
+    else:
+        found = list(await session.scalars(_NAMED, {"tenant": tenant, "names": list(names)}))
     if names is not None:
         missing = sorted(set(names) - {c.name for c in found})
         if missing:
