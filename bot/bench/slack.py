@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -26,10 +25,12 @@ from sqlalchemy import text
 from bot.bench import BenchmarkError, stop_process
 from bot.bench.stand_ins import stand_ins
 from core.db import session_scope
+from knowledge.documents import SourceDocument
 from knowledge.evaluation.metrics import percentile
 from knowledge.service import KnowledgeBase
 
 BENCH_TEAM = "TBENCH"
+BENCH_COLLECTION = "bench-slack"
 SIGNING_SECRET = "bench-signing-secret-0123456789"  # noqa: S105 — only ever sent to our own server on 127.0.0.1
 GUIDE = """# Security guide
 
@@ -37,6 +38,8 @@ GUIDE = """# Security guide
 
 Open the admin console, choose Security, and press Rotate. Old tokens stop working after one hour.
 """
+
+GUIDE_DOCUMENT = SourceDocument(source_uri="bench://slack/security.md", title="Security guide", text=GUIDE)
 
 Progress = Callable[[str, int, int], None]
 
@@ -125,10 +128,17 @@ async def _refuse_a_busy_queue(kb: KnowledgeBase) -> None:
         )
 
 
-async def _forget_bench_conversations(kb: KnowledgeBase) -> None:
-    """Each run leaves a conversation per mention (its messages and votes go with it): not kept past the run."""
+async def _drop_bench_collection(kb: KnowledgeBase) -> None:
+    if any(collection.name == BENCH_COLLECTION for collection in await kb.collections(tenant=BENCH_TEAM)):
+        await kb.delete_collection(tenant=BENCH_TEAM, name=BENCH_COLLECTION)
+
+
+async def _clean_up(kb: KnowledgeBase) -> None:
+    """Each run leaves a conversation per mention (its messages and votes go with it) and its one-document
+    collection: neither is kept past the run."""
     async with session_scope(kb.sessionmaker) as session:
         await session.execute(text("DELETE FROM conversations WHERE tenant = :tenant"), {"tenant": BENCH_TEAM})
+    await _drop_bench_collection(kb)
 
 
 async def bench_slack(
@@ -142,9 +152,9 @@ async def bench_slack(
 ) -> SlackBenchmark:
     """``server_log``: where the server's log goes (JSON lines at INFO); by default it is discarded."""
     await _refuse_a_busy_queue(kb)
-    with tempfile.TemporaryDirectory() as folder:  # unchanged on later runs: the ingest is then a no-op
-        (Path(folder) / "security.md").write_text(GUIDE)
-        await kb.ingest([folder], tenant=BENCH_TEAM, collection="bench-slack")
+    # Made afresh, so every run searches the same one document whatever earlier runs left behind.
+    await _drop_bench_collection(kb)
+    await kb.add_documents([GUIDE_DOCUMENT], tenant=BENCH_TEAM, collection=BENCH_COLLECTION)
     with stand_ins() as outside:
         port = _free_port()
         env = os.environ | {
@@ -180,7 +190,7 @@ async def bench_slack(
             stop_process(server, within=30)
             if log_file:
                 log_file.close()
-            await _forget_bench_conversations(kb)
+            await _clean_up(kb)
 
 
 class _Finals:

@@ -10,8 +10,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
+from bot.bench.slack import BENCH_COLLECTION, BENCH_TEAM, GUIDE
 from bot.events import ChatEvent
 from bot.queue import JobQueue, dedupe_key
+from knowledge.documents import SourceDocument
+from knowledge.service import KnowledgeBase
 from tests.integration.test_cli import run
 
 
@@ -32,6 +35,28 @@ async def test_bench_slack_answers_every_mention_once(
     assert log.read_text().count('"event": "answer delivered"') == 20 + 5  # the warm-up sends as many as are in flight
     async with await JobQueue.connect(database_url, role="tests") as queue:  # the run's conversations are gone
         assert await queue.pool.fetchval("SELECT count(*) FROM conversations WHERE tenant = 'TBENCH'") == 0
+        assert await queue.pool.fetchval("SELECT count(*) FROM collections WHERE tenant = 'TBENCH'") == 0
+
+
+async def test_bench_slack_searches_one_document_whatever_earlier_runs_left(
+    kb: KnowledgeBase, database_url_text: str, tmp_path: Path
+) -> None:
+    """A collection left by an interrupted run (another copy of the guide in it) is replaced, then dropped."""
+    await kb.add_documents(
+        [SourceDocument(source_uri="tmp123/security.md", title="Security guide", text=GUIDE)],
+        tenant=BENCH_TEAM,
+        collection=BENCH_COLLECTION,
+    )
+    env = {"DATABASE_URL": database_url_text, "APP_DATA_DIR": str(tmp_path / "data")}
+    log = tmp_path / "server.jsonl"
+    result = await asyncio.to_thread(
+        run, "bench", "slack", "--events", "5", "--concurrency", "5", "--workers", "2", "--server-log", str(log),
+        **env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    delivered = [json.loads(line) for line in log.read_text().splitlines() if '"answer delivered"' in line]
+    assert len(delivered) == 10 and all(line["retrieval_hits"] == 1 for line in delivered)
+    assert await kb.collections(tenant=BENCH_TEAM) == []
 
 
 async def test_bench_slack_refuses_a_queue_with_questions_waiting(
