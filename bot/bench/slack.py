@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from bot.bench import BenchmarkError, stop_process
 from bot.bench.stand_ins import stand_ins
+from bot.queue import JobQueue
 from core.db import session_scope
 from knowledge.documents import SourceDocument
 from knowledge.evaluation.metrics import percentile
@@ -118,8 +119,8 @@ async def _wait_ready(client: aiohttp.ClientSession, server: subprocess.Popen[by
 
 async def _refuse_a_busy_queue(kb: KnowledgeBase) -> None:
     """Questions already waiting would be answered first, by the benchmark's server, and counted in its time."""
-    async with session_scope(kb.sessionmaker) as session:
-        waiting = await session.scalar(text("SELECT count(*) FROM pgqueuer WHERE status IN ('queued', 'picked')"))
+    async with await JobQueue.connect(kb.sessionmaker.kw["bind"].url, role="bench") as queue:
+        waiting = await queue.depth()
     if waiting:
         raise BenchmarkError(
             f"{waiting} {'question is' if waiting == 1 else 'questions are'} waiting in this database's queue; the "
