@@ -94,6 +94,15 @@ _SET_PLATFORM_MESSAGE_ID = (
 )
 
 
+_MESSAGE_COLUMNS = tuple(c.name for c in _messages.columns if c.name not in ("id", "created_at"))
+
+
+def _message_row(**values: object) -> dict[str, object]:
+    """A row for ``_INSERT_MESSAGES``: rows inserted together must name the same columns, so the ones not
+    given are NULL (as they would be left out)."""
+    return dict.fromkeys(_MESSAGE_COLUMNS) | values
+
+
 async def _recent_turns(session: AsyncSession, conversation_id: int, memory_from: int) -> list[Turn]:
     """The latest remembered turns, newest first."""
     rows = await session.execute(_RECENT_TURNS, {"conversation_id": conversation_id, "memory_from": memory_from})
@@ -142,40 +151,29 @@ class ConversationStore:
 
     async def record(self, conversation_id: int, record: AnswerRecord) -> tuple[int, int]:
         """Store the question and the answer in one transaction; returns their message ids."""
-        # Both rows name the same columns (one INSERT needs that); a column not set here takes NULL, as the
-        # table's own default would give.
-        question = {
-            "conversation_id": conversation_id,
-            "role": "user",
-            "content": record.question,
-            "user_id": record.user_id,
-            "platform_message_id": record.platform_message_id,
-            "standalone_question": record.standalone_question,
-            "model": None,
-            "latency_ms": None,
-            "prompt_tokens": None,
-            "completion_tokens": None,
-            "retrieved_chunk_ids": None,
-            "retrieved_scores": None,
-            "cited_sources": None,
-            "outcome": None,
-            "trace_id": record.trace_id,
-        }
-        answer = question | {
-            "role": "assistant",
-            "content": record.answer,
-            "user_id": None,
-            "platform_message_id": None,
-            "standalone_question": None,
-            "model": record.model,
-            "latency_ms": record.latency_ms,
-            "prompt_tokens": record.prompt_tokens,
-            "completion_tokens": record.completion_tokens,
-            "retrieved_chunk_ids": list(record.chunk_ids),
-            "retrieved_scores": list(record.scores),
-            "cited_sources": list(record.cited_sources) or None,
-            "outcome": record.outcome,
-        }
+        question = _message_row(
+            conversation_id=conversation_id,
+            role="user",
+            content=record.question,
+            user_id=record.user_id,
+            platform_message_id=record.platform_message_id,
+            standalone_question=record.standalone_question,
+            trace_id=record.trace_id,
+        )
+        answer = _message_row(
+            conversation_id=conversation_id,
+            role="assistant",
+            content=record.answer,
+            model=record.model,
+            latency_ms=record.latency_ms,
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            retrieved_chunk_ids=list(record.chunk_ids),
+            retrieved_scores=list(record.scores),
+            cited_sources=list(record.cited_sources) or None,
+            outcome=record.outcome,
+            trace_id=record.trace_id,
+        )
         # The conversation's updated_at was already set when it was opened for this answer.
         async with session_scope(self.sessionmaker) as session:
             question_id, answer_id = (await session.scalars(_INSERT_MESSAGES, [question, answer])).all()
