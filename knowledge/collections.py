@@ -54,13 +54,11 @@ async def get_or_create_collection(
 async def find_collections(session: AsyncSession, *, tenant: str, names: Sequence[str] | None) -> list[Collection]:
     """The named collections of ``tenant`` (all of them when ``names`` is None); unknown names are an error."""
     if names is None:
-        found = list(await session.scalars(_OF_TENANT, {"tenant": tenant}))
-    else:
-        found = list(await session.scalars(_NAMED, {"tenant": tenant, "names": list(names)}))
-    if names is not None:
-        missing = sorted(set(names) - {c.name for c in found})
-        if missing:
-            raise UnknownCollectionError(tenant, missing)
+        return list(await session.scalars(_OF_TENANT, {"tenant": tenant}))
+    found = list(await session.scalars(_NAMED, {"tenant": tenant, "names": list(names)}))
+    missing = sorted(set(names) - {c.name for c in found})
+    if missing:
+        raise UnknownCollectionError(tenant, missing)
     return found
 
 
