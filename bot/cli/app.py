@@ -119,6 +119,7 @@ async def agent_service(settings: Settings, url: URL, *, role: str = "cli") -> A
 @contextmanager
 def friendly_errors() -> Iterator[None]:
     """Turn the failures a user can act on into one line and exit code 1; anything else is a bug and raises."""
+    from bot.bench import BenchmarkError
     from core.health import describe_connection_error
     from core.schema import DatabaseNotMigratedError
     from knowledge.embeddings.base import EmbeddingError
@@ -126,7 +127,7 @@ def friendly_errors() -> Iterator[None]:
 
     try:
         yield
-    except (KnowledgeError, DatabaseNotMigratedError, EmbeddingError) as error:
+    except (KnowledgeError, DatabaseNotMigratedError, EmbeddingError, BenchmarkError) as error:
         fail(str(error))
     except (OSError, TimeoutError) as error:
         fail(describe_connection_error(error))

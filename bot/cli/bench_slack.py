@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bot.bench import BenchmarkError
-from bot.cli.app import bench_app, cli_settings, database_url, fail, knowledge_base, out, run_async
+from bot.cli.app import bench_app, cli_settings, database_url, knowledge_base, out, run_async
 from bot.cli.progress import stage_progress
 
 
@@ -36,18 +35,10 @@ def bench_slack_command(
 
     async def go() -> None:
         async with knowledge_base(settings, url, role="bench") as kb:
-            try:
-                with stage_progress() as report:
-                    result = await bench_slack(
-                        kb,
-                        events=events,
-                        concurrency=concurrency,
-                        workers=workers,
-                        progress=report,
-                        server_log=server_log,
-                    )
-            except BenchmarkError as error:
-                fail(str(error))
+            with stage_progress() as report:
+                result = await bench_slack(
+                    kb, events=events, concurrency=concurrency, workers=workers, progress=report, server_log=server_log
+                )
         if as_json:
             print(json.dumps(asdict(result)))
             return
