@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent.models import Conversation, Message
 from agent.schemas import ConversationKey
-from core.db import session_scope
+from core.db import session_scope, statement_scope
 
 # Enough for any sane budget; bounds the read for very long threads.
 MAX_TURNS_READ = 60
@@ -131,12 +131,13 @@ class ConversationStore:
 
     async def open(self, key: ConversationKey) -> int:
         """The conversation's id, created on first use (concurrent first uses agree on one row)."""
-        async with session_scope(self.sessionmaker) as session:
+        async with statement_scope(self.sessionmaker) as session:
             return int((await session.execute(_UPSERT, key.model_dump())).one().id)
 
     async def open_and_load(self, key: ConversationKey, *, budget_tokens: int) -> Memory:
-        """``open`` and ``load`` in one transaction (every answer starts with both)."""
-        async with session_scope(self.sessionmaker) as session:
+        """``open`` and ``load`` in one session (every answer starts with both). The upsert commits at once: the
+        read after it sees the row either way, and the row is not held locked while the turns are read."""
+        async with statement_scope(self.sessionmaker) as session:
             row = (await session.execute(_UPSERT, key.model_dump())).one()
             newest_first = await _recent_turns(session, row.id, row.memory_from)
         return _window(row.id, row.summary, row.summary_through, newest_first, budget_tokens)
@@ -150,7 +151,7 @@ class ConversationStore:
         return _window(conversation_id, conversation.summary, conversation.summary_through, newest_first, budget_tokens)
 
     async def record(self, conversation_id: int, record: AnswerRecord) -> tuple[int, int]:
-        """Store the question and the answer in one transaction; returns their message ids."""
+        """Store the question and the answer in one statement; returns their message ids."""
         question = _message_row(
             conversation_id=conversation_id,
             role="user",
@@ -174,14 +175,15 @@ class ConversationStore:
             outcome=record.outcome,
             trace_id=record.trace_id,
         )
-        # The conversation's updated_at was already set when it was opened for this answer.
-        async with session_scope(self.sessionmaker) as session:
+        # The conversation's updated_at was already set when it was opened for this answer. One statement: both
+        # rows or neither.
+        async with statement_scope(self.sessionmaker) as session:
             question_id, answer_id = (await session.scalars(_INSERT_MESSAGES, [question, answer])).all()
         return question_id, answer_id
 
     async def set_platform_message_id(self, message_id: int, platform_message_id: str) -> None:
         """Remember where an answer was posted, so reactions on it can be tied back to it."""
-        async with session_scope(self.sessionmaker) as session:
+        async with statement_scope(self.sessionmaker) as session:
             await session.execute(
                 _SET_PLATFORM_MESSAGE_ID, {"message_id": message_id, "platform_message_id": platform_message_id}
             )

@@ -1,8 +1,11 @@
-"""The connection pool: a connection PostgreSQL closed while it sat idle is replaced before anyone uses it."""
+"""The connection pool: a connection PostgreSQL closed while it sat idle is replaced before anyone uses it; sessions
+that commit each statement on their own."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -10,7 +13,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from core.db import create_engine, create_sessionmaker, session_scope
+from core.db import create_engine, create_sessionmaker, session_scope, statement_scope
 from core.settings import DatabaseSettings
 
 
@@ -61,3 +64,36 @@ async def test_a_connection_used_moments_ago_is_not_pinged(database_url: URL, en
         assert await _backend_pid(sessionmaker) != first
     finally:
         await pooled.dispose()
+
+
+async def _two_clock_readings(scope: Any, sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[Any, Any]:
+    """``now()`` is when the transaction began: two statements in one transaction read the same value."""
+    async with scope(sessionmaker) as session:
+        first = await session.scalar(text("SELECT now()"))
+        await asyncio.sleep(0.01)
+        return first, await session.scalar(text("SELECT now()"))
+
+
+async def test_a_statement_scope_commits_each_statement_on_its_own(engine: AsyncEngine) -> None:
+    sessionmaker = create_sessionmaker(engine)
+    first, second = await _two_clock_readings(statement_scope, sessionmaker)
+    assert first < second
+    # The connection goes back to the pool, and the next session is one transaction again.
+    first, second = await _two_clock_readings(session_scope, sessionmaker)
+    assert first == second
+
+    tenant = f"test:{uuid.uuid4().hex[:10]}"
+
+    async def insert_then_fail() -> None:
+        async with statement_scope(sessionmaker) as session:
+            await session.execute(
+                text("INSERT INTO conversations (tenant, platform, channel, thread) VALUES (:t, 'slack', 'C', '')"),
+                {"t": tenant},
+            )
+            raise RuntimeError("the block fails after its statement")
+
+    with pytest.raises(RuntimeError, match="after its statement"):
+        await insert_then_fail()
+    async with session_scope(sessionmaker) as session:  # committed already: the failure did not undo it
+        kept = await session.scalar(text("DELETE FROM conversations WHERE tenant = :t RETURNING 1"), {"t": tenant})
+    assert kept == 1

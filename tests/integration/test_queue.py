@@ -312,6 +312,27 @@ async def test_a_worker_that_loses_its_listener_starts_over(
             await asyncio.wait_for(running, timeout=15)
 
 
+async def test_a_stopped_worker_leaves_no_pooled_connection_listening(
+    agent: AgentService, database_url: URL, queue: JobQueue
+) -> None:
+    # The pool hands connections back as they are (no reset query): the LISTEN one must come back clean.
+    async with await JobQueue.connect(database_url, role="tests-release") as own_queue:
+        worker = Worker(own_queue, agent, {"slack": RecordingDeliverer()}, SETTINGS)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        await new_listener(queue, "tests-release")
+        stop.set()
+        await asyncio.wait_for(running, timeout=15)
+        held = [await own_queue.pool.acquire() for _ in range(own_queue.pool.get_max_size())]
+        try:
+            listening = "SELECT count(*) FROM pg_listening_channels()"
+            channels = [await connection.fetchval(listening) for connection in held]
+        finally:
+            for connection in held:
+                await own_queue.pool.release(connection)
+    assert channels == [0] * len(held)
+
+
 async def test_depth_and_age_of_the_oldest_waiting_question(queue: JobQueue, tenant: str) -> None:
     assert await queue.depth() == 0 and await queue.oldest_age_seconds() is None
 
