@@ -42,6 +42,10 @@ def resolve_database_url(settings: Settings) -> URL:
     return start_embedded_postgres(settings.app.data_dir)
 
 
+HNSW_EF_SEARCH = 100
+"""The HNSW ``ef_search`` every connection starts with, the search's default (``knowledge.search.SearchParams``):
+a search that keeps it needs no transaction around a ``SET LOCAL``."""
+
 PING_AFTER_IDLE_SECONDS = 10.0
 """A pooled connection that sat unused this long is pinged before it is handed out (see ``_ping_idle_connections``)."""
 
@@ -62,7 +66,7 @@ def create_engine(
         echo=database.echo,
         connect_args={
             "timeout": database.connect_timeout,
-            "server_settings": {"application_name": f"threadwise-{role}"},
+            "server_settings": {"application_name": f"threadwise-{role}", "hnsw.ef_search": str(HNSW_EF_SEARCH)},
         },
     )
     _install_vector_codec(engine)

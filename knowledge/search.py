@@ -16,6 +16,7 @@ import numpy.typing as npt
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import HNSW_EF_SEARCH
 from knowledge.errors import InvalidQueryError, KnowledgeError
 from knowledge.models import Collection
 from knowledge.vector_index import embedding_expression
@@ -34,7 +35,8 @@ class SearchParams:
 
     candidates: int = 100
     """How deep each ranker goes before fusion."""
-    ef_search: int = 100
+    ef_search: int = HNSW_EF_SEARCH
+    """HNSW's candidate list at query time; connections start with the default (``core.db``)."""
     fusion: Fusion = "score"
     """``score``: Σ w × score min-max scaled within each ranker's candidates (train nDCG@10 0.734; it keeps a
     confident BM25 winner on top). ``rrf``: Σ w / (k + rank) (train 0.730)."""
@@ -190,6 +192,12 @@ def build_search_sql(collections: list[Collection], mode: SearchMode, fusion: Fu
         ORDER BY f.score DESC, c.id"""
 
 
+def needs_transaction(mode: SearchMode, params: SearchParams) -> bool:
+    """Whether ``search`` sets ``ef_search`` for its transaction (``SET LOCAL``): a session that commits each
+    statement on its own would drop the setting before the search runs."""
+    return mode != "keyword" and params.ef_search != HNSW_EF_SEARCH
+
+
 async def search(
     session: AsyncSession,
     *,
@@ -200,7 +208,9 @@ async def search(
     limit: int = 10,
     params: SearchParams | None = None,
 ) -> list[SearchHit]:
-    """The best ``limit`` chunks of ``collections`` for ``query`` (validated here), best first."""
+    """The best ``limit`` chunks of ``collections`` for ``query`` (validated here), best first.
+
+    ``session`` must be in a transaction when ``needs_transaction(mode, params)``."""
     params = params or SearchParams()
     query = validate_query(query)
     if params.fusion not in FUSIONS:
@@ -230,6 +240,7 @@ async def search(
     if mode != "keyword":
         bind["vector_weight"] = params.vector_weight
         bind["query_vector"] = np.asarray(query_vector, dtype=np.float32)
-        await session.execute(_statement(f"SET LOCAL hnsw.ef_search = {int(params.ef_search)}"))
+        if needs_transaction(mode, params):
+            await session.execute(_statement(f"SET LOCAL hnsw.ef_search = {int(params.ef_search)}"))
     rows = await session.execute(_statement(build_search_sql(collections, mode, params.fusion)), bind)
     return [SearchHit(**row._mapping) for row in rows]

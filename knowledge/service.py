@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.batching import Batcher
-from core.db import session_scope
+from core.db import session_scope, statement_scope
 from core.futures import drop_outcome
 from core.metrics import RETRIEVAL_SECONDS
 from core.settings import KnowledgeSettings
@@ -22,7 +22,7 @@ from knowledge.embeddings.base import Embedder
 from knowledge.errors import KnowledgeError
 from knowledge.ingest import IngestPipeline, IngestReport, ProgressCallback
 from knowledge.models import Chunk, Collection
-from knowledge.search import SearchHit, SearchMode, SearchParams, search, validate_query
+from knowledge.search import SearchHit, SearchMode, SearchParams, needs_transaction, search, validate_query
 from knowledge.store import remove_documents
 from knowledge.vector_index import build_vector_index, drop_orphan_vector_indexes, drop_vector_index
 
@@ -120,8 +120,10 @@ class KnowledgeBase:
         embedding: asyncio.Future[npt.NDArray[np.float32]] | None = None
         if mode != "keyword" and query_vector is None:
             embedding = asyncio.ensure_future(self.embed_query(query))
+        # Reads only: without a SET LOCAL to keep, each statement may commit on its own (no BEGIN, no COMMIT).
+        scope = session_scope if needs_transaction(mode, params or SearchParams()) else statement_scope
         try:
-            async with session_scope(self.sessionmaker) as session:
+            async with scope(self.sessionmaker) as session:
                 found = await find_collections(session, tenant=tenant, names=collections)
                 if mode != "keyword" and found:
                     for collection in found:

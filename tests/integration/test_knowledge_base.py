@@ -232,6 +232,35 @@ async def test_vector_search_uses_the_collection_hnsw_index(
         assert vector_index_name(collection) in "\n".join(row[0] for row in plan)
 
 
+async def test_connections_start_with_the_default_ef_search_and_a_search_may_set_its_own(
+    kb: KnowledgeBase, tenant: str, docs: Path
+) -> None:
+    await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
+    from knowledge.search import search
+
+    async with session_scope(kb.sessionmaker) as session:
+        assert await session.scalar(text("SHOW hnsw.ef_search")) == str(SearchParams().ef_search)
+        (collection,) = await session.scalars(select(Collection).where(Collection.tenant == tenant))
+        # The HNSW index, as on a large collection (see test_vector_search_uses_the_collection_hnsw_index).
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        await session.execute(text("SET LOCAL enable_sort = off"))
+        vector = kb.embedder.embed_array(["signing key"])[0]
+        found = {
+            ef_search: await search(
+                session,
+                collections=[collection],
+                query="signing key",
+                query_vector=vector,
+                mode="vector",
+                limit=5,
+                params=SearchParams(ef_search=ef_search),
+            )
+            for ef_search in (SearchParams().ef_search, 1)
+        }
+    # The index returns at most ef_search rows: 1 shows the search's SET LOCAL took effect.
+    assert len(found[SearchParams().ef_search]) > 1 and len(found[1]) == 1
+
+
 async def test_bm25_scores_match_a_reference_computation(kb: KnowledgeBase, tenant: str, tmp_path: Path) -> None:
     folder = tmp_path / "corpus"
     folder.mkdir()
