@@ -32,6 +32,11 @@ _SECRET_PATTERNS = [
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", re.I)
 
 
+def _is_a_count(key: str, value: Any) -> bool:
+    """``prompt_tokens=812`` counts tokens; it holds none."""
+    return key.lower().endswith("tokens") and isinstance(value, int) and not isinstance(value, bool)
+
+
 class SecretMasker:
     """A structlog processor that replaces secrets in every value of an event, recursively."""
 
@@ -51,6 +56,8 @@ class SecretMasker:
 
     def mask_value(self, key: str, value: Any) -> Any:
         if isinstance(key, str) and _SECRET_KEY.search(key) and value not in (None, "", False):
+            if _is_a_count(key, value):
+                return value
             return MASK
         if isinstance(value, str):
             return self.mask_text(value)

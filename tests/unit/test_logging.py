@@ -59,6 +59,13 @@ def test_secrets_are_never_rendered(json_stream: io.StringIO) -> None:
     assert rendered[3]["target"] == "postgresql://bot:***@db:5432/threadwise"
 
 
+def test_token_counts_are_logged_but_a_tokens_key_holding_text_is_masked(json_stream: io.StringIO) -> None:
+    get_logger("test").info("answer", prompt_tokens=812, completion_tokens=0, bot_tokens="xoxb-secret-value")
+    (line,) = lines(json_stream)
+    assert line["prompt_tokens"] == 812 and line["completion_tokens"] == 0
+    assert line["bot_tokens"] == "***"
+
+
 def test_secrets_inside_tracebacks_are_masked(json_stream: io.StringIO) -> None:
     try:
         raise RuntimeError("login failed for registered-secret-123")
