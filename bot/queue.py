@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import asyncpg  # type: ignore[import-untyped]
 from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment, QueryQueueBuilder, QuerySchedulerBuilder
@@ -89,6 +89,13 @@ class JobProgress:
     """The reply was posted: nothing is left to do."""
     runs: int = 0
     """Times a worker started this event's job, counting the run that asked (retries and takeovers alike)."""
+
+
+class Pruned(NamedTuple):
+    """What one ``JobQueue.prune`` deleted."""
+
+    events: int
+    log_lines: int
 
 
 class JobQueue:
@@ -229,9 +236,18 @@ class JobQueue:
             event.event_id,
         )
 
-    async def prune(self, older_than: timedelta = PROCESSED_RETENTION) -> int:
-        """Forget accepted events older than ``older_than``; returns how many."""
-        status: str = await self.pool.execute(
+    async def prune(self, older_than: timedelta = PROCESSED_RETENTION) -> Pruned:
+        """Forget accepted events older than ``older_than``, and pgqueuer's log lines (three per question) once
+        they are that old and counted into its per-second statistics: pgqueuer itself never deletes them."""
+        events: str = await self.pool.execute(
             "DELETE FROM processed_events WHERE received_at < now() - $1::interval", older_than
         )
-        return int(status.rsplit(" ", 1)[-1])
+        log_lines: str = await self.pool.execute(
+            "DELETE FROM pgqueuer_log WHERE aggregated AND created < now() - $1::interval", older_than
+        )
+        return Pruned(events=_row_count(events), log_lines=_row_count(log_lines))
+
+
+def _row_count(status: str) -> int:
+    """The count in a command status such as ``DELETE 12``."""
+    return int(status.rsplit(" ", 1)[-1])

@@ -260,8 +260,8 @@ class Worker:
             except Exception as error:
                 log.warning("could not prune processed events", error=f"{type(error).__name__}: {error}")
             else:
-                if pruned:
-                    log.info("pruned processed events", count=pruned)
+                if any(pruned):
+                    log.info("pruned processed events", events=pruned.events, queue_log_lines=pruned.log_lines)
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=PRUNE_EVERY.total_seconds())
 

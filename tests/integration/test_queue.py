@@ -333,6 +333,32 @@ async def test_a_stopped_worker_leaves_no_pooled_connection_listening(
     assert channels == [0] * len(held)
 
 
+async def test_pruning_forgets_old_events_and_old_counted_queue_log_lines(queue: JobQueue) -> None:
+    marker = uuid.uuid4().hex
+    await queue.pool.execute(
+        "INSERT INTO processed_events (platform, event_id, received_at) VALUES"
+        " ('slack', $1 || '-old', now() - interval '8 days'), ('slack', $1 || '-new', now() - interval '1 day')",
+        marker,
+    )
+    job_id = 10**15 + uuid.uuid4().int % 10**9  # far from the ids of real jobs
+    await queue.pool.execute(
+        "INSERT INTO pgqueuer_log (job_id, status, priority, entrypoint, aggregated, created) VALUES"
+        " ($1, 'successful', 0, 'answer', true, now() - interval '8 days'),"  # counted and old: goes
+        " ($1, 'picked', 0, 'answer', false, now() - interval '8 days'),"  # not yet counted: kept
+        " ($1, 'queued', 0, 'answer', true, now() - interval '1 day')",  # counted, recent: kept
+        job_id,
+    )
+
+    pruned = await queue.prune(older_than=timedelta(days=7))
+
+    assert pruned.events == 1 and pruned.log_lines == 1
+    events = await queue.pool.fetch("SELECT event_id FROM processed_events WHERE event_id LIKE $1 || '%'", marker)
+    assert [row["event_id"] for row in events] == [f"{marker}-new"]
+    kept = await queue.pool.fetch("SELECT status::text FROM pgqueuer_log WHERE job_id = $1 ORDER BY id", job_id)
+    assert [row["status"] for row in kept] == ["picked", "queued"]
+    await queue.pool.execute("DELETE FROM pgqueuer_log WHERE job_id = $1", job_id)
+
+
 async def test_depth_and_age_of_the_oldest_waiting_question(queue: JobQueue, tenant: str) -> None:
     assert await queue.depth() == 0 and await queue.oldest_age_seconds() is None
 
