@@ -66,7 +66,7 @@ def create_engine(
         echo=database.echo,
         connect_args={
             "timeout": database.connect_timeout,
-            "server_settings": {"application_name": f"threadwise-{role}", "hnsw.ef_search": str(HNSW_EF_SEARCH)},
+            "server_settings": {"application_name": f"threadwise-{role}"},
         },
     )
     _install_vector_codec(engine)
@@ -101,13 +101,16 @@ def _ping_idle_connections(engine: AsyncEngine, *, after: float) -> None:
             raise DisconnectionError(f"pooled connection is gone: {error}") from error
 
 
-async def _register_vector_codec(connection: Any) -> None:
+async def _prepare_connection(connection: Any) -> None:
+    # A SET rather than a startup parameter: connection poolers such as PgBouncer refuse unknown ones.
+    await connection.execute(f"SET hnsw.ef_search = {int(HNSW_EF_SEARCH)}")
     with suppress(ValueError):  # no vector type yet: a fresh database before `threadwise db upgrade`
         await register_vector(connection)
 
 
 def _install_vector_codec(engine: AsyncEngine) -> None:
-    """Send and receive pgvector values in binary (numpy arrays) on every connection.
+    """Send and receive pgvector values in binary (numpy arrays) on every connection, and start each with the
+    search's ``ef_search`` (``HNSW_EF_SEARCH``).
 
     Vectors therefore travel as numpy arrays through raw SQL and COPY; SQLAlchemy's text-based ``Vector``
     bind processing is never used for writes.
@@ -115,7 +118,7 @@ def _install_vector_codec(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-        dbapi_connection.run_async(_register_vector_codec)
+        dbapi_connection.run_async(_prepare_connection)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
