@@ -69,7 +69,7 @@ def create_engine(
             "server_settings": {"application_name": f"threadwise-{role}"},
         },
     )
-    _install_vector_codec(engine)
+    _prepare_each_connection(engine)
     _ping_idle_connections(engine, after=ping_after_idle)
     return engine
 
@@ -108,7 +108,7 @@ async def _prepare_connection(connection: Any) -> None:
         await register_vector(connection)
 
 
-def _install_vector_codec(engine: AsyncEngine) -> None:
+def _prepare_each_connection(engine: AsyncEngine) -> None:
     """Send and receive pgvector values in binary (numpy arrays) on every connection, and start each with the
     search's ``ef_search`` (``HNSW_EF_SEARCH``).
 
@@ -134,7 +134,7 @@ async def statement_scope(sessionmaker: async_sessionmaker[AsyncSession]) -> Asy
     that need not stand or fall together.
 
     It saves BEGIN and COMMIT, two of the three round trips of a one-statement ``session_scope``: an answer
-    writes like this three times, and under load every round trip also waits its turn on the event loop.
+    opens four such sessions, and under load every round trip also waits its turn on the event loop.
     """
     engine = sessionmaker.kw.get("bind")
     if not isinstance(engine, AsyncEngine):  # bound to one connection (its transaction decides) or to nothing

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from knowledge.models import Collection
 
-# pgvector's defaults; ef_search (query time) is set per search.
+# pgvector's defaults; ef_search (query time) is set on each connection (core.db), and per search when it differs.
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.db import session_scope
 from knowledge.errors import EmbeddingModelMismatchError, InvalidQueryError, UnknownCollectionError
 from knowledge.models import Chunk, Collection, CollectionTerm, Document
-from knowledge.search import SEARCH_MODES, SearchParams
+from knowledge.search import SEARCH_MODES, SearchHit, SearchParams
 from knowledge.service import KnowledgeBase
 from knowledge.vector_index import drop_orphan_vector_indexes
 
@@ -245,8 +245,10 @@ async def test_connections_start_with_the_default_ef_search_and_a_search_may_set
         await session.execute(text("SET LOCAL enable_seqscan = off"))
         await session.execute(text("SET LOCAL enable_sort = off"))
         vector = kb.embedder.embed_array(["signing key"])[0]
-        found = {
-            ef_search: await search(
+        found: dict[int, list[SearchHit]] = {}
+        in_effect: dict[int, str | None] = {}
+        for ef_search in (SearchParams().ef_search, 1):
+            found[ef_search] = await search(
                 session,
                 collections=[collection],
                 query="signing key",
@@ -255,8 +257,9 @@ async def test_connections_start_with_the_default_ef_search_and_a_search_may_set
                 limit=5,
                 params=SearchParams(ef_search=ef_search),
             )
-            for ef_search in (SearchParams().ef_search, 1)
-        }
+            in_effect[ef_search] = await session.scalar(text("SHOW hnsw.ef_search"))
+    # The default needs no SET LOCAL; another value is set for the rest of the search's transaction.
+    assert in_effect == {SearchParams().ef_search: str(SearchParams().ef_search), 1: "1"}
     # The index returns at most ef_search rows: 1 shows the search's SET LOCAL took effect.
     assert len(found[SearchParams().ef_search]) > 1 and len(found[1]) == 1
 
