@@ -1,4 +1,4 @@
-"""The agent's LangGraph: load_memory → condense → retrieve → decide → answer | abstain → save.
+"""The agent's LangGraph: load_memory → condense (follow-ups only) → retrieve → decide → answer | abstain → save.
 
 Model-calling nodes retry transient failures (429, 5xx, timeouts) with backoff. When ``answer`` still fails,
 its error handler hands over to ``answer_with_fallback`` (if a fallback model is configured); when that or any
@@ -43,7 +43,7 @@ def build_graph(llm: LLMSettings) -> CompiledStateGraph[AgentState, AgentContext
     builder.add_node("abstain", nodes.abstain)
     builder.add_node("save", nodes.save)
     builder.add_edge(START, "load_memory")
-    builder.add_edge("load_memory", "condense")
+    builder.add_conditional_edges("load_memory", nodes.needs_condensing, ["condense", "retrieve"])
     builder.add_edge("condense", "retrieve")
     builder.add_conditional_edges("retrieve", nodes.decide, ["answer", "abstain"])
     builder.add_edge("answer", "save")

@@ -43,6 +43,11 @@ class Memory:
     """Older turns outside the budget that the summary does not cover yet."""
 
     @property
+    def is_empty(self) -> bool:
+        """A new conversation: no earlier turns, no summary of them."""
+        return not self.turns and not self.summary
+
+    @property
     def earlier_questions(self) -> list[str]:
         """The standalone questions asked so far (oldest first) — what extractive mode condenses with."""
         return [t.question or t.content for t in [*self.overflow, *self.turns] if t.role == "user"]

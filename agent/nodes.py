@@ -68,15 +68,20 @@ async def load_memory(state: AgentState, runtime: Runtime[AgentContext]) -> dict
     memory = await runtime.context.store.open_and_load(
         state["request"].conversation, budget_tokens=runtime.context.settings.history_tokens
     )
-    return {"conversation_id": memory.conversation_id, "memory": memory}
+    # The question as asked is already standalone in a new conversation; condense replaces it otherwise.
+    return {"conversation_id": memory.conversation_id, "memory": memory, "question": state["request"].question}
+
+
+def needs_condensing(state: AgentState) -> Literal["condense", "retrieve"]:
+    """Only a follow-up (a conversation with earlier turns) is rewritten into a standalone question: most
+    questions start a thread, and each step of the graph costs CPU on the event loop that also acks events."""
+    return "retrieve" if state["memory"].is_empty else "condense"
 
 
 async def condense(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     question = state["request"].question
     memory = state["memory"]
     models = runtime.context.models
-    if not memory.turns and not memory.summary:
-        return {"question": question}
     if models is None:
         return {"question": condense_extractively(question, memory.earlier_questions)}
     history = _history(memory)

@@ -3,6 +3,7 @@ to a scripted OpenAI-compatible server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,9 +12,11 @@ from openai import DefaultAioHttpClient
 from sqlalchemy import select
 
 from agent.models import Message
+from agent.prefetch import QueryEmbedding
 from agent.prompts import ABSTAIN_WITH_SOURCES, EXTRACT_INTRO, NO_ANSWER_MARKER
 from agent.schemas import AnswerReply, AnswerRequest, ConversationKey, StreamDelta, StreamFinal
 from agent.service import AgentService
+from agent.state import AgentInput
 from core.db import session_scope
 from core.settings import AgentSettings, LLMSettings
 from knowledge.service import KnowledgeBase
@@ -178,6 +181,28 @@ async def test_a_follow_up_is_condensed_with_the_previous_turn(kb: KnowledgeBase
     roles = [m["role"] for m in answer.messages]
     assert roles == ["system", "user", "assistant", "user"]
     assert condensed in answer.messages[-1]["content"]
+
+
+async def steps_run(agent: AgentService, request: AnswerRequest) -> list[str]:
+    """The graph's steps, in order, for one question."""
+    inputs: AgentInput = {
+        "request": request,
+        "started": time.perf_counter(),
+        "query_embedding": QueryEmbedding(agent.context.knowledge, request.question),
+    }
+    updates = [u async for u in agent.graph.astream(inputs, context=agent.context, stream_mode="updates")]
+    return [step for update in updates for step in update]
+
+
+async def test_only_a_follow_up_goes_through_the_condense_step(kb: KnowledgeBase, handbook: str) -> None:
+    condensed = "How long do old tokens keep working after rotating the signing key?"
+    with scripted_llm(Reply("Press Rotate [1]."), Reply(condensed), Reply("One hour [1].")) as fake:
+        agent = make_agent(kb, llm_settings(fake.base_url))
+        first = await steps_run(agent, ask(handbook, "How do I rotate the signing key?", trace_id="t1"))
+        follow_up = await steps_run(agent, ask(handbook, "and the old ones, how long do they last?", trace_id="t2"))
+    assert first == ["load_memory", "retrieve", "answer", "save"]
+    assert follow_up == ["load_memory", "condense", "retrieve", "answer", "save"]
+    assert len(fake.chat_requests) == 3
 
 
 async def test_a_rate_limit_is_retried(kb: KnowledgeBase, handbook: str) -> None:
