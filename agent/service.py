@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,7 +25,7 @@ from agent.schemas import (
     StreamFinal,
     Usage,
 )
-from agent.state import AgentContext, AgentInput, AgentState
+from agent.state import AgentContext, AgentInput, AgentState, AnswerText
 from agent.text_vectors import TextVectors
 from core.langfuse import LangfuseTracing
 from core.logging import get_logger
@@ -36,8 +35,6 @@ from core.settings import AgentSettings, LLMSettings
 from knowledge.service import KnowledgeBase
 
 log = get_logger(__name__)
-
-STREAMED_NODES = frozenset({"answer", "answer_with_fallback"})
 
 
 class AgentService:
@@ -110,18 +107,14 @@ class AgentService:
                 inputs,
                 config=config,
                 context=self.context,
-                stream_mode=["messages", "values"],
+                stream_mode=["custom", "values"],
             ):
                 if mode == "values":
                     state = cast(dict[str, Any], payload)
                     continue
-                chunk, metadata = cast(tuple[Any, dict[str, Any]], payload)
-                if metadata.get("langgraph_node") not in STREAMED_NODES or not isinstance(chunk, AIMessageChunk):
+                if not isinstance(payload, AnswerText) or not payload.text:
                     continue
-                piece = chunk.text if isinstance(chunk.text, str) else str(chunk.content)
-                if not piece:
-                    continue
-                held += piece
+                held += payload.text
                 if sent or not prompts.NO_ANSWER_MARKER.startswith(held.strip()[: len(prompts.NO_ANSWER_MARKER)]):
                     sent = True
                     yield StreamDelta(text=held)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, TypedDict
+from typing import Annotated, NamedTuple, TypedDict
 
 from agent.llm import ChatModels
 from agent.memory import ConversationStore, Memory
@@ -23,6 +23,12 @@ def add_usage(current: Usage | None, new: Usage | None) -> Usage:
         prompt_tokens=current.prompt_tokens + new.prompt_tokens,
         completion_tokens=current.completion_tokens + new.completion_tokens,
     )
+
+
+class AnswerText(NamedTuple):
+    """A piece of the answer as the model writes it: what the answer nodes put on the graph's ``custom`` stream."""
+
+    text: str
 
 
 class AgentInput(TypedDict):
