@@ -73,11 +73,23 @@ class AnswerRecord:
     trace_id: str | None = None
 
 
-_UPSERT = text(
+_UPSERT_SQL = (
     "INSERT INTO conversations (tenant, platform, channel, thread) "
     "VALUES (:tenant, :platform, :channel, :thread) "
     "ON CONFLICT (tenant, platform, channel, thread) DO UPDATE SET updated_at = now() "
     "RETURNING id, summary, summary_through, memory_from"
+)
+_UPSERT = text(_UPSERT_SQL)
+# The upsert and the latest turns in one statement, one round trip: a row per turn, newest first, or one row
+# with no turn (NULL id) for a new conversation.
+_OPEN_AND_READ_TURNS = text(
+    f"WITH conversation AS ({_UPSERT_SQL}) "  # noqa: S608 — our own constant, no input
+    "SELECT c.id AS conversation_id, c.summary, c.summary_through, c.memory_from, "
+    "t.id, t.role, t.content, t.standalone_question "
+    "FROM conversation c LEFT JOIN LATERAL ("
+    "SELECT id, role, content, standalone_question FROM messages "
+    "WHERE conversation_id = c.id AND id >= c.memory_from ORDER BY id DESC LIMIT :max_turns"
+    ") t ON true ORDER BY t.id DESC"
 )
 
 
@@ -140,12 +152,16 @@ class ConversationStore:
             return int((await session.execute(_UPSERT, key.model_dump())).one().id)
 
     async def open_and_load(self, key: ConversationKey, *, budget_tokens: int) -> Memory:
-        """``open`` and ``load`` in one session (every answer starts with both). The upsert commits at once: the
-        read after it sees the row either way, and the row is not held locked while the turns are read."""
+        """``open`` and ``load`` in one statement: every answer starts with both."""
         async with statement_scope(self.sessionmaker) as session:
-            row = (await session.execute(_UPSERT, key.model_dump())).one()
-            newest_first = await _recent_turns(session, row.id, row.memory_from)
-        return _window(row.id, row.summary, row.summary_through, newest_first, budget_tokens)
+            rows = (await session.execute(_OPEN_AND_READ_TURNS, key.model_dump() | {"max_turns": MAX_TURNS_READ})).all()
+        first = rows[0]
+        newest_first = [
+            Turn(id=r.id, role=r.role, content=r.content, question=r.standalone_question)
+            for r in rows
+            if r.id is not None
+        ]
+        return _window(first.conversation_id, first.summary, first.summary_through, newest_first, budget_tokens)
 
     async def load(self, conversation_id: int, *, budget_tokens: int) -> Memory:
         async with session_scope(self.sessionmaker) as session:
