@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, func, insert, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent.models import Conversation, Message
@@ -73,34 +73,46 @@ class AnswerRecord:
     trace_id: str | None = None
 
 
-_UPSERT_SQL = (
+_UPSERT = text(
     "INSERT INTO conversations (tenant, platform, channel, thread) "
     "VALUES (:tenant, :platform, :channel, :thread) "
     "ON CONFLICT (tenant, platform, channel, thread) DO UPDATE SET updated_at = now() "
     "RETURNING id, summary, summary_through, memory_from"
-)
-_UPSERT = text(_UPSERT_SQL)
-# The upsert and the latest turns in one statement, one round trip: a row per turn, newest first, or one row
-# with no turn (NULL id) for a new conversation.
-_OPEN_AND_READ_TURNS = text(
-    f"WITH conversation AS ({_UPSERT_SQL}) "  # noqa: S608 — our own constant, no input
-    "SELECT c.id AS conversation_id, c.summary, c.summary_through, c.memory_from, "
-    "t.id, t.role, t.content, t.standalone_question "
-    "FROM conversation c LEFT JOIN LATERAL ("
-    "SELECT id, role, content, standalone_question FROM messages "
-    "WHERE conversation_id = c.id AND id >= c.memory_from ORDER BY id DESC LIMIT :max_turns"
-    ") t ON true ORDER BY t.id DESC"
 )
 
 
 # Every answer runs the statements below: built once, on the table rather than through the ORM's unit of work.
 # Measured here, building a statement on each call and flushing ORM objects cost more CPU than the round trips.
 _messages = cast(Table, Message.__table__)
-_RECENT_TURNS = (
-    select(_messages.c.id, _messages.c.role, _messages.c.content, _messages.c.standalone_question)
-    .where(_messages.c.conversation_id == bindparam("conversation_id"), _messages.c.id >= bindparam("memory_from"))
-    .order_by(_messages.c.id.desc())
-    .limit(MAX_TURNS_READ)
+_conversations = cast(Table, Conversation.__table__)
+
+
+def _latest_turns(conversation_id: ColumnElement[int], memory_from: ColumnElement[int]) -> Select[Any]:
+    """The latest remembered turns of a conversation, newest first."""
+    return (
+        select(_messages.c.id, _messages.c.role, _messages.c.content, _messages.c.standalone_question)
+        .where(_messages.c.conversation_id == conversation_id, _messages.c.id >= memory_from)
+        .order_by(_messages.c.id.desc())
+        .limit(MAX_TURNS_READ)
+    )
+
+
+_RECENT_TURNS = _latest_turns(bindparam("conversation_id"), bindparam("memory_from"))
+# The upsert and the latest turns in one statement, one round trip: a row per turn, newest first, or one row
+# without a turn (its id NULL) for a new conversation.
+_opened = _UPSERT.columns(
+    _conversations.c.id, _conversations.c.summary, _conversations.c.summary_through, _conversations.c.memory_from
+).cte("opened")
+_turn = _latest_turns(_opened.c.id, _opened.c.memory_from).lateral("turn")
+_OPEN_AND_READ_TURNS = (
+    select(
+        _opened.c.id.label("conversation_id"),
+        _opened.c.summary,
+        _opened.c.summary_through,
+        *_turn.c,
+    )
+    .select_from(_opened.outerjoin(_turn, true()))
+    .order_by(_turn.c.id.desc())
 )
 # Both rows in one INSERT; the ids come back in the order of the rows (the question's is the smaller).
 _INSERT_MESSAGES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
@@ -120,10 +132,15 @@ def _message_row(**values: object) -> dict[str, object]:
     return dict.fromkeys(_MESSAGE_COLUMNS) | values
 
 
+def _as_turn(row: Row[Any]) -> Turn:
+    """A turn from a row of ``_latest_turns``' columns."""
+    return Turn(id=row.id, role=row.role, content=row.content, question=row.standalone_question)
+
+
 async def _recent_turns(session: AsyncSession, conversation_id: int, memory_from: int) -> list[Turn]:
     """The latest remembered turns, newest first."""
     rows = await session.execute(_RECENT_TURNS, {"conversation_id": conversation_id, "memory_from": memory_from})
-    return [Turn(id=r.id, role=r.role, content=r.content, question=r.standalone_question) for r in rows]
+    return [_as_turn(r) for r in rows]
 
 
 def _window(
@@ -154,13 +171,9 @@ class ConversationStore:
     async def open_and_load(self, key: ConversationKey, *, budget_tokens: int) -> Memory:
         """``open`` and ``load`` in one statement: every answer starts with both."""
         async with statement_scope(self.sessionmaker) as session:
-            rows = (await session.execute(_OPEN_AND_READ_TURNS, key.model_dump() | {"max_turns": MAX_TURNS_READ})).all()
+            rows = (await session.execute(_OPEN_AND_READ_TURNS, key.model_dump())).all()
         first = rows[0]
-        newest_first = [
-            Turn(id=r.id, role=r.role, content=r.content, question=r.standalone_question)
-            for r in rows
-            if r.id is not None
-        ]
+        newest_first = [_as_turn(r) for r in rows if r.id is not None]
         return _window(first.conversation_id, first.summary, first.summary_through, newest_first, budget_tokens)
 
     async def load(self, conversation_id: int, *, budget_tokens: int) -> Memory:

@@ -80,6 +80,15 @@ class AgentService:
             raise RuntimeError("the agent's stream ended without a reply")
         return reply
 
+    def graph_input(self, request: AnswerRequest, started: float) -> AgentInput:
+        """What the graph starts from for ``request`` (``started``: its ``time.perf_counter()``); the question's
+        embedding gets under way at once."""
+        return {
+            "request": request,
+            "started": started,
+            "query_embedding": QueryEmbedding(self.context.knowledge, request.question),
+        }
+
     async def stream(self, request: AnswerRequest) -> AsyncIterator[StreamEvent]:
         """Partial text as the model writes it, then the final reply (with cleaned citations and sources)."""
         started = time.perf_counter()
@@ -88,11 +97,7 @@ class AgentService:
         state: dict[str, Any] = {}
         held = ""  # text not yet sent: it could still turn out to be the "no answer" marker
         sent = False
-        inputs: AgentInput = {
-            "request": request,
-            "started": started,
-            "query_embedding": QueryEmbedding(self.context.knowledge, request.question),
-        }
+        inputs = self.graph_input(request, started)
         # With Langfuse on, this run is one trace (its id follows from ours) in the conversation's session.
         # Either way every step, the LLM calls included, carries our trace id in its run metadata.
         config: RunnableConfig = (
@@ -112,7 +117,7 @@ class AgentService:
                 if mode == "values":
                     state = cast(dict[str, Any], payload)
                     continue
-                if not isinstance(payload, AnswerText) or not payload.text:
+                if not isinstance(payload, AnswerText):
                     continue
                 held += payload.text
                 if sent or not prompts.NO_ANSWER_MARKER.startswith(held.strip()[: len(prompts.NO_ANSWER_MARKER)]):

@@ -12,11 +12,9 @@ from openai import DefaultAioHttpClient
 from sqlalchemy import select
 
 from agent.models import Message
-from agent.prefetch import QueryEmbedding
 from agent.prompts import ABSTAIN_WITH_SOURCES, EXTRACT_INTRO, NO_ANSWER_MARKER
 from agent.schemas import AnswerReply, AnswerRequest, ConversationKey, StreamDelta, StreamFinal
 from agent.service import AgentService
-from agent.state import AgentInput
 from core.db import session_scope
 from core.settings import AgentSettings, LLMSettings
 from knowledge.service import KnowledgeBase
@@ -185,11 +183,7 @@ async def test_a_follow_up_is_condensed_with_the_previous_turn(kb: KnowledgeBase
 
 async def steps_run(agent: AgentService, request: AnswerRequest) -> list[str]:
     """The graph's steps, in order, for one question."""
-    inputs: AgentInput = {
-        "request": request,
-        "started": time.perf_counter(),
-        "query_embedding": QueryEmbedding(agent.context.knowledge, request.question),
-    }
+    inputs = agent.graph_input(request, time.perf_counter())
     updates = [u async for u in agent.graph.astream(inputs, context=agent.context, stream_mode="updates")]
     return [step for update in updates for step in update]
 
