@@ -80,24 +80,36 @@ class AgentService:
             raise RuntimeError("the agent's stream ended without a reply")
         return reply
 
-    def graph_input(self, request: AnswerRequest, started: float) -> AgentInput:
+    def embed_question(self, request: AnswerRequest) -> QueryEmbedding:
+        """Start embedding ``request``'s question now, off the event loop. A caller with work to do before the
+        answer begins (the worker's bookkeeping, the 👀 on Slack) passes the result to ``stream``, so that the
+        embedding overlaps that work instead of following it."""
+        return QueryEmbedding(self.context.knowledge, request.question)
+
+    def graph_input(
+        self, request: AnswerRequest, started: float, query_embedding: QueryEmbedding | None = None
+    ) -> AgentInput:
         """What the graph starts from for ``request`` (``started``: its ``time.perf_counter()``); the question's
-        embedding gets under way at once."""
+        embedding gets under way at once unless ``query_embedding`` already has."""
         return {
             "request": request,
             "started": started,
-            "query_embedding": QueryEmbedding(self.context.knowledge, request.question),
+            "query_embedding": query_embedding or self.embed_question(request),
         }
 
-    async def stream(self, request: AnswerRequest) -> AsyncIterator[StreamEvent]:
-        """Partial text as the model writes it, then the final reply (with cleaned citations and sources)."""
+    async def stream(
+        self, request: AnswerRequest, *, query_embedding: QueryEmbedding | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """Partial text as the model writes it, then the final reply (with cleaned citations and sources).
+
+        ``query_embedding``: from ``embed_question(request)``, when the caller started it earlier."""
         started = time.perf_counter()
         trace_id = request.trace_id or uuid.uuid4().hex
         request = request.model_copy(update={"trace_id": trace_id})
         state: dict[str, Any] = {}
         held = ""  # text not yet sent: it could still turn out to be the "no answer" marker
         sent = False
-        inputs = self.graph_input(request, started)
+        inputs = self.graph_input(request, started, query_embedding)
         # With Langfuse on, this run is one trace (its id follows from ours) in the conversation's session.
         # Either way every step, the LLM calls included, carries our trace id in its run metadata.
         config: RunnableConfig = (

@@ -1,6 +1,7 @@
 """The worker: takes questions off the durable queue, answers them with the agent, and delivers the answers.
 
-Each job is one :class:`ChatEvent`. The worker shows the platform it is on it (``Deliverer.working``), streams the
+Each job is one :class:`ChatEvent`. The worker shows the platform it is on it (``Deliverer.working``, while the
+answer is already being written), streams the
 agent's answer into the platform at most once per ``QUEUE_UPDATE_INTERVAL``, the first time once the answer has
 taken that long (``Deliverer.update``), posts the
 final answer with its sources (``Deliverer.deliver``) and ties the stored answer to the posted message, so
@@ -31,6 +32,7 @@ from pgqueuer.models import Job
 from pgqueuer.qm import QueueManager
 from pydantic import ValidationError
 
+from agent.prefetch import QueryEmbedding
 from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, StreamFinal
 from agent.service import AgentService
 from bot.events import ChatEvent, Deliverer
@@ -111,6 +113,9 @@ class Worker:
         if deliverer is None:
             log.error("no deliverer for this platform; the question is dropped")
             return
+        request = self._request(event)
+        # Under way while the job does its bookkeeping and shows the 👀: the search needs it only after both.
+        query_embedding = self.agent.embed_question(request) if request is not None else None
         progress = await self.queue.start_run(event)
         if progress.delivered:
             log.info("answer already delivered; nothing to do")
@@ -127,14 +132,18 @@ class Worker:
                 log.warning("question waited too long; apologising instead of answering", age_seconds=round(age))
                 reply = AnswerReply(text=MISSED_TEXT, outcome="error", trace_id=event.trace_id)
             else:
-                request = self._request(event)
                 if request is None:
                     return
-                await self._working(deliverer, event)
-                reply = await self._stream(deliverer, event, request)
+                # The 👀 goes up while the answer is being written: a platform's round trip (a few hundred ms
+                # on Slack) is not added to every answer. It is up before any part of the answer is shown.
+                shown = asyncio.create_task(self._working(deliverer, event))
+                try:
+                    reply = await self._stream(deliverer, event, request, query_embedding, shown)
+                finally:
+                    await shown
                 await self.queue.save_reply(event, reply)
         platform_message_id = await deliverer.deliver(event, reply)
-        await self.queue.mark_delivered(event)
+        await asyncio.gather(self.queue.mark_delivered(event), self._link(reply, platform_message_id))
         # The one line per handled question (platform, tenant, channel and trace id are bound for the job).
         log.info(
             "answer delivered",
@@ -147,11 +156,15 @@ class Worker:
             sources=len(reply.sources),
             reference_id=reply.reference_id,
         )
-        if reply.message_id is not None:
-            try:
-                await self.agent.store.set_platform_message_id(reply.message_id, platform_message_id)
-            except Exception as error:  # delivered already: a retry would not post it again to fix this
-                log.error("could not link the answer to its message", error=f"{type(error).__name__}: {error}")
+
+    async def _link(self, reply: AnswerReply, platform_message_id: str) -> None:
+        """Tie the stored answer to its posted message, so reactions on it count as feedback."""
+        if reply.message_id is None:
+            return
+        try:
+            await self.agent.store.set_platform_message_id(reply.message_id, platform_message_id)
+        except Exception as error:  # delivered already: a retry would not post it again to fix this
+            log.error("could not link the answer to its message", error=f"{type(error).__name__}: {error}")
 
     # --- running pgqueuer ------------------------------------------------------------------------------------
 
@@ -294,13 +307,20 @@ class Worker:
         except Exception as error:
             log.warning("could not show that the bot is working", error=f"{type(error).__name__}: {error}")
 
-    async def _stream(self, deliverer: Deliverer, event: ChatEvent, request: AnswerRequest) -> AnswerReply:
+    async def _stream(
+        self,
+        deliverer: Deliverer,
+        event: ChatEvent,
+        request: AnswerRequest,
+        query_embedding: QueryEmbedding | None,
+        shown: asyncio.Task[None],
+    ) -> AnswerReply:
         text = ""
         # The first partial text shows once the answer has taken an interval: one written faster goes out as a
         # single message (the 👀 already says the bot is on it), sparing the platform a post and an edit.
         last_update = time.monotonic()
         reply: AnswerReply | None = None
-        async for item in self.agent.stream(request):
+        async for item in self.agent.stream(request, query_embedding=query_embedding):
             if isinstance(item, StreamFinal):
                 reply = item.reply
                 continue
@@ -308,6 +328,7 @@ class Worker:
             now = time.monotonic()
             if now - last_update >= self.settings.update_interval:
                 last_update = now
+                await shown
                 try:
                     await deliverer.update(event, text)
                 except Exception as error:

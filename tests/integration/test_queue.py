@@ -377,11 +377,16 @@ class ScriptedAgent:
     """Streams fixed pieces (``pause`` seconds apart), then a reply; enough to watch how often the worker edits
     the message."""
 
-    def __init__(self, pieces: list[str], *, pause: float = 0.0) -> None:
+    def __init__(self, pieces: list[str], *, pause: float = 0.0, timeline: list[str] | None = None) -> None:
         self.pieces = pieces
         self.pause = pause
+        self.timeline = timeline if timeline is not None else []
 
-    async def stream(self, request: AnswerRequest) -> AsyncIterator[StreamEvent]:
+    def embed_question(self, request: AnswerRequest) -> None:
+        return None  # nothing to search
+
+    async def stream(self, request: AnswerRequest, *, query_embedding: object = None) -> AsyncIterator[StreamEvent]:
+        self.timeline.append("answer begun")
         for index, piece in enumerate(self.pieces):
             if index:
                 await asyncio.sleep(self.pause)
@@ -408,6 +413,45 @@ async def test_partial_answers_are_shown_at_most_once_per_interval(
 
     assert deliverer.updates == expected
     assert [reply.text for _, reply in deliverer.delivered] == ["Press Rotate."]
+
+
+class SlowToShowDeliverer(RecordingDeliverer):
+    """Its 👀 takes a platform's round trip; records in order what the worker does."""
+
+    def __init__(self, timeline: list[str]) -> None:
+        super().__init__()
+        self.timeline = timeline
+
+    async def working(self, event: ChatEvent) -> None:
+        self.timeline.append("👀 asked for")
+        await asyncio.sleep(0.3)
+        self.timeline.append("👀 up")
+
+    async def update(self, event: ChatEvent, partial_text: str) -> None:
+        self.timeline.append(f"partial {partial_text!r}")
+
+    async def deliver(self, event: ChatEvent, reply: AnswerReply) -> str:
+        self.timeline.append("answer posted")
+        return await super().deliver(event, reply)
+
+
+async def test_the_answer_is_written_while_the_working_sign_goes_up_and_shown_only_after_it(
+    queue: JobQueue, tenant: str
+) -> None:
+    timeline: list[str] = []
+    agent = cast(AgentService, ScriptedAgent(["Press", " Rotate"], timeline=timeline))
+    settings = SETTINGS.model_copy(update={"update_interval": 0.0})
+
+    await Worker(queue, agent, {"slack": SlowToShowDeliverer(timeline)}, settings).answer(question(tenant))
+
+    # The answer does not wait for the platform's round trip, and none of it shows before the 👀.
+    assert set(timeline[:2]) == {"👀 asked for", "answer begun"}
+    assert timeline[2:] == [
+        "👀 up",
+        "partial 'Press'",
+        "partial 'Press Rotate'",
+        "answer posted",
+    ]
 
 
 async def test_the_migrated_schema_is_the_one_pgqueuer_expects(queue: JobQueue) -> None:
