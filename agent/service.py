@@ -94,7 +94,7 @@ class AgentService:
         return {
             "request": request,
             "started": started,
-            "query_embedding": query_embedding or self.embed_question(request),
+            "query_embedding": query_embedding if query_embedding is not None else self.embed_question(request),
         }
 
     async def stream(

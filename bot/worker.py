@@ -1,9 +1,8 @@
 """The worker: takes questions off the durable queue, answers them with the agent, and delivers the answers.
 
 Each job is one :class:`ChatEvent`. The worker shows the platform it is on it (``Deliverer.working``, while the
-answer is already being written), streams the
-agent's answer into the platform at most once per ``QUEUE_UPDATE_INTERVAL``, the first time once the answer has
-taken that long (``Deliverer.update``), posts the
+answer is already being written), streams the agent's answer into the platform at most once per
+``QUEUE_UPDATE_INTERVAL``, the first time once the answer has taken that long (``Deliverer.update``), posts the
 final answer with its sources (``Deliverer.deliver``) and ties the stored answer to the posted message, so
 reactions on it count as feedback.
 
