@@ -133,8 +133,8 @@ class Worker:
             else:
                 if request is None:
                     return
-                # The 👀 goes up while the answer is being written: a platform's round trip (a few hundred ms
-                # on Slack) is not added to every answer. It is up before any part of the answer is shown.
+                # The 👀 goes up while the answer is being written, so the platform's round trip is not added
+                # to every answer. It is up before any part of the answer is shown.
                 shown = asyncio.create_task(self._working(deliverer, event))
                 try:
                     reply = await self._stream(deliverer, event, request, query_embedding, shown)
