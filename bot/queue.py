@@ -2,7 +2,7 @@
 
 A listener turns a platform payload into a :class:`ChatEvent`, calls :meth:`JobQueue.enqueue` and returns at
 once; a worker (``bot/worker.py``) answers the job. An event is accepted once, ever: the platform and its event id
-go into ``processed_events`` in the same transaction as the job, so a retried delivery (Slack resends events it
+go into ``processed_events`` in the same statement as the job, so a retried delivery (Slack resends events it
 thinks were missed) is recognised even after its first job finished, and a crash cannot record an event without
 its job. The row then keeps the job's progress (the reply once written, when it was delivered) so that a retried
 or re-run job neither asks the agent twice nor posts twice.
@@ -30,13 +30,41 @@ ANSWER_ENTRYPOINT = "answer"
 """The pgqueuer entrypoint of a question's job; its payload is the ``ChatEvent`` as JSON."""
 
 ACCEPT_BATCH = 200
-"""At most this many events per transaction when many arrive at once."""
+"""At most this many events per statement when many arrive at once."""
 
 PROCESSED_RETENTION = timedelta(days=7)
 """How long an accepted event is remembered; platforms retry for minutes, never for days."""
 
 # Jobs not finished yet: waiting (possibly for a retry) or being answered.
 _UNFINISHED = "status IN ('queued', 'picked')"
+
+_ACCEPT = """
+WITH recorded AS (
+    INSERT INTO processed_events (platform, event_id, received_at)
+    SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[])
+    ON CONFLICT DO NOTHING
+    RETURNING platform, event_id
+),
+queued AS (
+    INSERT INTO pgqueuer (priority, entrypoint, payload, execute_after, dedupe_key, status)
+    SELECT 0, $6::text, event.payload, now(), event.dedupe_key, 'queued'
+    FROM unnest($1::varchar[], $2::varchar[], $4::bytea[], $5::text[]) AS event(platform, event_id, payload, dedupe_key)
+    JOIN recorded USING (platform, event_id)
+    ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL DO NOTHING
+    RETURNING id, entrypoint, priority, dedupe_key
+),
+logged AS (
+    INSERT INTO pgqueuer_log (job_id, status, entrypoint, priority)
+    SELECT id, 'queued', entrypoint, priority FROM queued
+)
+SELECT dedupe_key FROM queued
+"""
+"""Store new events and queue a job for each in one statement (one round trip, atomic without BEGIN and COMMIT).
+
+The job and its log line are what pgqueuer's own ``Queries.enqueue`` writes (a test compares the two); the
+dedupe key's unique index (``status IN ('queued', 'picked')``) catches an event whose ``processed_events`` row was
+pruned while its job still waited: still a duplicate, so it is skipped.
+"""
 
 
 def pgqueuer_settings() -> DBSettings:
@@ -114,7 +142,7 @@ class JobQueue:
         pool = await asyncpg.create_pool(
             asyncpg_dsn(url),
             # A worker holds one connection for LISTEN; its queries need at least one more. Listeners enqueue
-            # one short transaction per event: bursts of concurrent events should not wait for a connection.
+            # one short statement per batch of events: bursts should not wait for a connection.
             min_size=1,
             max_size=max(database.pool_size * 2, 3),
             timeout=database.connect_timeout,
@@ -149,39 +177,28 @@ class JobQueue:
     async def enqueue(self, event: ChatEvent) -> bool:
         """Accept ``event`` for answering: True when it is new, False when it was already accepted (ever).
 
-        Events that arrive while a transaction is storing others are stored together in the next one: under a
+        Events that arrive while a statement is storing others are stored together in the next one: under a
         burst, one commit serves many events instead of each waiting for its own.
         """
         return await self._accepting.submit(event)
 
     async def enqueue_many(self, events: list[ChatEvent]) -> list[bool]:
-        """Accept ``events`` in one transaction; per event, True when it is new (the first of a repeated id)."""
+        """Accept ``events`` in one statement; per event, True when it is new (the first of a repeated id)."""
         firsts: dict[tuple[str, str], int] = {}
         for index, event in enumerate(events):
             firsts.setdefault((event.platform, event.event_id), index)
         fresh = [events[i] for i in firsts.values()]
-        async with self.pool.acquire() as connection, connection.transaction():
-            rows = await connection.fetch(
-                "INSERT INTO processed_events (platform, event_id, received_at) "
-                "SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[]) "
-                "ON CONFLICT DO NOTHING RETURNING platform, event_id",
-                [e.platform for e in fresh],
-                [e.event_id for e in fresh],
-                [e.received_at for e in fresh],
-            )
-            recorded = {(row["platform"], row["event_id"]) for row in rows}
-            new = [e for e in fresh if (e.platform, e.event_id) in recorded]
-            job_ids = []
-            if new:
-                job_ids = await self.queries(AsyncpgDriver(connection)).enqueue(
-                    [ANSWER_ENTRYPOINT] * len(new),
-                    [e.model_dump_json().encode() for e in new],
-                    [0] * len(new),
-                    dedupe_key=[dedupe_key(e) for e in new],
-                    # Only reachable if an event's row was pruned while its job still waited: still a duplicate.
-                    on_conflict="skip",
-                )
-        queued = {(e.platform, e.event_id) for e, job_id in zip(new, job_ids, strict=True) if job_id is not None}
+        rows = await self.pool.fetch(
+            _ACCEPT,
+            [e.platform for e in fresh],
+            [e.event_id for e in fresh],
+            [e.received_at for e in fresh],
+            [e.model_dump_json().encode() for e in fresh],
+            [dedupe_key(e) for e in fresh],
+            ANSWER_ENTRYPOINT,
+        )
+        queued_keys = {row["dedupe_key"] for row in rows}
+        queued = {(e.platform, e.event_id) for e in fresh if dedupe_key(e) in queued_keys}
         return [
             (e.platform, e.event_id) in queued and firsts[(e.platform, e.event_id)] == i for i, e in enumerate(events)
         ]

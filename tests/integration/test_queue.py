@@ -17,7 +17,7 @@ from agent.models import Conversation, Message
 from agent.schemas import AnswerReply, AnswerRequest, StreamDelta, StreamEvent, StreamFinal
 from agent.service import AgentService
 from bot.events import ChatEvent
-from bot.queue import JobQueue, dedupe_key
+from bot.queue import ANSWER_ENTRYPOINT, JobQueue, dedupe_key
 from bot.worker import MISSED_TEXT, Worker
 from core.db import session_scope
 from core.settings import AgentSettings, LLMSettings, QueueSettings
@@ -148,17 +148,44 @@ async def test_an_event_is_accepted_once_even_after_its_job_finished(
     assert sorted(await asyncio.gather(*(queue.enqueue(twin) for _ in range(4)))) == [False, False, False, True]
 
 
-async def test_a_burst_of_events_is_stored_in_a_few_transactions_each_with_its_job(
+async def test_a_burst_of_events_is_stored_in_a_few_statements_each_with_its_job(
     queue: JobQueue, handbook: str
 ) -> None:
     burst = [question(handbook) for _ in range(60)]
     assert await asyncio.gather(*(queue.enqueue(event) for event in burst)) == [True] * 60
     assert sorted(job["dedupe_key"] for job in await jobs(queue)) == sorted(dedupe_key(e) for e in burst)
-    assert queue._accepting.batches < 60 / 10  # the events went in together, not one transaction each
+    assert queue._accepting.batches < 60 / 10  # the events went in together, not one statement each
 
     seen, new = burst[0], question(handbook)
     assert await queue.enqueue_many([seen, new, new.model_copy(update={"trace_id": "twin"})]) == [False, True, False]
     assert len(await jobs(queue)) == 61
+
+
+async def test_the_job_an_accepted_event_gets_is_the_one_pgqueuer_itself_writes(queue: JobQueue, handbook: str) -> None:
+    # The listener writes the event's row and its job in one statement of its own; the job and its log line must
+    # stay what pgqueuer's enqueue writes, or its workers, retries and statistics would misread them.
+    ours, theirs = question(handbook), question(handbook)
+    assert await queue.enqueue(ours) is True
+    await queue.queries().enqueue(
+        [ANSWER_ENTRYPOINT],
+        [theirs.model_dump_json().encode()],
+        [0],
+        dedupe_key=[dedupe_key(theirs)],
+        on_conflict="skip",
+    )
+    rows = await queue.pool.fetch(
+        "SELECT job.id, job.dedupe_key, job.payload, to_jsonb(job) - 'id' - 'dedupe_key' - 'payload' - 'created'"
+        " - 'updated' - 'heartbeat' - 'execute_after' AS job,"
+        " job.created = job.updated AND job.updated = job.heartbeat AND job.execute_after = job.created AS same_times,"
+        " (SELECT jsonb_agg(to_jsonb(log) - 'id' - 'job_id' - 'created') FROM pgqueuer_log log"
+        "  WHERE log.job_id = job.id) AS log"
+        " FROM pgqueuer job ORDER BY job.id"
+    )
+    assert [row["dedupe_key"] for row in rows] == [dedupe_key(ours), dedupe_key(theirs)]
+    assert ChatEvent.model_validate_json(rows[0]["payload"]) == ours
+    mine, pgqueuers = ({k: row[k] for k in ("job", "same_times", "log")} for row in rows)
+    assert mine == pgqueuers
+    assert '"status": "queued"' in pgqueuers["job"] and pgqueuers["same_times"] is True
 
 
 async def test_a_question_that_waited_too_long_gets_an_apology_not_an_answer(
