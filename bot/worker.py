@@ -6,12 +6,14 @@ answer is already being written), streams the agent's answer into the platform a
 final answer with its sources (``Deliverer.deliver``) and ties the stored answer to the posted message, so
 reactions on it count as feedback.
 
-pgqueuer runs the jobs: at most ``QUEUE_CONCURRENCY`` at once across all workers, each retried with backoff when
+pgqueuer runs the jobs: each worker answers ``QUEUE_CONCURRENCY`` at once and holds as many again in reserve,
+their questions already being embedded, so a finished answer's slot is taken at once (pgqueuer frees a slot in
+the database only when it next records finished jobs, every 0.1 s or so). Each job is retried with backoff when
 it fails (a deliverer's network error, a platform outage) up to ``QUEUE_RETRY_ATTEMPTS`` attempts, and picked up
 by another worker when the one running it stops sending heartbeats for ``QUEUE_STALLED_AFTER_SECONDS`` (it died).
 Once the agent has replied, a retry or a re-run does not ask it again: the reply is kept with the event and posted
 (see ``bot/queue.py``); once it is posted, a re-run does nothing. Stopping a worker lets its jobs in progress
-finish. A question that waited longer than ``QUEUE_MAX_AGE_SECONDS`` (the bot was down) gets an apology
+and in reserve finish. A question that waited longer than ``QUEUE_MAX_AGE_SECONDS`` (the bot was down) gets an apology
 instead of a late answer.
 """
 
@@ -73,6 +75,8 @@ class Worker:
         self.agent = agent
         self.deliverers = dict(deliverers)
         self.settings = settings or QueueSettings()
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        """Answers in progress; the jobs pgqueuer hands over beyond them wait here, in reserve."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Answer jobs until ``stop`` is set; the jobs in progress then finish before this returns.
@@ -113,8 +117,19 @@ class Worker:
             log.error("no deliverer for this platform; the question is dropped")
             return
         request = self._request(event)
-        # Under way while the job does its bookkeeping and shows the 👀: the search needs it only after both.
+        # Under way while the job waits for a slot, does its bookkeeping and shows the 👀: the search needs it
+        # only after all that.
         query_embedding = self.agent.embed_question(request) if request is not None else None
+        async with self._slots:
+            await self._answer(event, deliverer, request, query_embedding)
+
+    async def _answer(
+        self,
+        event: ChatEvent,
+        deliverer: Deliverer,
+        request: AnswerRequest | None,
+        query_embedding: QueryEmbedding | None,
+    ) -> None:
         progress = await self.queue.start_run(event)
         if progress.delivered:
             log.info("answer already delivered; nothing to do")
@@ -170,7 +185,8 @@ class Worker:
     def _manager(self) -> QueueManager:
         manager = QueueManager(self.queue.queries(), channel=Channel(self.queue.db_settings.channel))
         executor = DatabaseRetryEntrypointExecutor(
-            EntrypointExecutorParameters(concurrency_limit=self.settings.concurrency, func=self._job),
+            # No limit across workers: each worker's own budget (below) and its slots bound what it does.
+            EntrypointExecutorParameters(concurrency_limit=0, func=self._job),
             # pgqueuer counts retries; the setting counts attempts (the first run included).
             max_attempts=self.settings.retry_attempts - 1,
             initial_delay=timedelta(seconds=self.settings.retry_delay),
@@ -212,6 +228,8 @@ class Worker:
                 # New jobs wake the worker at once (NOTIFY); polling finds jobs whose worker died.
                 dequeue_timeout=timedelta(seconds=min(30.0, max(0.5, stalled_after / 2))),
                 batch_size=self.settings.concurrency,
+                # The answers in progress and as many in reserve (pgqueuer's minimum for this batch size).
+                max_concurrent_tasks=2 * self.settings.concurrency,
                 mode=mode,
                 heartbeat_timeout=timedelta(seconds=stalled_after),
             )

@@ -240,7 +240,7 @@ class QueueSettings(BaseModel):
     """The durable job queue between the platform listeners and the workers that answer."""
 
     concurrency: int = Field(default=4, ge=1, le=100)
-    """Answers worked on at once, across all workers (enforced in the database)."""
+    """Answers each worker process works on at once; it takes as many questions again in reserve, ready for a slot."""
     max_age_seconds: float = Field(default=600.0, gt=0, le=86_400)
     """A question older than this when its job starts gets an apology instead of a late answer."""
     retry_attempts: int = Field(default=5, ge=1, le=20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -299,6 +299,61 @@ async def test_a_job_whose_worker_died_is_picked_up_by_another(
     assert rescuer.working_on == []  # the reply was kept: it is posted, not asked for again
     _, answer_row = await messages_of(kb, handbook)
     assert answer_row.id == reply.message_id and answer_row.platform_message_id is not None
+    assert await jobs(queue) == []
+
+
+class GatedAgent:
+    """Answers only when let through; counts the answers running at once and the questions it was asked to embed."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Semaphore(0)
+        self.running = 0
+        self.most_at_once = 0
+        self.embedded: list[str] = []
+
+    def embed_question(self, request: AnswerRequest) -> None:
+        self.embedded.append(request.trace_id or "")
+
+    async def stream(self, request: AnswerRequest, *, query_embedding: object = None) -> AsyncIterator[StreamEvent]:
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await self.gate.acquire()
+        finally:
+            self.running -= 1
+        yield StreamFinal(reply=AnswerReply(text="Done.", outcome="answered", trace_id=request.trace_id))
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"still waiting for {what}")
+
+
+async def test_a_worker_answers_its_concurrency_at_once_and_keeps_as_many_ready(queue: JobQueue, tenant: str) -> None:
+    agent, deliverer = GatedAgent(), RecordingDeliverer()
+    for event in [question(tenant) for _ in range(5)]:
+        assert await queue.enqueue(event)
+    stop = asyncio.Event()
+    running = asyncio.create_task(Worker(queue, cast(AgentService, agent), {"slack": deliverer}, SETTINGS).run(stop))
+    try:
+        # Two answers (SETTINGS.concurrency) under way; two more questions taken and embedding, ready for a slot.
+        await until(lambda: len(agent.embedded) >= 4, "four questions taken")
+        await asyncio.sleep(0.3)  # time for a fifth, or a third answer, to start if the worker were to start one
+        assert (agent.running, len(agent.embedded)) == (2, 4)
+        assert [job["status"] for job in await jobs(queue)].count("picked") == 4
+
+        for _ in range(5):
+            agent.gate.release()
+        await until(lambda: len(deliverer.delivered) == 5, "five answers")
+    finally:
+        stop.set()
+        for _ in range(5):  # a failed check must not leave answers waiting, nor the worker running
+            agent.gate.release()
+        await asyncio.wait_for(running, timeout=15)
+    assert agent.most_at_once == 2
     assert await jobs(queue) == []
 
 
