@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-import sentry_sdk
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langgraph.config import get_stream_writer
@@ -27,7 +26,7 @@ from agent.state import AgentContext, AgentState, AnswerText
 from agent.verified import LOOKAHEAD, prefer_verified
 from core.logging import get_logger
 from core.metrics import count_error
-from core.sentry import report_failure
+from core.sentry import report_failure, span
 from knowledge.errors import KnowledgeError
 from knowledge.search import SearchHit
 
@@ -105,7 +104,7 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     request = state["request"]
     question = state["question"]
     vector = await state["query_embedding"].for_question(question)
-    with sentry_sdk.start_span(op="threadwise.retrieve", name="retrieve"):
+    with span("threadwise.retrieve", "retrieve"):
         if vector is None:  # a rephrased follow-up: embedded once here, for the search and for prefer_verified
             vector = await context.knowledge.embed_query(question)
         hits = await context.knowledge.search(
@@ -200,7 +199,7 @@ async def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     models = runtime.context.models
     if models is None:
         return _extract(state, runtime)
-    with sentry_sdk.start_span(op="threadwise.generate", name=models.primary_name):
+    with span("threadwise.generate", models.primary_name):
         reply = await _generate(models.primary, _answer_messages(state))
     return _finish_answer(state, reply, models.primary_name)
 
@@ -209,7 +208,7 @@ async def answer_with_fallback(state: AgentState, runtime: Runtime[AgentContext]
     models = runtime.context.models
     if models is None or models.fallback is None or models.fallback_name is None:
         raise RuntimeError("answer_with_fallback runs only when a fallback model is configured")
-    with sentry_sdk.start_span(op="threadwise.generate", name=models.fallback_name):
+    with span("threadwise.generate", models.fallback_name):
         reply = await _generate(models.fallback, _answer_messages(state))
     return _finish_answer(state, reply, models.fallback_name)
 

@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
-import sentry_sdk
 from pgqueuer.core.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
 from pgqueuer.domain.errors import FailingListenerError
 from pgqueuer.domain.types import Channel, QueueExecutionMode
@@ -40,7 +39,7 @@ from bot.events import ChatEvent, Deliverer
 from bot.queue import ANSWER_ENTRYPOINT, JobQueue
 from core.logging import bound_context, get_logger
 from core.metrics import count_error
-from core.sentry import report_failure
+from core.sentry import report_failure, transaction
 from core.settings import QueueSettings
 
 log = get_logger(__name__)
@@ -258,7 +257,7 @@ class Worker:
             if attempt > 1:
                 log.info("retrying the question", job_id=job.id, attempt=attempt)
             try:
-                with sentry_sdk.start_transaction(op="threadwise.job", name=f"answer {event.platform} question"):
+                with transaction("threadwise.job", f"answer {event.platform} question"):
                     await self.answer(event)
             except Exception as error:
                 count_error("job")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import sentry_sdk
@@ -110,3 +111,14 @@ def report_failure(error: BaseException) -> str:
         if event_id:
             return event_id
     return uuid.uuid4().hex[:12]
+
+
+def span(op: str, name: str) -> AbstractContextManager[Any]:
+    """A Sentry span around one step of an answer; nothing at all when Sentry is off (every answer made three of
+    them, objects and scope copies included, for nobody)."""
+    return sentry_sdk.start_span(op=op, name=name) if sentry_sdk.get_client().is_active() else nullcontext()
+
+
+def transaction(op: str, name: str) -> AbstractContextManager[Any]:
+    """A Sentry transaction around one job; nothing at all when Sentry is off."""
+    return sentry_sdk.start_transaction(op=op, name=name) if sentry_sdk.get_client().is_active() else nullcontext()

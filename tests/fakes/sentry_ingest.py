@@ -39,8 +39,12 @@ class FakeSentry:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def events(self) -> list[dict[str, Any]]:
+        return self.payloads("event")
+
+    def payloads(self, kind: str) -> list[dict[str, Any]]:
+        """Every item of ``kind`` received so far ("event", "transaction", ...)."""
         with self._lock:
-            return [event for envelope in self.envelopes for event in envelope.payloads("event")]
+            return [payload for envelope in self.envelopes for payload in envelope.payloads(kind)]
 
     def wait_for_events(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import sentry_sdk
 
-from core.sentry import EventScrubber
+from core.sentry import EventScrubber, span, transaction
 from core.settings import load_settings
 from tests.fakes.openai_server import Status, scripted_llm
 from tests.fakes.sentry_ingest import PROJECT, FakeSentry, fake_sentry
@@ -61,6 +61,28 @@ async def test_a_worker_failure_is_one_scrubbed_event_whose_id_is_the_reference(
     sent = sentry.raw().decode()
     for secret in (BOT_TOKEN, SIGNING_SECRET, LLM_API_KEY, "payroll cluster"):
         assert secret not in sent
+
+
+async def test_with_tracing_on_each_answer_is_one_transaction_with_its_steps(
+    database_url_text: str, slack: FakeSlack, team: str, sentry: FakeSentry
+) -> None:
+    with scripted_llm() as llm:
+        llm_settings: dict[str, object] = {"model": "openai:primary", "base_url": llm.base_url, "api_key": LLM_API_KEY}
+        sentry_settings = {"dsn": sentry.dsn, "traces_sample_rate": 1.0}
+        async with slack_app(database_url_text, slack, llm=llm_settings, sentry=sentry_settings) as client:
+            await post_event(client, mention(team, QUESTION))
+            await answers(slack)
+            sentry_sdk.flush(timeout=5)
+    (job,) = [t for t in sentry.payloads("transaction") if t["transaction"] == "answer slack question"]
+    assert job["contexts"]["trace"]["op"] == "threadwise.job"
+    steps = {span["op"] for span in job["spans"]}
+    assert {"threadwise.retrieve", "threadwise.generate"} <= steps
+
+
+def test_with_sentry_off_the_steps_make_no_spans() -> None:
+    assert not sentry_sdk.get_client().is_active()
+    with span("threadwise.retrieve", "retrieve") as nothing, transaction("threadwise.job", "answer") as none_either:
+        assert nothing is None and none_either is None
 
 
 def test_the_scrubber_masks_secrets_and_drops_message_text() -> None:
