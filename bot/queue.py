@@ -46,10 +46,12 @@ WITH recorded AS (
     RETURNING platform, event_id
 ),
 queued AS (
-    INSERT INTO pgqueuer (priority, entrypoint, payload, execute_after, dedupe_key, status)
-    SELECT 0, $6::text, event.payload, now(), event.dedupe_key, 'queued'
-    FROM unnest($1::varchar[], $2::varchar[], $4::bytea[], $5::text[]) AS event(platform, event_id, payload, dedupe_key)
+    INSERT INTO pgqueuer (priority, entrypoint, payload, execute_after, dedupe_key, headers, status)
+    SELECT 0, $6::text, event.payload, now(), event.dedupe_key, 'null'::jsonb, 'queued'
+    FROM unnest($1::varchar[], $2::varchar[], $4::bytea[], $5::text[]) WITH ORDINALITY
+        AS event(platform, event_id, payload, dedupe_key, arrived)
     JOIN recorded USING (platform, event_id)
+    ORDER BY event.arrived
     ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL DO NOTHING
     RETURNING id, entrypoint, priority, dedupe_key
 ),
@@ -61,9 +63,11 @@ SELECT dedupe_key FROM queued
 """
 """Store new events and queue a job for each in one statement (one round trip, atomic without BEGIN and COMMIT).
 
-The job and its log line are what pgqueuer's own ``Queries.enqueue`` writes (a test compares the two); the
-dedupe key's unique index (``status IN ('queued', 'picked')``) catches an event whose ``processed_events`` row was
-pruned while its job still waited: still a duplicate, so it is skipped.
+The job and its log line are what pgqueuer's own ``Queries.enqueue`` writes (a test compares the two), the jobs
+in the order the events arrived. The dedupe key's unique index (``status IN ('queued', 'picked')``) catches an
+event whose ``processed_events`` row was pruned while its job still waited: still a duplicate, so no second job
+(its row is stored again, ``runs`` from 0). pgqueuer's trigger wakes the workers once per statement, even one
+that queued nothing (a batch of retried deliveries only); they find no new job and wait again.
 """
 
 

@@ -6,15 +6,15 @@ answer is already being written), streams the agent's answer into the platform a
 final answer with its sources (``Deliverer.deliver``) and ties the stored answer to the posted message, so
 reactions on it count as feedback.
 
-pgqueuer runs the jobs: each worker answers ``QUEUE_CONCURRENCY`` at once and holds as many again in reserve,
-their questions already being embedded, so a finished answer's slot is taken at once (pgqueuer frees a slot in
-the database only when it next records finished jobs, every 0.1 s or so). Each job is retried with backoff when
-it fails (a deliverer's network error, a platform outage) up to ``QUEUE_RETRY_ATTEMPTS`` attempts, and picked up
-by another worker when the one running it stops sending heartbeats for ``QUEUE_STALLED_AFTER_SECONDS`` (it died).
-Once the agent has replied, a retry or a re-run does not ask it again: the reply is kept with the event and posted
-(see ``bot/queue.py``); once it is posted, a re-run does nothing. Stopping a worker lets its jobs in progress
-and in reserve finish. A question that waited longer than ``QUEUE_MAX_AGE_SECONDS`` (the bot was down) gets an apology
-instead of a late answer.
+pgqueuer runs the jobs: each worker answers ``QUEUE_CONCURRENCY`` at once and holds up to as many again in
+reserve, their questions already being embedded, so a finished answer's slot is taken at once (pgqueuer frees a
+slot in the database only when it next records finished jobs, every 0.1 s or so). Each job is retried with
+backoff when it fails (a deliverer's network error, a platform outage) up to ``QUEUE_RETRY_ATTEMPTS`` attempts,
+and picked up by another worker when the one running it stops sending heartbeats for
+``QUEUE_STALLED_AFTER_SECONDS`` (it died). Once the agent has replied, a retry or a re-run does not ask it again:
+the reply is kept with the event and posted (see ``bot/queue.py``); once it is posted, a re-run does nothing.
+Stopping a worker lets its jobs in progress and in reserve finish. A question that waited longer than
+``QUEUE_MAX_AGE_SECONDS`` (the bot was down) gets an apology instead of a late answer.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from bot.cli.progress import stage_progress
 def bench_slack_command(
     events: Annotated[int, typer.Option(min=1, max=100_000, help="Signed @mentions to send.")] = 500,
     concurrency: Annotated[int, typer.Option(min=1, max=1000, help="Requests in flight at once.")] = 50,
-    workers: Annotated[int, typer.Option(min=1, max=256, help="QUEUE_CONCURRENCY for the server.")] = 12,
+    workers: Annotated[int, typer.Option(min=1, max=100, help="QUEUE_CONCURRENCY for the server.")] = 12,
     server_log: Annotated[
         Path | None, typer.Option(help="Write the server's log (JSON lines, INFO and up) to this file.")
     ] = None,

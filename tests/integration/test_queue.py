@@ -177,15 +177,30 @@ async def test_the_job_an_accepted_event_gets_is_the_one_pgqueuer_itself_writes(
         "SELECT job.id, job.dedupe_key, job.payload, to_jsonb(job) - 'id' - 'dedupe_key' - 'payload' - 'created'"
         " - 'updated' - 'heartbeat' - 'execute_after' AS job,"
         " job.created = job.updated AND job.updated = job.heartbeat AND job.execute_after = job.created AS same_times,"
+        " job.headers IS NULL AS sql_null_headers,"
         " (SELECT jsonb_agg(to_jsonb(log) - 'id' - 'job_id' - 'created') FROM pgqueuer_log log"
         "  WHERE log.job_id = job.id) AS log"
         " FROM pgqueuer job ORDER BY job.id"
     )
     assert [row["dedupe_key"] for row in rows] == [dedupe_key(ours), dedupe_key(theirs)]
     assert ChatEvent.model_validate_json(rows[0]["payload"]) == ours
-    mine, pgqueuers = ({k: row[k] for k in ("job", "same_times", "log")} for row in rows)
+    mine, pgqueuers = ({k: row[k] for k in ("job", "same_times", "sql_null_headers", "log")} for row in rows)
     assert mine == pgqueuers
     assert '"status": "queued"' in pgqueuers["job"] and pgqueuers["same_times"] is True
+
+
+async def test_a_batch_queues_its_new_events_in_arrival_order_and_never_twice(queue: JobQueue, handbook: str) -> None:
+    batch = [question(handbook) for _ in range(5)]
+    assert await queue.enqueue_many(batch) == [True] * 5
+    assert [job["dedupe_key"] for job in await jobs(queue)] == [dedupe_key(e) for e in batch]
+
+    # An event whose row was pruned while its job still waits is still a duplicate: its row comes back, no job.
+    await queue.pool.execute("DELETE FROM processed_events WHERE event_id = $1", batch[2].event_id)
+    late = question(handbook)
+    assert await queue.enqueue_many([batch[2], late]) == [False, True]
+    assert [job["dedupe_key"] for job in await jobs(queue)] == [dedupe_key(e) for e in [*batch, late]]
+    runs = await queue.pool.fetchval("SELECT runs FROM processed_events WHERE event_id = $1", batch[2].event_id)
+    assert runs == 0
 
 
 async def test_a_question_that_waited_too_long_gets_an_apology_not_an_answer(
