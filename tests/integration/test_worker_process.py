@@ -1,0 +1,115 @@
+"""A worker process killed in the middle of an answer: real `threadwise serve --role worker` processes, a real
+PostgreSQL, the fake Slack Web API and a scripted OpenAI-compatible model on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+from bot.events import ChatEvent
+from bot.queue import JobQueue
+from tests.fakes.openai_server import Delay, Reply, ScriptedLLM, scripted_llm
+from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
+from tests.integration.test_cli import THREADWISE, free_port
+from tests.integration.test_slack import GUIDE, slack, team
+
+__all__ = ["GUIDE", "slack", "team"]  # fixtures used below
+
+
+@contextmanager
+def worker_process(
+    database_url: str, slack: FakeSlack, llm: ScriptedLLM, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`threadwise serve --role worker`; stopped with SIGTERM on the way out unless the test killed it."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "LLM_MODEL": "openai:primary",
+        "LLM_BASE_URL": llm.base_url,
+        "LLM_API_KEY": "sk-test-not-a-real-key",
+        "LLM_RETRY_ATTEMPTS": "1",
+        "AGENT_MIN_SIMILARITY": "0.25",
+        "QUEUE_STALLED_AFTER_SECONDS": "1",
+        "LOG_FORMAT": "json",
+    }
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [THREADWISE, "serve", "--role", "worker", "--port", str(free_port())], env=env, stdout=out, stderr=out
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def wait_until(
+    condition: Callable[[], bool], what: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the worker exited ({process.returncode}):\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"still waiting for {what}:\n{log.read_text()[-3000:]}"
+        time.sleep(0.05)
+
+
+async def test_a_worker_process_killed_mid_answer_is_answered_once_after_a_restart(
+    database_url: URL, database_url_text: str, slack: FakeSlack, team: str, tmp_path: Path
+) -> None:
+    event = ChatEvent(
+        platform="slack",
+        event_id=f"Ev{uuid.uuid4().hex[:12]}",
+        tenant=team,
+        channel="C0GENERAL",
+        thread="1700000000.000100",
+        user_id="U0ALICE",
+        message_id="1700000000.000100",
+        text="how do I rotate the signing key?",
+        delivery={"thread_ts": "1700000000.000100"},
+    )
+    async with await JobQueue.connect(database_url, role="tests") as queue:
+        assert await queue.enqueue(event)
+        log = tmp_path / "workers.log"
+        with scripted_llm() as llm:
+            # The first worker's model call never returns: the worker is in the middle of the answer when it dies.
+            llm.script(Delay(600, then=Reply("never sent")), Reply("Open the admin console and press Rotate [1]."))
+            with worker_process(database_url_text, slack, llm, log) as doomed:
+                await asyncio.to_thread(
+                    wait_until, lambda: len(llm.chat_requests) == 1, "the first model call", doomed, log
+                )
+                doomed.send_signal(signal.SIGKILL)
+                doomed.wait(timeout=10)
+            assert slack.calls_to("chat.postMessage") == []
+
+            with worker_process(database_url_text, slack, llm, log) as restarted:
+                await asyncio.to_thread(
+                    wait_until, lambda: slack.calls_to("chat.postMessage") != [], "the answer", restarted, log
+                )
+                await asyncio.sleep(1.0)  # a second post would show up now
+                (posted,) = [call.args for call in slack.calls_to("chat.postMessage")]
+
+        assert doomed.returncode == -signal.SIGKILL
+        assert posted["channel"] == event.channel and posted["thread_ts"] == "1700000000.000100"
+        assert "press Rotate" in posted["text"]
+        assert len(llm.chat_requests) == 2  # asked again: the first run died before it had a reply to keep
+        runs = await queue.pool.fetchval(
+            "SELECT runs FROM processed_events WHERE platform = $1 AND event_id = $2", event.platform, event.event_id
+        )
+        assert runs == 2
+        assert (
+            await queue.pool.fetchval("SELECT count(*) FROM pgqueuer WHERE dedupe_key LIKE $1", f"%{event.event_id}")
+            == 0
+        )
