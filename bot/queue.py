@@ -192,17 +192,18 @@ class JobQueue:
         for index, event in enumerate(events):
             firsts.setdefault((event.platform, event.event_id), index)
         fresh = [events[i] for i in firsts.values()]
+        keys = [dedupe_key(e) for e in fresh]
         rows = await self.pool.fetch(
             _ACCEPT,
             [e.platform for e in fresh],
             [e.event_id for e in fresh],
             [e.received_at for e in fresh],
             [e.model_dump_json().encode() for e in fresh],
-            [dedupe_key(e) for e in fresh],
+            keys,
             ANSWER_ENTRYPOINT,
         )
         queued_keys = {row["dedupe_key"] for row in rows}
-        queued = {(e.platform, e.event_id) for e in fresh if dedupe_key(e) in queued_keys}
+        queued = {(e.platform, e.event_id) for e, key in zip(fresh, keys, strict=True) if key in queued_keys}
         return [
             (e.platform, e.event_id) in queued and firsts[(e.platform, e.event_id)] == i for i, e in enumerate(events)
         ]

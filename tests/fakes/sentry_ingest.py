@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -47,12 +47,22 @@ class FakeSentry:
             return [payload for envelope in self.envelopes for payload in envelope.payloads(kind)]
 
     def wait_for_events(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        return self.wait_for("event", count, timeout=timeout)
+
+    def wait_for(
+        self,
+        kind: str,
+        count: int,
+        matching: Callable[[dict[str, Any]], bool] = lambda _: True,
+        timeout: float = 15.0,
+    ) -> list[dict[str, Any]]:
+        """At least ``count`` items of ``kind`` for which ``matching`` holds, waiting up to ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(found := self.events()) >= count:
+            if len(found := [item for item in self.payloads(kind) if matching(item)]) >= count:
                 return found
             time.sleep(0.05)
-        raise AssertionError(f"expected {count} Sentry events, got {len(self.events())}")
+        raise AssertionError(f"expected {count} Sentry {kind} items, got {len(found)}")
 
     def raw(self) -> bytes:
         with self._lock:

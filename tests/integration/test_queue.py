@@ -339,8 +339,8 @@ class GatedAgent:
         yield StreamFinal(reply=AnswerReply(text="Done.", outcome="answered", trace_id=request.trace_id))
 
 
-async def until(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(200):
+async def until(condition: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
+    for _ in range(round(seconds / 0.05)):
         if condition():
             return
         await asyncio.sleep(0.05)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import sentry_sdk
@@ -76,13 +75,9 @@ async def test_with_tracing_on_each_answer_is_one_transaction_with_its_steps(
     # The job's transaction ends after the answer is posted (delivery marked, message linked): certainly by the
     # time the app has stopped its worker.
     sentry_sdk.flush(timeout=5)
-    jobs: list[dict[str, Any]] = []
-    for _ in range(100):
-        jobs = [t for t in sentry.payloads("transaction") if t["transaction"] == "answer slack question"]
-        if jobs:
-            break
-        await asyncio.sleep(0.05)
-    (job,) = jobs
+    (job,) = await asyncio.to_thread(
+        sentry.wait_for, "transaction", 1, lambda item: item["transaction"] == "answer slack question"
+    )
     assert job["contexts"]["trace"]["op"] == "threadwise.job"
     steps = {span["op"] for span in job["spans"]}
     assert {"threadwise.retrieve", "threadwise.generate"} <= steps

@@ -7,22 +7,20 @@ import asyncio
 import os
 import signal
 import subprocess
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from bot.events import ChatEvent
-from bot.queue import JobQueue
+from bot.queue import JobQueue, dedupe_key
 from tests.fakes.openai_server import Delay, Reply, ScriptedLLM, scripted_llm
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.integration.test_cli import THREADWISE, free_port
-from tests.integration.test_slack import GUIDE, slack, team
+from tests.integration.test_queue import question, until
+from tests.integration.test_slack import slack, team
 
-__all__ = ["GUIDE", "slack", "team"]  # fixtures used below
+__all__ = ["slack", "team"]  # fixtures used below
 
 
 @contextmanager
@@ -56,30 +54,20 @@ def worker_process(
             process.wait(timeout=30)
 
 
-def wait_until(
-    condition: Callable[[], bool], what: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
+def alive_and(process: subprocess.Popen[bytes], log: Path, condition: Callable[[], bool]) -> Callable[[], bool]:
+    """``condition``, failing at once (with the workers' log) if the worker process has exited."""
+
+    def check() -> bool:
         assert process.poll() is None, f"the worker exited ({process.returncode}):\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"still waiting for {what}:\n{log.read_text()[-3000:]}"
-        time.sleep(0.05)
+        return condition()
+
+    return check
 
 
 async def test_a_worker_process_killed_mid_answer_is_answered_once_after_a_restart(
     database_url: URL, database_url_text: str, slack: FakeSlack, team: str, tmp_path: Path
 ) -> None:
-    event = ChatEvent(
-        platform="slack",
-        event_id=f"Ev{uuid.uuid4().hex[:12]}",
-        tenant=team,
-        channel="C0GENERAL",
-        thread="1700000000.000100",
-        user_id="U0ALICE",
-        message_id="1700000000.000100",
-        text="how do I rotate the signing key?",
-        delivery={"thread_ts": "1700000000.000100"},
-    )
+    event = question(team, text="how do I rotate the signing key?", delivery={"thread_ts": "1700000000.000100"})
     async with await JobQueue.connect(database_url, role="tests") as queue:
         assert await queue.enqueue(event)
         log = tmp_path / "workers.log"
@@ -87,16 +75,14 @@ async def test_a_worker_process_killed_mid_answer_is_answered_once_after_a_resta
             # The first worker's model call never returns: the worker is in the middle of the answer when it dies.
             llm.script(Delay(600, then=Reply("never sent")), Reply("Open the admin console and press Rotate [1]."))
             with worker_process(database_url_text, slack, llm, log) as doomed:
-                await asyncio.to_thread(
-                    wait_until, lambda: len(llm.chat_requests) == 1, "the first model call", doomed, log
-                )
+                await until(alive_and(doomed, log, lambda: len(llm.chat_requests) == 1), "the first model call", 60)
                 doomed.send_signal(signal.SIGKILL)
                 doomed.wait(timeout=10)
             assert slack.calls_to("chat.postMessage") == []
 
             with worker_process(database_url_text, slack, llm, log) as restarted:
-                await asyncio.to_thread(
-                    wait_until, lambda: slack.calls_to("chat.postMessage") != [], "the answer", restarted, log
+                await until(
+                    alive_and(restarted, log, lambda: slack.calls_to("chat.postMessage") != []), "the answer", 60
                 )
                 await asyncio.sleep(1.0)  # a second post would show up now
                 (posted,) = [call.args for call in slack.calls_to("chat.postMessage")]
@@ -109,7 +95,4 @@ async def test_a_worker_process_killed_mid_answer_is_answered_once_after_a_resta
             "SELECT runs FROM processed_events WHERE platform = $1 AND event_id = $2", event.platform, event.event_id
         )
         assert runs == 2
-        assert (
-            await queue.pool.fetchval("SELECT count(*) FROM pgqueuer WHERE dedupe_key LIKE $1", f"%{event.event_id}")
-            == 0
-        )
+        assert await queue.pool.fetchval("SELECT count(*) FROM pgqueuer WHERE dedupe_key = $1", dedupe_key(event)) == 0
