@@ -116,11 +116,6 @@ _OPEN_AND_READ_TURNS = (
 )
 # Both rows in one INSERT; the ids come back in the order of the rows (the question's is the smaller).
 _INSERT_MESSAGES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
-_SET_PLATFORM_MESSAGE_ID = (
-    update(_messages)
-    .where(_messages.c.id == bindparam("message_id"))
-    .values(platform_message_id=bindparam("platform_message_id"))
-)
 
 
 _MESSAGE_COLUMNS = tuple(c.name for c in _messages.columns if c.name not in ("id", "created_at"))
@@ -214,13 +209,6 @@ class ConversationStore:
         async with statement_scope(self.sessionmaker) as session:
             question_id, answer_id = (await session.scalars(_INSERT_MESSAGES, [question, answer])).all()
         return question_id, answer_id
-
-    async def set_platform_message_id(self, message_id: int, platform_message_id: str) -> None:
-        """Remember where an answer was posted, so reactions on it can be tied back to it."""
-        async with statement_scope(self.sessionmaker) as session:
-            await session.execute(
-                _SET_PLATFORM_MESSAGE_ID, {"message_id": message_id, "platform_message_id": platform_message_id}
-            )
 
     async def set_summary(self, conversation_id: int, *, summary: str, through: int) -> None:
         async with session_scope(self.sessionmaker) as session:

@@ -88,6 +88,14 @@ def pgqueuer_settings() -> DBSettings:
     )
 
 
+_DELIVERED = """
+WITH linked AS (
+    UPDATE messages SET platform_message_id = $4::varchar WHERE id = $3::bigint AND $4::varchar IS NOT NULL
+)
+UPDATE processed_events SET delivered_at = now() WHERE platform = $1 AND event_id = $2
+"""
+
+
 def asyncpg_dsn(url: URL) -> str:
     """asyncpg's DSN for one of our SQLAlchemy URLs: the plain ``postgresql://`` form, query kept.
 
@@ -251,12 +259,15 @@ class JobQueue:
             reply.model_dump_json(),
         )
 
-    async def mark_delivered(self, event: ChatEvent) -> None:
-        await self.pool.execute(
-            "UPDATE processed_events SET delivered_at = now() WHERE platform = $1 AND event_id = $2",
-            event.platform,
-            event.event_id,
-        )
+    async def mark_delivered(
+        self, event: ChatEvent, *, answer_id: int | None = None, posted_as: str | None = None
+    ) -> None:
+        """Note that the event's reply was posted, and tie the stored answer (the ``messages`` row ``answer_id``) to
+        the platform's id for the post (``posted_as``), so reactions on it count as feedback.
+
+        One statement for both, an answer's last: a separate round trip cost the worker about 0.4 ms of its event
+        loop per answer. No answer row (an apology, a forgotten conversation) updates nothing."""
+        await self.pool.execute(_DELIVERED, event.platform, event.event_id, answer_id, posted_as)
 
     async def prune(self, older_than: timedelta = PROCESSED_RETENTION) -> Pruned:
         """Forget accepted events older than ``older_than``, and pgqueuer's log lines (three per question) once

@@ -156,7 +156,7 @@ class Worker:
                     await shown
                 await self.queue.save_reply(event, reply)
         platform_message_id = await deliverer.deliver(event, reply)
-        await asyncio.gather(self.queue.mark_delivered(event), self._link(reply, platform_message_id))
+        await self.queue.mark_delivered(event, answer_id=reply.message_id, posted_as=platform_message_id)
         # The one line per handled question (platform, tenant, channel and trace id are bound for the job).
         log.info(
             "answer delivered",
@@ -169,15 +169,6 @@ class Worker:
             sources=len(reply.sources),
             reference_id=reply.reference_id,
         )
-
-    async def _link(self, reply: AnswerReply, platform_message_id: str) -> None:
-        """Tie the stored answer to its posted message, so reactions on it count as feedback."""
-        if reply.message_id is None:
-            return
-        try:
-            await self.agent.store.set_platform_message_id(reply.message_id, platform_message_id)
-        except Exception as error:  # delivered already: a retry would not post it again to fix this
-            log.error("could not link the answer to its message", error=f"{type(error).__name__}: {error}")
 
     # --- running pgqueuer ------------------------------------------------------------------------------------
 
