@@ -16,6 +16,7 @@ from core.db import session_scope, statement_scope
 from core.futures import drop_outcome
 from core.metrics import RETRIEVAL_SECONDS
 from core.settings import KnowledgeSettings
+from knowledge.collection_cache import COLLECTIONS_FRESH_SECONDS, CollectionCache
 from knowledge.collections import delete_collection, ensure_same_model, find_collections, list_collections
 from knowledge.documents import SourceDocument
 from knowledge.embeddings.base import Embedder
@@ -38,11 +39,13 @@ class KnowledgeBase:
         sessionmaker: async_sessionmaker[AsyncSession],
         embedder: Embedder,
         settings: KnowledgeSettings,
+        collections_fresh_for: float = COLLECTIONS_FRESH_SECONDS,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.embedder = embedder
         self.settings = settings
         self._queries: Batcher[str, npt.NDArray[np.float32]] = Batcher(self._embed_queries, max_size=QUERY_BATCH)
+        self._collections = CollectionCache(collections_fresh_for)
 
     async def ingest(
         self,
@@ -58,14 +61,20 @@ class KnowledgeBase:
         pipeline = IngestPipeline(
             sessionmaker=self.sessionmaker, embedder=self.embedder, settings=self.settings, progress=progress
         )
-        return await pipeline.ingest(
-            sources, tenant=tenant, collection=collection, prune=prune, include=include, exclude=exclude
-        )
+        try:
+            return await pipeline.ingest(
+                sources, tenant=tenant, collection=collection, prune=prune, include=include, exclude=exclude
+            )
+        finally:  # it may have made the collection
+            self._collections.clear()
 
     async def add_documents(self, documents: Sequence[SourceDocument], *, tenant: str, collection: str) -> IngestReport:
         """Store documents built in memory (e.g. verified answers) in a collection, created if need be."""
         pipeline = IngestPipeline(sessionmaker=self.sessionmaker, embedder=self.embedder, settings=self.settings)
-        return await pipeline.ingest_documents(documents, tenant=tenant, collection=collection)
+        try:
+            return await pipeline.ingest_documents(documents, tenant=tenant, collection=collection)
+        finally:  # it may have made the collection
+            self._collections.clear()
 
     async def remove_documents(self, source_uris: Sequence[str], *, tenant: str, collection: str) -> int:
         """Delete documents by source URI; returns how many there were (0 when the collection does not exist)."""
@@ -124,7 +133,10 @@ class KnowledgeBase:
         scope = session_scope if needs_transaction(mode, params or SearchParams()) else statement_scope
         try:
             async with scope(self.sessionmaker) as session:
-                found = await find_collections(session, tenant=tenant, names=collections)
+                found = self._collections.get(tenant, collections)
+                if found is None:
+                    found = await find_collections(session, tenant=tenant, names=collections)
+                    self._collections.put(tenant, collections, found)
                 if mode != "keyword" and found:
                     for collection in found:
                         ensure_same_model(collection, self.embedder)
@@ -151,6 +163,7 @@ class KnowledgeBase:
     async def delete_collection(self, *, tenant: str, name: str) -> None:
         async with session_scope(self.sessionmaker) as session:
             await delete_collection(session, tenant=tenant, name=name)
+        self._collections.clear()
         await drop_orphan_vector_indexes(self.sessionmaker.kw["bind"])
 
     async def reindex(
@@ -198,4 +211,5 @@ class KnowledgeBase:
             collection.dims = self.embedder.dims
             await session.flush()
             await build_vector_index(session, collection)
-            return collection
+        self._collections.clear()  # the vectors' model and size changed
+        return collection

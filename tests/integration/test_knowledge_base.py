@@ -12,7 +12,10 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db import session_scope
+from core.db import create_sessionmaker, session_scope
+from core.settings import KnowledgeSettings
+from knowledge.documents import SourceDocument
+from knowledge.embeddings import LocalEmbedder
 from knowledge.errors import EmbeddingModelMismatchError, InvalidQueryError, UnknownCollectionError
 from knowledge.models import Chunk, Collection, CollectionTerm, Document
 from knowledge.search import SEARCH_MODES, SearchHit, SearchParams
@@ -189,6 +192,40 @@ async def test_bad_queries_get_clear_errors(kb: KnowledgeBase, tenant: str, quer
 async def test_unknown_collection_is_named(kb: KnowledgeBase, tenant: str) -> None:
     with pytest.raises(UnknownCollectionError, match=r"'nope'.*threadwise collections list"):
         await kb.search("anything", tenant=tenant, collections=["nope"])
+
+
+async def test_searches_reuse_the_collections_they_looked_up_for_a_moment(
+    engine: AsyncEngine, embedder: LocalEmbedder, tenant: str
+) -> None:
+    """Every question needs the tenant's collections: they are looked up once per moment, not per search. Changes
+    made through the same knowledge base show at once, another process's once the moment has passed."""
+
+    def knowledge_base(**options: float) -> KnowledgeBase:
+        return KnowledgeBase(
+            sessionmaker=create_sessionmaker(engine), embedder=embedder, settings=KnowledgeSettings(), **options
+        )
+
+    def document(name: str, text: str) -> list[SourceDocument]:
+        return [SourceDocument(source_uri=f"{name}.md", title=name, text=text)]
+
+    async def collections_found(query: str, names: list[str] | None = None) -> set[str]:
+        return {hit.collection for hit in await searching.search(query, tenant=tenant, collections=names, limit=5)}
+
+    searching, elsewhere = knowledge_base(collections_fresh_for=1.0), knowledge_base()
+    await elsewhere.add_documents(document("handbook", GUIDE), tenant=tenant, collection="handbook")
+    assert await collections_found("how do I rotate the signing key?") == {"handbook"}
+
+    await elsewhere.add_documents(document("billing", FAQ_HTML), tenant=tenant, collection="billing")
+    assert await collections_found("refunds for a cancelled subscription") == {"handbook"}  # the lookup reused
+    await asyncio.sleep(1.0)
+    assert "billing" in await collections_found("refunds for a cancelled subscription")
+
+    await searching.add_documents(document("rituals", NOTES_RST), tenant=tenant, collection="rituals")
+    assert "rituals" in await collections_found("when is the standup?")
+    assert await collections_found("when is the standup?", ["rituals"]) == {"rituals"}
+    await searching.delete_collection(tenant=tenant, name="rituals")
+    with pytest.raises(UnknownCollectionError, match="'rituals'"):
+        await collections_found("when is the standup?", ["rituals"])
 
 
 async def test_embedding_model_mismatch_is_refused_until_reindex(kb: KnowledgeBase, tenant: str, docs: Path) -> None:
