@@ -32,6 +32,10 @@ from knowledge.service import KnowledgeBase
 
 BENCH_TEAM = "TBENCH"
 BENCH_COLLECTION = "bench-slack"
+BENCH_EVENT_PREFIX = "EvBENCH"
+CHURNED_TABLES = "pgqueuer, processed_events, conversations, messages"
+"""Tables in which a run leaves dead rows: its jobs, its events' progress (updated three times each), its
+conversations and their messages."""
 SIGNING_SECRET = "bench-signing-secret-0123456789"  # noqa: S105 — only ever sent to our own server on 127.0.0.1
 GUIDE = """# Security guide
 
@@ -86,7 +90,8 @@ def _mention(index: int) -> tuple[str, str]:
         "ts": ts,
         "channel": f"C{index % 20:04d}",
     }
-    envelope = {"type": "event_callback", "team_id": BENCH_TEAM, "event_id": f"Ev{uuid.uuid4().hex}", "event": event}
+    event_id = f"{BENCH_EVENT_PREFIX}{uuid.uuid4().hex}"
+    envelope = {"type": "event_callback", "team_id": BENCH_TEAM, "event_id": event_id, "event": event}
     return ts, json.dumps(envelope)
 
 
@@ -135,11 +140,24 @@ async def _drop_bench_collection(kb: KnowledgeBase) -> None:
 
 
 async def _clean_up(kb: KnowledgeBase) -> None:
-    """Each run leaves a conversation per mention (its messages and votes go with it) and its one-document
-    collection: neither is kept past the run."""
+    """Each run leaves a conversation per mention (its messages and votes go with it), a processed event per
+    mention and its one-document collection: none is kept past the run.
+
+    Then the tables the run churned are vacuumed, so that the next run starts where this one did. Autovacuum
+    would do it in a server that stays up, but an embedded server started for one command seldom lives to its
+    first pass (a minute after start). Runs on this machine had left 151,662 dead rows in ``pgqueuer`` beside 448
+    live ones (96 MB); pgqueuer's count of queued work, run about 120 times per 1,000 answers, took 9.1 ms at the
+    median (PostgreSQL's own timing) and 0.03 ms once vacuumed."""
     async with session_scope(kb.sessionmaker) as session:
         await session.execute(text("DELETE FROM conversations WHERE tenant = :tenant"), {"tenant": BENCH_TEAM})
+        await session.execute(
+            text("DELETE FROM processed_events WHERE platform = 'slack' AND starts_with(event_id, :prefix)"),
+            {"prefix": BENCH_EVENT_PREFIX},
+        )
     await _drop_bench_collection(kb)
+    async with kb.sessionmaker.kw["bind"].connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")  # VACUUM runs outside a transaction
+        await connection.execute(text(f"VACUUM ANALYZE {CHURNED_TABLES}"))
 
 
 async def bench_slack(

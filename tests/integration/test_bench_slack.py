@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from bot.bench.slack import BENCH_COLLECTION, BENCH_TEAM, GUIDE
+from bot.bench.slack import BENCH_COLLECTION, BENCH_EVENT_PREFIX, BENCH_TEAM, CHURNED_TABLES, GUIDE
 from bot.events import ChatEvent
 from bot.queue import JobQueue, dedupe_key
 from knowledge.documents import SourceDocument
@@ -36,6 +36,13 @@ async def test_bench_slack_answers_every_mention_once(
     async with await JobQueue.connect(database_url, role="tests") as queue:  # the run's conversations are gone
         assert await queue.pool.fetchval("SELECT count(*) FROM conversations WHERE tenant = 'TBENCH'") == 0
         assert await queue.pool.fetchval("SELECT count(*) FROM collections WHERE tenant = 'TBENCH'") == 0
+        left = "SELECT count(*) FROM processed_events WHERE starts_with(event_id, $1)"
+        assert await queue.pool.fetchval(left, BENCH_EVENT_PREFIX) == 0
+        vacuumed = await queue.pool.fetch(
+            "SELECT relname FROM pg_stat_user_tables WHERE last_vacuum IS NOT NULL AND relname = ANY($1)",
+            [table.strip() for table in CHURNED_TABLES.split(",")],
+        )
+        assert {row["relname"] for row in vacuumed} == {"conversations", "messages", "pgqueuer", "processed_events"}
 
 
 async def test_bench_slack_searches_one_document_whatever_earlier_runs_left(
