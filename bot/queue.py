@@ -24,7 +24,10 @@ from sqlalchemy.engine import URL
 from agent.schemas import AnswerReply
 from bot.events import ChatEvent
 from core.batching import Batcher
+from core.logging import get_logger
 from core.settings import DatabaseSettings
+
+log = get_logger(__name__)
 
 ANSWER_ENTRYPOINT = "answer"
 """The pgqueuer entrypoint of a question's job; its payload is the ``ChatEvent`` as JSON."""
@@ -88,7 +91,8 @@ def pgqueuer_settings() -> DBSettings:
     )
 
 
-_DELIVERED = """
+_DELIVERED = "UPDATE processed_events SET delivered_at = now() WHERE platform = $1 AND event_id = $2"
+_DELIVERED_AND_LINKED = """
 WITH linked AS (
     UPDATE messages SET platform_message_id = $4::varchar WHERE id = $3::bigint AND $4::varchar IS NOT NULL
 )
@@ -267,7 +271,15 @@ class JobQueue:
 
         One statement for both, an answer's last: a separate round trip cost the worker about 0.4 ms of its event
         loop per answer. No answer row (an apology, a forgotten conversation) updates nothing."""
-        await self.pool.execute(_DELIVERED, event.platform, event.event_id, answer_id, posted_as)
+        try:
+            await self.pool.execute(_DELIVERED_AND_LINKED, event.platform, event.event_id, answer_id, posted_as)
+        except asyncpg.PostgresError as error:
+            if answer_id is None:
+                raise
+            # The post is made: it must be marked even when the link cannot be written (say the platform's id
+            # does not fit), or a retry would post the answer again. Only reactions on that post are lost.
+            log.error("could not link the answer to its posted message", error=f"{type(error).__name__}: {error}")
+            await self.pool.execute(_DELIVERED, event.platform, event.event_id)
 
     async def prune(self, older_than: timedelta = PROCESSED_RETENTION) -> Pruned:
         """Forget accepted events older than ``older_than``, and pgqueuer's log lines (three per question) once

@@ -129,6 +129,30 @@ async def test_a_question_is_answered_and_delivered_with_its_sources(
     assert await jobs(queue) == []
 
 
+class LongIdDeliverer(RecordingDeliverer):
+    """A platform whose message ids do not fit the column that links answers to their posts."""
+
+    async def deliver(self, event: ChatEvent, reply: AnswerReply) -> str:
+        await super().deliver(event, reply)
+        return "p" * 250
+
+
+async def test_an_answer_whose_post_cannot_be_linked_is_still_marked_delivered_and_posted_once(
+    queue: JobQueue, agent: AgentService, kb: KnowledgeBase, handbook: str
+) -> None:
+    deliverer = LongIdDeliverer()
+    event = question(handbook)
+    assert await queue.enqueue(event)
+
+    await Worker(queue, agent, {"slack": deliverer}, SETTINGS).drain()
+
+    assert deliverer.attempts == 1 and len(deliverer.delivered) == 1
+    assert (await queue.progress(event)).delivered
+    _, answer_row = await messages_of(kb, handbook)
+    assert answer_row.platform_message_id is None  # only reactions on that post are lost
+    assert await jobs(queue) == []
+
+
 async def test_an_event_is_accepted_once_even_after_its_job_finished(
     queue: JobQueue, agent: AgentService, kb: KnowledgeBase, handbook: str
 ) -> None:
