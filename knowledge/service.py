@@ -16,7 +16,7 @@ from core.db import session_scope, statement_scope
 from core.futures import drop_outcome
 from core.metrics import RETRIEVAL_SECONDS
 from core.settings import KnowledgeSettings
-from knowledge.collection_cache import COLLECTIONS_FRESH_SECONDS, CollectionCache
+from knowledge.collection_cache import CollectionCache
 from knowledge.collections import delete_collection, ensure_same_model, find_collections, list_collections
 from knowledge.documents import SourceDocument
 from knowledge.embeddings.base import Embedder
@@ -39,13 +39,13 @@ class KnowledgeBase:
         sessionmaker: async_sessionmaker[AsyncSession],
         embedder: Embedder,
         settings: KnowledgeSettings,
-        collections_fresh_for: float = COLLECTIONS_FRESH_SECONDS,
+        collection_cache: CollectionCache | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.embedder = embedder
         self.settings = settings
         self._queries: Batcher[str, npt.NDArray[np.float32]] = Batcher(self._embed_queries, max_size=QUERY_BATCH)
-        self._collections = CollectionCache(collections_fresh_for)
+        self._collections = CollectionCache() if collection_cache is None else collection_cache
 
     async def ingest(
         self,
@@ -135,8 +135,9 @@ class KnowledgeBase:
             async with scope(self.sessionmaker) as session:
                 found = self._collections.get(tenant, collections)
                 if found is None:
+                    generation = self._collections.generation
                     found = await find_collections(session, tenant=tenant, names=collections)
-                    self._collections.put(tenant, collections, found)
+                    self._collections.put(tenant, collections, found, generation=generation)
                 if mode != "keyword" and found:
                     for collection in found:
                         ensure_same_model(collection, self.embedder)

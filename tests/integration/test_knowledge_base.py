@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import create_sessionmaker, session_scope
 from core.settings import KnowledgeSettings
+from knowledge.collection_cache import CollectionCache
 from knowledge.documents import SourceDocument
 from knowledge.embeddings import LocalEmbedder
 from knowledge.errors import EmbeddingModelMismatchError, InvalidQueryError, UnknownCollectionError
@@ -199,10 +200,15 @@ async def test_searches_reuse_the_collections_they_looked_up_for_a_moment(
 ) -> None:
     """Every question needs the tenant's collections: they are looked up once per moment, not per search. Changes
     made through the same knowledge base show at once, another process's once the moment has passed."""
+    clock = [1000.0]
+    cache = CollectionCache(fresh_for=2.0, clock=lambda: clock[0])
 
-    def knowledge_base(**options: float) -> KnowledgeBase:
+    def knowledge_base(cache: CollectionCache | None = None) -> KnowledgeBase:
         return KnowledgeBase(
-            sessionmaker=create_sessionmaker(engine), embedder=embedder, settings=KnowledgeSettings(), **options
+            sessionmaker=create_sessionmaker(engine),
+            embedder=embedder,
+            settings=KnowledgeSettings(),
+            collection_cache=cache,
         )
 
     def document(name: str, text: str) -> list[SourceDocument]:
@@ -211,13 +217,14 @@ async def test_searches_reuse_the_collections_they_looked_up_for_a_moment(
     async def collections_found(query: str, names: list[str] | None = None) -> set[str]:
         return {hit.collection for hit in await searching.search(query, tenant=tenant, collections=names, limit=5)}
 
-    searching, elsewhere = knowledge_base(collections_fresh_for=1.0), knowledge_base()
+    searching, elsewhere = knowledge_base(cache), knowledge_base()
     await elsewhere.add_documents(document("handbook", GUIDE), tenant=tenant, collection="handbook")
     assert await collections_found("how do I rotate the signing key?") == {"handbook"}
 
     await elsewhere.add_documents(document("billing", FAQ_HTML), tenant=tenant, collection="billing")
+    clock[0] += 1.9
     assert await collections_found("refunds for a cancelled subscription") == {"handbook"}  # the lookup reused
-    await asyncio.sleep(1.0)
+    clock[0] += 0.1
     assert "billing" in await collections_found("refunds for a cancelled subscription")
 
     await searching.add_documents(document("rituals", NOTES_RST), tenant=tenant, collection="rituals")
