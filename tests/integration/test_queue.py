@@ -153,6 +153,25 @@ async def test_an_answer_whose_post_cannot_be_linked_is_still_marked_delivered_a
     assert await jobs(queue) == []
 
 
+async def test_the_first_delivered_answer_is_announced_once(
+    queue: JobQueue, agent: AgentService, handbook: str
+) -> None:
+    """What a server does then (freezing what the first answer loaded) must happen once, not per answer."""
+    announced: list[int] = []
+    deliverer = RecordingDeliverer()
+    worker = Worker(
+        queue,
+        agent,
+        {"slack": deliverer},
+        SETTINGS,
+        after_first_answer=lambda: announced.append(len(deliverer.delivered)),
+    )
+    for text in ("How do I rotate the signing key?", "How do I install on Linux?"):
+        assert await queue.enqueue(question(handbook, text))
+        await worker.drain()
+    assert announced == [1] and len(deliverer.delivered) == 2
+
+
 async def test_an_event_is_accepted_once_even_after_its_job_finished(
     queue: JobQueue, agent: AgentService, kb: KnowledgeBase, handbook: str
 ) -> None:
