@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from pgvector.asyncpg import register_vector
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -161,3 +161,13 @@ async def session_scope(sessionmaker: async_sessionmaker[AsyncSession]) -> Async
             await session.rollback()
             raise
         await session.commit()
+
+
+async def vacuum_analyze(engine: AsyncEngine, tables: str, *, skip_locked: bool = False) -> None:
+    """``VACUUM ANALYZE`` of ``tables`` (comma-separated, names of our own), outside a transaction as VACUUM must
+    be. ``skip_locked``: a table another session holds (a VACUUM, an index build) is left for autovacuum rather
+    than waited for."""
+    options = "ANALYZE, SKIP_LOCKED" if skip_locked else "ANALYZE"
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f"VACUUM ({options}) {tables}"))

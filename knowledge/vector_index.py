@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from core.db import vacuum_analyze
 from knowledge.models import Collection
 
 # pgvector's defaults; ef_search (query time) is set on each connection (core.db), and per search when it differs.
@@ -58,9 +59,7 @@ async def analyze_search_tables(session: AsyncSession) -> None:
 async def vacuum_search_tables(engine: AsyncEngine) -> None:
     """VACUUM ANALYZE after a bulk load: fresh visibility maps for index-only scans, fresh statistics, and no
     autovacuum competing with the first queries (benchmarks and evaluations time those)."""
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text("VACUUM ANALYZE chunks, chunk_terms, collection_terms"))
+    await vacuum_analyze(engine, "chunks, chunk_terms, collection_terms")
 
 
 async def drop_vector_index(session: AsyncSession, collection: Collection, *, wait_ms: int = 2000) -> bool:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.bench import BenchmarkError, stop_process
 from bot.bench.stand_ins import stand_ins
 from bot.queue import JobQueue
-from core.db import session_scope
+from core.db import session_scope, vacuum_analyze
 from core.logging import get_logger
 from knowledge.documents import SourceDocument
 from knowledge.evaluation.metrics import percentile
@@ -166,10 +166,7 @@ async def _clean_up(kb: KnowledgeBase) -> None:
         )
     await _drop_bench_collection(kb)
     try:
-        async with kb.sessionmaker.kw["bind"].connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")  # VACUUM runs outside a transaction
-            # SKIP_LOCKED: a table another session holds (a VACUUM, an index build) is left for autovacuum.
-            await connection.execute(text(f"VACUUM (ANALYZE, SKIP_LOCKED) {CHURNED_TABLES}"))
+        await vacuum_analyze(kb.sessionmaker.kw["bind"], CHURNED_TABLES, skip_locked=True)
     except SQLAlchemyError as error:  # the figures stand; the next run may be a little slower
         log.warning("could not vacuum after the run", tables=CHURNED_TABLES, error=f"{type(error).__name__}: {error}")
 
