@@ -92,12 +92,11 @@ def pgqueuer_settings() -> DBSettings:
 
 
 _DELIVERED = "UPDATE processed_events SET delivered_at = now() WHERE platform = $1 AND event_id = $2"
-_DELIVERED_AND_LINKED = """
-WITH linked AS (
-    UPDATE messages SET platform_message_id = $4::varchar WHERE id = $3::bigint AND $4::varchar IS NOT NULL
+# Two constants of this module, nothing from outside.
+_DELIVERED_AND_LINKED = (
+    "WITH linked AS (UPDATE messages SET platform_message_id = $4::varchar"  # noqa: S608
+    " WHERE id = $3::bigint AND $4::varchar IS NOT NULL) " + _DELIVERED
 )
-UPDATE processed_events SET delivered_at = now() WHERE platform = $1 AND event_id = $2
-"""
 
 
 def asyncpg_dsn(url: URL) -> str:

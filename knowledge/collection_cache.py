@@ -10,7 +10,7 @@ cache at once; one made by another process (``threadwise ingest``, another repli
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from knowledge.models import Collection
 
@@ -31,27 +31,28 @@ class CollectionCache:
             raise ValueError(f"fresh_for must not be negative, not {fresh_for}")
         self.fresh_for = fresh_for
         self.clock = clock
-        self.generation = 0
-        """Counts ``clear`` calls: a lookup that started before one must not be kept (``put`` checks)."""
+        self._generation = 0  # counts clear() calls
         self._entries: dict[_Key, tuple[float, list[Collection]]] = {}
 
-    def get(self, tenant: str, names: Sequence[str] | None) -> list[Collection] | None:
-        entry = self._entries.get(_key(tenant, names))
-        if entry is None or self.clock() >= entry[0]:
-            return None
-        return entry[1]
-
-    def put(self, tenant: str, names: Sequence[str] | None, found: list[Collection], *, generation: int) -> None:
-        """Keep ``found``, looked up when ``self.generation`` was ``generation``, unless the cache was cleared since
-        (the collections changed while the lookup ran: it may have read them before the change)."""
-        if self.fresh_for == 0 or generation != self.generation:
-            return
-        if len(self._entries) >= MAX_ENTRIES:
-            self._entries.clear()
-        self._entries[_key(tenant, names)] = (self.clock() + self.fresh_for, found)
+    async def get_or_load(
+        self, tenant: str, names: Sequence[str] | None, load: Callable[[], Awaitable[list[Collection]]]
+    ) -> list[Collection]:
+        """The fresh lookup kept for ``tenant`` and ``names``, or ``load()``'s, kept unless the cache was cleared
+        while it ran (the collections changed meanwhile: it may have read them as they were before)."""
+        key = _key(tenant, names)
+        entry = self._entries.get(key)
+        if entry is not None and self.clock() < entry[0]:
+            return entry[1]
+        generation = self._generation
+        found = await load()
+        if self.fresh_for > 0 and generation == self._generation:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (self.clock() + self.fresh_for, found)
+        return found
 
     def clear(self) -> None:
-        self.generation += 1
+        self._generation += 1
         self._entries.clear()
 
 

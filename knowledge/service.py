@@ -133,11 +133,9 @@ class KnowledgeBase:
         scope = session_scope if needs_transaction(mode, params or SearchParams()) else statement_scope
         try:
             async with scope(self.sessionmaker) as session:
-                found = self._collections.get(tenant, collections)
-                if found is None:
-                    generation = self._collections.generation
-                    found = await find_collections(session, tenant=tenant, names=collections)
-                    self._collections.put(tenant, collections, found, generation=generation)
+                found = await self._collections.get_or_load(
+                    tenant, collections, lambda: find_collections(session, tenant=tenant, names=collections)
+                )
                 if mode != "keyword" and found:
                     for collection in found:
                         ensure_same_model(collection, self.embedder)

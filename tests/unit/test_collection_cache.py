@@ -6,6 +6,7 @@ import pytest
 
 from knowledge import collection_cache
 from knowledge.collection_cache import CollectionCache
+from knowledge.errors import UnknownCollectionError
 from knowledge.models import Collection
 
 
@@ -17,47 +18,77 @@ class Clock:
         return self.now
 
 
-def collection(name: str) -> Collection:
-    return Collection(id=1, tenant="t", name=name, embedding_model="local", dims=384)
+class Lookups:
+    """Stands in for the database lookup: counts its calls, returns a new list each time."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self) -> list[Collection]:
+        self.calls += 1
+        return [Collection(id=self.calls, tenant="t", name="a", embedding_model="local", dims=384)]
 
 
-def test_a_lookup_is_reused_until_it_is_stale_whatever_the_order_of_the_names() -> None:
-    clock = Clock()
-    cache, found = CollectionCache(fresh_for=2.0, clock=clock), [collection("a"), collection("b")]
-    cache.put("t", ["b", "a"], found, generation=cache.generation)
+async def test_a_lookup_is_reused_until_it_is_stale_whatever_the_order_of_the_names() -> None:
+    clock, load = Clock(), Lookups()
+    cache = CollectionCache(fresh_for=2.0, clock=clock)
+    found = await cache.get_or_load("t", ["b", "a"], load)
     clock.now += 1.9
-    assert cache.get("t", ["a", "b", "a"]) is found
-    assert cache.get("t", None) is None and cache.get("other", ["a", "b"]) is None
+    assert await cache.get_or_load("t", ["a", "b", "a"], load) is found and load.calls == 1
+    assert await cache.get_or_load("t", None, load) is not found and load.calls == 2
+    assert await cache.get_or_load("other", ["a", "b"], load) is not found and load.calls == 3
     clock.now += 0.1
-    assert cache.get("t", ["a", "b"]) is None
+    assert await cache.get_or_load("t", ["a", "b"], load) is not found and load.calls == 4
 
 
-def test_a_lookup_that_ran_across_a_clear_is_not_kept() -> None:
+async def test_a_lookup_that_ran_across_a_clear_is_not_kept() -> None:
     """The collections changed while it ran: it may have read them as they were before."""
-    cache = CollectionCache()
-    started = cache.generation
-    cache.clear()
-    cache.put("t", None, [collection("a")], generation=started)
-    assert cache.get("t", None) is None
-    cache.put("t", None, [collection("a")], generation=cache.generation)
-    assert cache.get("t", None) is not None
+    cache, load = CollectionCache(), Lookups()
+
+    async def load_while_they_change() -> list[Collection]:
+        found = await load()
+        cache.clear()
+        return found
+
+    await cache.get_or_load("t", None, load_while_they_change)
+    await cache.get_or_load("t", None, load)
+    assert load.calls == 2
+    await cache.get_or_load("t", None, load)
+    assert load.calls == 2
 
 
-def test_clearing_and_a_zero_freshness_keep_nothing() -> None:
-    cache = CollectionCache()
-    cache.put("t", None, [collection("a")], generation=cache.generation)
+async def test_a_failed_lookup_is_not_kept() -> None:
+    cache, load = CollectionCache(), Lookups()
+
+    async def unknown() -> list[Collection]:
+        raise UnknownCollectionError("t", ["nope"])
+
+    with pytest.raises(UnknownCollectionError):
+        await cache.get_or_load("t", ["nope"], unknown)
+    await cache.get_or_load("t", ["nope"], load)
+    assert load.calls == 1
+
+
+async def test_clearing_and_a_zero_freshness_keep_nothing() -> None:
+    cache, load = CollectionCache(), Lookups()
+    await cache.get_or_load("t", None, load)
     cache.clear()
-    assert cache.get("t", None) is None
-    never = CollectionCache(fresh_for=0)
-    never.put("t", None, [collection("a")], generation=never.generation)
-    assert never.get("t", None) is None
+    await cache.get_or_load("t", None, load)
+    assert load.calls == 2
+    never, load = CollectionCache(fresh_for=0), Lookups()
+    for _ in range(2):
+        await never.get_or_load("t", None, load)
+    assert load.calls == 2
     with pytest.raises(ValueError, match="negative"):
         CollectionCache(fresh_for=-1)
 
 
-def test_a_full_cache_starts_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_full_cache_starts_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(collection_cache, "MAX_ENTRIES", 2)
-    cache = CollectionCache()
+    cache, load = CollectionCache(), Lookups()
     for tenant in ("t1", "t2", "t3"):
-        cache.put(tenant, None, [collection("a")], generation=cache.generation)
-    assert cache.get("t1", None) is None and cache.get("t3", None) is not None
+        await cache.get_or_load(tenant, None, load)
+    await cache.get_or_load("t3", None, load)
+    assert load.calls == 3  # t3 kept
+    await cache.get_or_load("t1", None, load)
+    assert load.calls == 4  # t1 forgotten when the cache started afresh
