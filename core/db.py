@@ -64,6 +64,8 @@ def create_engine(
         pool_size=database.pool_size,
         max_overflow=database.pool_size,
         echo=database.echo,
+        # Statement errors quote their SQL but not its parameters: those hold questions, user ids and vectors.
+        hide_parameters=True,
         connect_args={
             "timeout": database.connect_timeout,
             "server_settings": {"application_name": f"threadwise-{role}"},

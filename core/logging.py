@@ -19,17 +19,94 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 MASK = "***"
 
-# Keys whose values are secret whatever they hold.
+MAX_VALUE_CHARS = 2048
+"""Every logged string is cut to this length before it is masked: a log line never costs more than this to
+scan, and a request body or query string stuffed with megabytes stays out of the logs."""
+MAX_EXCEPTION_CHARS = 16 * MAX_VALUE_CHARS
+"""Tracebacks get more room: their frames are what an operator reads."""
+_CUT_BACK = 256
+"""How far a cut steps back to a delimiter, so that a secret the cut runs through is dropped whole instead of
+leaving a prefix the patterns no longer recognise."""
+_DELIMITERS = frozenset(" \t\r\n\"',;&()[]{}<>")
+
+# Keys whose values are secret whatever they hold (a plain alternation of literals: no backtracking).
 _SECRET_KEY = re.compile(r"(token|secret|password|passwd|authorization|api_key|apikey|dsn|cookie)", re.I)
-# Secret shapes worth catching even when nobody registered them.
+# Secret shapes worth catching even when nobody registered them. Each starts with a literal and ends with one
+# character class that cannot overlap what precedes it, so a match attempt backtracks at most over one run.
 _SECRET_PATTERNS = [
     re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{8,}"),  # Slack bot/user tokens
     re.compile(r"\bxapp-[A-Za-z0-9-]{8,}"),  # Slack app-level tokens
     re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"),  # OpenAI-style API keys
     re.compile(r"(?i)\b(bearer|bot)\s+[A-Za-z0-9._~+/=-]{16,}"),  # Authorization header values
 ]
-# user:password@ inside connection URLs.
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", re.I)
+_PASSWORD_END = re.compile(r"[@\s]")
+_USER_END = re.compile(r"[:/@\s]")
+# pydantic quotes the rejected input in its errors: "[type=string_type, input_value='…', input_type=str]".
+_INPUT_VALUE = "input_value="
+_INPUT_TYPE = ", input_type="
+
+
+def cap_text(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (stepping back to a delimiter), with a marker saying how much went."""
+    if len(text) <= limit:
+        return text
+    end = limit
+    floor = max(0, limit - _CUT_BACK)
+    # With no delimiter near the cut, the loop drops the whole stretch rather than keep part of a secret.
+    while end > floor and text[end - 1] not in _DELIMITERS:
+        end -= 1
+    return f"{text[:end]}…[{len(text) - end} chars cut]"
+
+
+def mask_url_passwords(text: str) -> str:
+    """``scheme://user:password@host`` → ``scheme://user:***@host``, in one pass over ``text``.
+
+    A regular expression for this backtracks quadratically on long runs of letters; here each ``://`` is found
+    with ``str.find`` and the end of its password is looked up once per run, so the cost stays linear.
+    """
+    parts: list[str] = []
+    done = 0  # text[:done] is already in parts
+    search_from = 0
+    password_end = -1  # the last end of a password looked up (a position of "@" or whitespace, or len(text))
+    while (found := text.find("://", search_from)) != -1:
+        user_start = found + 3
+        user_end_match = _USER_END.search(text, user_start)
+        if user_end_match is None or text[user_end_match.start()] != ":":
+            search_from = user_start
+            continue
+        password_start = user_end_match.start() + 1
+        if password_end < password_start:
+            end_match = _PASSWORD_END.search(text, password_start)
+            password_end = end_match.start() if end_match is not None else len(text)
+        # Every later "://" before password_end shares this end, so the lookup above runs once per stretch.
+        if password_end == len(text) or text[password_end] != "@":
+            search_from = user_start
+            continue
+        parts.append(text[done:password_start])
+        parts.append(MASK)
+        done = password_end
+        search_from = password_end + 1
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+def mask_input_values(text: str) -> str:
+    """Drop what pydantic quotes of a rejected input (``input_value=…``): it may be a person's message."""
+    parts: list[str] = []
+    done = 0
+    while (found := text.find(_INPUT_VALUE, done)) != -1:
+        value_start = found + len(_INPUT_VALUE)
+        value_end = text.find(_INPUT_TYPE, value_start)
+        if value_end == -1:  # no later occurrence can find one either
+            parts.append(text[done:value_start])
+            parts.append(MASK)
+            done = len(text)
+            break
+        parts.append(text[done:value_start])
+        parts.append(MASK)
+        done = value_end
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def _is_a_count(key: str, value: Any) -> bool:
@@ -47,12 +124,14 @@ class SecretMasker:
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         return {key: self.mask_value(key, value) for key, value in event_dict.items()}
 
-    def mask_text(self, text: str) -> str:
+    def mask_text(self, text: str, limit: int = MAX_VALUE_CHARS) -> str:
+        """``text`` capped (first: masking then costs at most ``limit``), then with every secret masked."""
+        text = cap_text(text, limit)
         for secret in self._known:
             text = text.replace(secret, MASK)
         for pattern in _SECRET_PATTERNS:
             text = pattern.sub(MASK, text)
-        return _URL_PASSWORD.sub(rf"\g<scheme>:{MASK}@", text)
+        return mask_input_values(mask_url_passwords(text))
 
     def mask_value(self, key: str, value: Any) -> Any:
         if isinstance(key, str) and _SECRET_KEY.search(key) and value not in (None, "", False):
@@ -81,10 +160,27 @@ def _render_exception_masked(masker: SecretMasker) -> Processor:
     def processor(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         event_dict = format_exc(logger, method_name, event_dict)
         if isinstance(event_dict.get("exception"), str):
-            event_dict["exception"] = masker.mask_text(event_dict["exception"])
+            event_dict["exception"] = masker.mask_text(event_dict["exception"], MAX_EXCEPTION_CHARS)
         return event_dict
 
     return processor
+
+
+class _NoRequestBodies(logging.Filter):
+    """Bolt logs the whole body of a request whose signature it refuses, at INFO: anyone on the internet could
+    write into our logs, and a genuine but late event would put a person's message there. Keep the line, drop
+    the body."""
+
+    # Bolt's lines that quote a request body (refused signature, a middleware that did not answer).
+    _QUOTING = ("Invalid request signature detected", "without providing a response for the request")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("slack_bolt"):
+            message = str(record.msg)
+            for quoting in self._QUOTING:
+                if quoting in message:
+                    record.msg, record.args = f"{quoting} (body not logged)", ()
+        return True
 
 
 class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -137,6 +233,7 @@ def configure_logging(
     )
     handler: logging.Handler = logging.StreamHandler(given) if given is not None else _CurrentStderrHandler()
     handler.setFormatter(formatter)
+    handler.addFilter(_NoRequestBodies())
 
     root = logging.getLogger()
     for existing in list(root.handlers):
