@@ -1,4 +1,5 @@
-"""The Bolt app: request signatures and timestamps checked by Bolt, listeners registered by event type."""
+"""The Bolt app: listeners registered by event type. Signatures are checked in bot/slack/http.py before Bolt
+sees a request, and again by Bolt (defence in depth)."""
 
 from __future__ import annotations
 

@@ -1,24 +1,95 @@
-"""``POST /slack/events``: Slack's Events API over HTTP, handed to the Bolt app."""
+"""``POST /slack/events``: Slack's Events API, slash commands and interactivity over HTTP.
+
+The body is read up to a cap, its signature checked over the raw bytes, and only then parsed and handed to the
+Bolt app: an unauthenticated sender gets a 4xx and never reaches a listener, the error handler or a log line
+that quotes what it sent.
+"""
 
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
+
+from bot.slack.verification import VERIFIED, refusal
 
 router = APIRouter(tags=["slack"])
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Slack's payloads are a few KB; anything past this is refused unread."""
+
+
+def _problem(status: int, title: str, detail: str) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or ``None`` as soon as it is known to exceed ``limit`` (the rest is never read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _unreadable(text: str, content_type: str) -> str | None:
+    """Why Bolt could not read this body (``None`` when it can), parsed as Bolt parses it."""
+    if not text:
+        return None
+    try:
+        parsed: Any
+        if content_type == "application/json" or text.startswith("{"):
+            parsed = json.loads(text)
+        elif "payload" in text:
+            payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
+            if payload is None:
+                return None
+            parsed = json.loads(payload)
+        else:
+            return None  # a form (a slash command)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        return "the body is not valid JSON"
+    return None if isinstance(parsed, dict) else "the body must be a JSON object"
 
 
 @router.post("/slack/events", include_in_schema=False)
 async def slack_events(request: Request) -> Response:
     handler: AsyncSlackRequestHandler | None = getattr(request.state, "slack_handler", None)
-    if handler is None:
-        return Response("Slack is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)", status_code=404)
-    if request.headers.get("content-type", "").startswith("application/json"):
-        # Bolt would fail with a 500 on a body that is not JSON; it is the sender's error.
-        try:
-            json.loads(await request.body())
-        except ValueError:
-            return Response("malformed JSON body", status_code=400)
-    return await handler.handle(request)
+    secret = request.state.settings.slack.signing_secret if handler is not None else None
+    if handler is None or secret is None:
+        return _problem(404, "Not Found", "Slack over HTTP is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)")
+    body = await _read_body(request, MAX_BODY_BYTES)
+    if body is None:
+        return _problem(413, "Content Too Large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+    headers = request.headers
+    reason = refusal(
+        secret.get_secret_value(),
+        body,
+        headers.get("x-slack-request-timestamp"),
+        headers.get("x-slack-signature"),
+        time.time(),
+    )
+    if reason is not None:
+        return _problem(401, "Unauthorized", reason)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _problem(400, "Bad Request", "the body is not UTF-8")
+    content_type = headers.get("content-type", "").split(";")[0].strip()
+    if (problem := _unreadable(text, content_type)) is not None:
+        return _problem(400, "Bad Request", problem)
+    bolt_request = to_async_bolt_request(request, body, {VERIFIED: True})
+    return to_starlette_response(await handler.app.async_dispatch(bolt_request))

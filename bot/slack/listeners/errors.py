@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.verification import is_verified
 from core.logging import get_logger
 from core.metrics import count_error
 from core.sentry import report_failure
@@ -19,7 +21,9 @@ APOLOGY = "Sorry, something went wrong on my side. Reference: {reference}"
 
 def register(app: AsyncApp) -> None:
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_error(
+        error: Exception, body: dict[str, Any], client: AsyncWebClient, request: AsyncBoltRequest
+    ) -> None:
         reference = report_failure(error)
         count_error("slack_listener")
         event = body.get("event") or {}
@@ -32,6 +36,9 @@ def register(app: AsyncApp) -> None:
             error=f"{type(error).__name__}: {error}",
         )
         channel = event.get("channel")
+        # An unverified body names whatever channel its sender likes: never post there with our token.
+        if not is_verified(request):
+            return
         if channel and event.get("type") in ("app_mention", "message"):
             thread = event.get("thread_ts") or event.get("ts")
             try:
