@@ -145,9 +145,7 @@ def _answer_messages(state: AgentState) -> list[BaseMessage]:
     for turn in memory.turns:
         messages.append(HumanMessage(turn.content) if turn.role == "user" else AIMessage(turn.content))
     sources = "\n\n".join(
-        prompts.SOURCE_BLOCK.format(
-            number=i, title=(hit.heading_path or hit.title).replace('"', "'"), content=hit.content
-        )
+        prompts.source_block(i, hit.heading_path or hit.title, hit.content)
         for i, hit in enumerate(state["hits"], start=1)
     )
     messages.append(HumanMessage(prompts.SOURCES_MESSAGE.format(sources=sources, question=state["question"])))

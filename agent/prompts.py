@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 ANSWER_SYSTEM = """You are Threadwise, a knowledge assistant for a team. You answer questions using only the \
 numbered sources from the team's knowledge base that are given to you.
 
@@ -27,6 +29,17 @@ Question: {question}"""
 SOURCE_BLOCK = """<source number="{number}" title="{title}">
 {content}
 </source>"""
+# Anything a model could read as the fence: "<", "＜" or "﹤", then "source" or "/source" with any spacing
+# (invisible characters included).
+_GAP = r"[\s\u200b-\u200d\u2060\ufeff]*"
+_FENCE_LIKE = re.compile(rf"[<＜﹤](?={_GAP}/?{_GAP}source)", re.IGNORECASE)
+
+
+def source_block(number: int, title: str, content: str) -> str:
+    """One source for the answer prompt, fenced so its text cannot close the fence early or open another one."""
+    title = " ".join(_FENCE_LIKE.sub("‹", title).replace('"', "'").split())
+    return SOURCE_BLOCK.format(number=number, title=title, content=_FENCE_LIKE.sub("‹", content))
+
 
 NO_ANSWER_MARKER = "NO_ANSWER"
 

@@ -3,14 +3,55 @@ inside a code fence (a block too long for one message is closed and reopened); s
 
 from __future__ import annotations
 
+import re
+
 import discord
 
 from agent.schemas import AnswerReply, Source
+from bot.links import disguises, plain_url
 
 MESSAGE_LIMIT = 2000
 EMBED_LIMIT = 4096
 MAX_SOURCES = 10
 _FENCE = "```"
+ZERO_WIDTH_SPACE = "\u200b"
+# What Discord turns into a ping or a pill: @everyone, @here, <@id>, <@!id>, <@&id>, <#id>, </command:id>.
+_MASS_MENTION = re.compile(r"@(?=everyone|here)", re.IGNORECASE)
+_ANGLE_MENTION = re.compile(r"<(?=[@#/])")
+# The masked links we vet: [text](url), [text](<url>), with an optional "title". Discord accepts looser ones
+# (nested brackets, parentheses in the address); those are not vetted, so their "](" is broken instead.
+_MASKED_LINK = re.compile(r"\[([^\[\]\n]*)\]\(\s*<?([^()<>\s]+)>?(?:\s+\"[^\"\n]*\")?\s*\)")
+_MASK = re.compile(r"\]\(")
+_HELD = re.compile(r"\x00(\d+)\x00")
+
+
+def neutralise(text: str) -> str:
+    """Text from documents, a model or a user that can neither ping, show a mention pill, nor mask a link."""
+    text = _MASS_MENTION.sub("@" + ZERO_WIDTH_SPACE, text)
+    text = _ANGLE_MENTION.sub("<" + ZERO_WIDTH_SPACE, text)
+    return _MASK.sub("]" + ZERO_WIDTH_SPACE + "(", text)
+
+
+def render(markdown: str) -> str:
+    """An answer's text for Discord: no mentions, and only masked links whose text does not name another site."""
+    links: list[str] = []
+
+    def vet(match: re.Match[str]) -> str:  # a vetted link waits outside the text while the rest is neutralised
+        text, url = match.group(1), match.group(2)
+        if not url.lower().startswith(("http://", "https://")):
+            return match.group(0)  # not a link on Discord; its "](" is broken below all the same
+        if plain_url(url) and not disguises(text, url):
+            links.append(f"[{neutralise(text)}]({neutralise(url)})")
+            return f"\x00{len(links) - 1}\x00"
+        return f"{text} (<{url}>)" if text.strip() else f"<{url}>"
+
+    text = neutralise(_MASKED_LINK.sub(vet, markdown.replace("\x00", "")))
+    return _HELD.sub(lambda match: links[int(match.group(1))], text)
+
+
+def preface(asked_by: str, question: str) -> str:
+    """Who asked what, for an answer posted to the channel: our mention of the asker stays live."""
+    return f"<@{int(asked_by)}> asked: *{neutralise(question)}*"
 
 
 def _blocks(text: str) -> list[str]:
@@ -105,11 +146,16 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return messages or [""]
 
 
+def _link_target(url: str) -> str:
+    return url.replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+
+
 def source_line(source: Source) -> str:
-    label = source.label.replace("[", "(").replace("]", ")")
-    if source.source_uri.startswith(("http://", "https://")):
-        return f"[{source.number}] [{label}]({source.source_uri})"
-    return f"[{source.number}] {label} ({source.source_uri})" if source.source_uri else f"[{source.number}] {label}"
+    label = neutralise(source.label.replace("[", "(").replace("]", ")"))
+    if plain_url(source.source_uri) and not disguises(source.label, source.source_uri):
+        return f"[{source.number}] [{label}]({_link_target(source.source_uri)})"
+    uri = neutralise(source.source_uri)
+    return f"[{source.number}] {label} ({uri})" if uri else f"[{source.number}] {label}"
 
 
 def sources_embed(reply: AnswerReply) -> discord.Embed | None:
@@ -120,5 +166,7 @@ def sources_embed(reply: AnswerReply) -> discord.Embed | None:
 
 
 def answer_messages(reply: AnswerReply, *, preface: str | None = None) -> list[str]:
-    """The answer's text as messages; the caller attaches :func:`sources_embed` to the last one."""
-    return split_message(f"{preface}\n\n{reply.text}" if preface else reply.text)
+    """The answer's text as messages; the caller attaches :func:`sources_embed` to the last one. ``preface`` is
+    rendered already (see :func:`preface`); the reply's text is rendered here."""
+    text = render(reply.text)
+    return split_message(f"{preface}\n\n{text}" if preface else text)

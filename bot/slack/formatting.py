@@ -6,19 +6,51 @@ import re
 from typing import Any
 
 from agent.schemas import AnswerReply, Source
+from bot.links import disguises, plain_url
 
 SECTION_LIMIT = 2900  # Slack allows 3,000 characters per section block
 MESSAGE_LIMIT = 3800  # the top-level text of one message, with room for the sources
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
-_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.MULTILINE)
+# A quote marker at a line's start (the extractive answers quote passages, models write Markdown quotes). A bare
+# ">" is safe to keep: only "<" opens a Slack control sequence, and every "<" in content is escaped.
+_QUOTE_MARKER = re.compile(r"^&gt;(?= |$)", re.MULTILINE)
+_HELD = re.compile(r"\x00(\d+)\x00")
+
+
+def escape(text: str) -> str:
+    """Slack's own escaping: its control sequences (<!channel>, <@U1>, <url|text>) all need "<"."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str, text: str) -> str:
+    """A live link we build; neither part can end it early or start another ("|" in the address is encoded)."""
+    if not plain_url(url):
+        return f"{escape(text)} ({escape(url)})"
+    target = escape(url).replace("|", "%7C")
+    if disguises(text, url):  # the text names another site: show the real address instead
+        return f"<{target}>"
+    return f"<{target}|{escape(text).replace('|', '¦')}>"
 
 
 def to_mrkdwn(markdown: str) -> str:
-    text = _LINK.sub(r"<\2|\1>", markdown)
-    text = _BOLD.sub(r"*\1*", text)
-    return _HEADING.sub(r"*\1*", text)
+    """Text from documents or a model as mrkdwn: everything escaped, then only its Markdown web links made live."""
+    links: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:  # links wait outside the text while it is escaped
+        links.append(link(match.group(2), match.group(1)))
+        return f"\x00{len(links) - 1}\x00"
+
+    text = escape(_LINK.sub(hold, markdown.replace("\x00", "")))
+    text = _QUOTE_MARKER.sub(">", _HEADING.sub(r"*\1*", _BOLD.sub(r"*\1*", text)))
+    return _HELD.sub(lambda match: links[int(match.group(1))], text)
+
+
+def preface(asked_by: str, question: str) -> str:
+    """Who asked what, for an answer the channel has not seen the question of: our mention stays live."""
+    return f"<@{escape(asked_by)}> asked: _{escape(question)}_"
 
 
 def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -36,14 +68,19 @@ def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 
 
 def source_line(source: Source) -> str:
-    label = source.label.replace("<", "‹").replace(">", "›")
-    if source.source_uri.startswith(("http://", "https://")):
-        return f"[{source.number}] <{source.source_uri}|{label}>"
-    return f"[{source.number}] {label} ({source.source_uri})" if source.source_uri else f"[{source.number}] {label}"
+    if plain_url(source.source_uri):
+        return f"[{source.number}] {link(source.source_uri, source.label)}"
+    label = escape(source.label)
+    return (
+        f"[{source.number}] {label} ({escape(source.source_uri)})"
+        if source.source_uri
+        else f"[{source.number}] {label}"
+    )
 
 
 def answer_messages(reply: AnswerReply, *, preface: str | None = None) -> list[tuple[str, list[dict[str, Any]]]]:
-    """(fallback text, blocks) per message; the sources go under the last one."""
+    """(fallback text, blocks) per message; the sources go under the last one. ``preface`` is mrkdwn already
+    (see :func:`preface`); the reply's text is rendered here."""
     text = to_mrkdwn(reply.text)
     pieces = split_text(f"{preface}\n\n{text}" if preface else text)
     messages = []

@@ -3,7 +3,15 @@ from __future__ import annotations
 import pytest
 
 from agent.schemas import AnswerReply
-from bot.discord.formatting import MESSAGE_LIMIT, answer_messages, source_line, sources_embed, split_message
+from bot.discord.formatting import (
+    MESSAGE_LIMIT,
+    answer_messages,
+    preface,
+    render,
+    source_line,
+    sources_embed,
+    split_message,
+)
 from bot.discord.places import question_text
 from tests.sources import source
 
@@ -71,3 +79,40 @@ def test_sources_go_into_an_embed_and_a_preface_comes_first() -> None:
 def test_only_the_bots_own_mention_is_removed() -> None:
     assert question_text("<@42> how does <@7> rotate keys?", 42) == "how does <@7> rotate keys?"
     assert question_text("<@!42>   hello ", 42) == "hello"
+
+
+ZWSP = "\u200b"
+
+
+def test_mentions_from_documents_are_shown_not_obeyed() -> None:
+    text = "@everyone @here <@123> <@!123> <@&456> <#789> </deploy:1>"
+    assert render(text) == (
+        f"@{ZWSP}everyone @{ZWSP}here <{ZWSP}@123> <{ZWSP}@!123> <{ZWSP}@&456> <{ZWSP}#789> <{ZWSP}/deploy:1>"
+    )
+
+
+def test_masked_links_cannot_disguise_their_target() -> None:
+    assert (
+        render("[https://sso.example.com](https://evil.example)") == "https://sso.example.com (<https://evil.example>)"
+    )
+    assert render("[Log in at sso.example.com](<https://evil.example>)").endswith("(<https://evil.example>)")
+    assert render("[the guide](https://docs.test/g)") == "[the guide](https://docs.test/g)"
+    assert render("[docs.test](https://www.docs.test/g)") == "[docs.test](https://www.docs.test/g)"
+    # Looser masked links Discord would accept are not vetted: their "](" is broken.
+    assert render("[a [b] c](https://evil.example)") == f"[a [b] c]{ZWSP}(https://evil.example)"
+
+
+def test_source_lines_cannot_mention_or_disguise() -> None:
+    evil = source(1, "https://evil.example/(x)").model_copy(update={"title": "@everyone", "heading_path": ""})
+    assert source_line(evil) == f"[1] [@{ZWSP}everyone](https://evil.example/%28x%29)"
+    disguised = evil.model_copy(update={"title": "https://sso.example.com"})
+    assert source_line(disguised) == "[1] https://sso.example.com (https://evil.example/(x))"
+    trick = source(2, "x](https://evil.example)")
+    assert source_line(trick) == f"[2] Guide › Install (x]{ZWSP}(https://evil.example))"
+
+
+def test_the_preface_mentions_the_asker_and_neutralises_the_question() -> None:
+    reply = AnswerReply(text="@here Press Rotate [1].", outcome="answered")
+    assert answer_messages(reply, preface=preface("1", "@everyone how?")) == [
+        f"<@1> asked: *@{ZWSP}everyone how?*\n\n@{ZWSP}here Press Rotate [1]."
+    ]

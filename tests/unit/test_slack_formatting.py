@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from agent.schemas import AnswerReply
-from bot.slack.formatting import MESSAGE_LIMIT, answer_messages, source_line, split_text, to_mrkdwn
+from bot.slack.formatting import MESSAGE_LIMIT, answer_messages, preface, source_line, split_text, to_mrkdwn
 from bot.slack.listeners.questions import looks_like_a_question, question_text
 from tests.sources import source
 
@@ -39,3 +39,44 @@ def test_mentions_are_removed_and_questions_recognised() -> None:
     assert looks_like_a_question("How do I deploy")
     assert looks_like_a_question("deploying fails, any idea?")
     assert not looks_like_a_question("thanks, that worked")
+
+
+FINDING = "<!channel> <!everyone> <@U123> <https://evil.example|https://sso.example.com>"
+
+
+def test_control_sequences_from_documents_are_shown_not_obeyed() -> None:
+    assert to_mrkdwn(FINDING) == (
+        "&lt;!channel&gt; &lt;!everyone&gt; &lt;@U123&gt; &lt;https://evil.example|https://sso.example.com&gt;"
+    )
+    assert to_mrkdwn("Tom & Jerry") == "Tom &amp; Jerry"
+
+
+def test_markdown_links_stay_live_but_cannot_break_out_or_disguise_their_target() -> None:
+    assert to_mrkdwn("[a|b>c](https://x.test/p|q>r)") == "<https://x.test/p%7Cq&gt;r|a¦b&gt;c>"
+    assert to_mrkdwn("[https://sso.example.com](https://evil.example/login)") == "<https://evil.example/login>"
+    assert (
+        to_mrkdwn("[docs.test guide](https://www.docs.test/guide)") == "<https://www.docs.test/guide|docs.test guide>"
+    )
+    assert to_mrkdwn("[x](javascript:alert)") == "[x](javascript:alert)"
+
+
+def test_quote_markers_stay_quotes_and_other_angle_brackets_are_escaped() -> None:
+    quoted = "Intro:\n\n> if a > b then\n>\n> <!here> run it [1]"
+    assert to_mrkdwn(quoted) == "Intro:\n\n> if a &gt; b then\n>\n> &lt;!here&gt; run it [1]"
+    assert to_mrkdwn("a\n>no space") == "a\n&gt;no space"
+
+
+def test_source_labels_and_addresses_are_escaped() -> None:
+    evil = source(1, "https://evil.example|https://sso.example.com>")
+    evil = evil.model_copy(update={"title": "<!channel>", "heading_path": ""})
+    assert source_line(evil) == "[1] <https://evil.example%7Chttps://sso.example.com&gt;|&lt;!channel&gt;>"
+    disguised = evil.model_copy(update={"title": "https://sso.example.com"})
+    assert source_line(disguised) == "[1] <https://evil.example%7Chttps://sso.example.com&gt;>"
+    local = source(2, "docs/<@U1>.md").model_copy(update={"title": "<@U2>", "heading_path": ""})
+    assert source_line(local) == "[2] &lt;@U2&gt; (docs/&lt;@U1&gt;.md)"
+
+
+def test_the_preface_mentions_the_asker_and_escapes_the_question() -> None:
+    reply = AnswerReply(text="<!here> Press Rotate [1].", outcome="answered")
+    ((text, _),) = answer_messages(reply, preface=preface("U0ALICE", "<!channel> how?"))
+    assert text == "<@U0ALICE> asked: _&lt;!channel&gt; how?_\n\n&lt;!here&gt; Press Rotate [1]."
