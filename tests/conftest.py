@@ -34,5 +34,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for name in list(os.environ):
         if _threadwise_variable(name):
             monkeypatch.delenv(name)
+    # The name the in-process test clients address the app by (base_url="http://threadwise.test").
+    monkeypatch.setenv("WEB_ALLOWED_HOSTS", "threadwise.test")
     monkeypatch.chdir(tmp_path)
     return tmp_path

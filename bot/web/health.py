@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot.web.auth import require_operator
 from bot.web.dependencies import EngineDep
 from core.health import database_checks
 
@@ -19,7 +21,16 @@ class Liveness(BaseModel):
 class Readiness(BaseModel):
     status: str
     reason: str | None = None
-    checks: dict[str, str]
+    """What failed, and ``checks`` what was found (server versions among it): for the operator only."""
+    checks: dict[str, str] | None = None
+
+
+async def _is_operator(request: Request) -> bool:
+    try:
+        await require_operator(request)
+    except (HTTPException, SQLAlchemyError, OSError, TimeoutError):  # a key looked up while the database is down
+        return False
+    return True
 
 
 @router.get("/healthz", response_model=Liveness)
@@ -29,13 +40,14 @@ async def healthz() -> Liveness:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-async def readyz(engine: EngineDep) -> JSONResponse:
-    """Ready to answer: database reachable, pgvector present, migrations at head. 503 with the reason otherwise."""
+async def readyz(request: Request, engine: EngineDep) -> JSONResponse:
+    """Ready to answer: database reachable, pgvector present, migrations at head. 503 otherwise. The reason and
+    the checks (versions included) only for the operator (``ADMIN_TOKEN`` as a bearer token; anyone in the open
+    local mode): they would help an attacker too."""
     checks = await database_checks(engine, timeout=3.0)
     failed = [check for check in checks if not check.ok]
-    body = Readiness(
-        status="unavailable" if failed else "ready",
-        reason=f"{failed[0].name}: {failed[0].detail}" if failed else None,
-        checks={check.name: check.detail for check in checks},
-    )
+    body = Readiness(status="unavailable" if failed else "ready")
+    if await _is_operator(request):
+        body.reason = f"{failed[0].name}: {failed[0].detail}" if failed else None
+        body.checks = {check.name: check.detail for check in checks}
     return JSONResponse(body.model_dump(exclude_none=True), status_code=503 if failed else 200)
