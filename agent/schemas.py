@@ -2,34 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from agent.models import Outcome
 
 MAX_QUESTION_CHARS = 4000
+MAX_ID = 2**63 - 1
+"""Row ids are PostgreSQL bigints: a larger number names no row and cannot even be sent as a parameter."""
+
+
+def _storable(value: str) -> str:
+    """PostgreSQL's text cannot hold NUL, and UTF-8 cannot encode a lone surrogate (JSON's ``"\\ud800"``):
+    refused here, where the sender learns why, rather than failing half-way through storing a turn."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must not contain a lone surrogate (half a UTF-16 pair); send valid Unicode") from None
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(_storable)]
+"""Text that can be stored and searched: no NUL, no lone surrogates."""
+RequiredText = Annotated[str, AfterValidator(_storable), AfterValidator(_not_blank)]
+"""Storable text with something in it besides whitespace."""
 
 
 class ConversationKey(BaseModel):
     """Where a conversation lives. The thread is '' when a whole channel (or DM) is one conversation."""
 
-    tenant: str = Field(default="local", min_length=1, max_length=200)
-    platform: str = Field(default="api", min_length=1, max_length=32)
-    channel: str = Field(default="default", min_length=1, max_length=200)
-    thread: str = Field(default="", max_length=200)
+    tenant: RequiredText = Field(default="local", min_length=1, max_length=200)
+    platform: RequiredText = Field(default="api", min_length=1, max_length=32)
+    channel: RequiredText = Field(default="default", min_length=1, max_length=200)
+    thread: StorableText = Field(default="", max_length=200)
 
 
 class AnswerRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    question: StorableText = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     conversation: ConversationKey = ConversationKey()
-    user_id: str | None = Field(default=None, max_length=200)
-    platform_message_id: str | None = Field(default=None, max_length=200)
-    collections: list[str] | None = None
+    user_id: StorableText | None = Field(default=None, max_length=200)
+    platform_message_id: StorableText | None = Field(default=None, max_length=200)
+    collections: list[StorableText] | None = None
     """Collections to search; None means the configured default (or all of the tenant's)."""
-    instructions: str | None = Field(default=None, max_length=2000)
+    instructions: StorableText | None = Field(default=None, max_length=2000)
     """Extra instructions for this channel (tone, language, audience); never overrides the rules."""
-    trace_id: str | None = Field(default=None, max_length=64)
+    trace_id: StorableText | None = Field(default=None, max_length=64)
 
     @field_validator("question")
     @classmethod

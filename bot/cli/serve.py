@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import enum
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli.app import app, cli_settings, database_url, err, fail, out
+
+if TYPE_CHECKING:
+    from core.settings import DiscordSettings
 
 
 class Role(enum.StrEnum):
@@ -35,12 +38,17 @@ def serve(
     """Serve the web app (Slack events, API, health probes) and, with Slack or Discord configured, answer questions."""
     import uvicorn
 
+    from bot.cli.announcing_server import AnnouncingServer
+    from bot.open_access import open_listener_problem
     from bot.web.app import create_app
     from core.db import create_engine
     from core.health import describe_connection_error
     from core.schema import DatabaseNotMigratedError, ensure_migrated
 
     settings = cli_settings()
+    # Said first and loudly: an open admin surface on a reachable interface is a configuration mistake.
+    if (open_problem := open_listener_problem(settings, host)) is not None:
+        err.print(f"[bold red]WARNING:[/] {open_problem}", highlight=False)
     url = database_url(settings)
 
     async def preflight() -> None:
@@ -57,8 +65,11 @@ def serve(
     except Exception as error:  # unreachable: serve anyway, /readyz says 503 until it is reachable
         err.print(f"[yellow]warning:[/] {describe_connection_error(error)}; /readyz answers 503 until it is reachable")
 
-    bind_host, bind_port = host or settings.web.host, port or settings.web.port
-    out.print(f"Threadwise on [link=http://{bind_host}:{bind_port}]http://{bind_host}:{bind_port}[/link]")
+    if role in (Role.all, Role.discord) and settings.discord.enabled:
+        _check_discord_gateway(settings.discord)
+
+    bind_host = host or settings.web.host
+    bind_port = settings.web.port if port is None else port  # 0: a free port the OS chooses
     web_app = create_app(
         settings,
         role=role.value,
@@ -71,7 +82,16 @@ def serve(
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead lets the
     # exit handlers run, which stop the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    uvicorn.Server(config).run()
+    AnnouncingServer(config, lambda url: out.print(f"Threadwise on [link={url}]{url}[/link]")).run()
+
+
+def _check_discord_gateway(settings: DiscordSettings) -> None:
+    from bot.discord.gateway import GatewayUnreachableError, check_gateway_reachable
+
+    try:
+        asyncio.run(check_gateway_reachable(settings))
+    except GatewayUnreachableError as error:
+        fail(str(error))
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import AsyncExitStack, suppress
 from pathlib import Path
+
+import yarl
 
 from bot.discord.bot import create_bot
 from bot.discord.deps import DiscordDeps
@@ -13,6 +16,37 @@ from core.logging import get_logger
 from core.settings import DiscordSettings
 
 log = get_logger(__name__)
+
+GATEWAY_CHECK_SECONDS = 10.0
+
+
+class GatewayUnreachableError(RuntimeError):
+    """The Discord gateway cannot be reached; the message is one line for the operator."""
+
+
+async def check_gateway_reachable(settings: DiscordSettings) -> None:
+    """Connect to the gateway's host and port once. discord.py would retry an unreachable gateway in the
+    background, logging a traceback each time (and its first connection gives up with an AttributeError), while
+    the process keeps running without Discord; at start-up that is a mistake better said once."""
+    url = yarl.URL(settings.gateway_url)
+    problem = f"cannot reach the Discord gateway at {url}"
+    try:
+        async with asyncio.timeout(GATEWAY_CHECK_SECONDS):
+            _, writer = await asyncio.open_connection(url.host, url.port)
+    except TimeoutError:
+        raise GatewayUnreachableError(f"{problem}: no answer within {GATEWAY_CHECK_SECONDS:g} s") from None
+    except OSError as error:
+        raise GatewayUnreachableError(f"{problem}: {_reason(error)}") from None
+    writer.close()
+    with suppress(OSError):
+        await writer.wait_closed()
+
+
+def _reason(error: OSError) -> str:
+    # asyncio words a refused connection as "Connect call failed (host, port)"; the system's words say why.
+    if isinstance(error, ConnectionError) and error.errno:
+        return os.strerror(error.errno)
+    return error.strerror or str(error) or type(error).__name__
 
 
 def _report_end(task: asyncio.Task[None]) -> None:
