@@ -82,10 +82,14 @@ _CHANNELS = over_answers(
     """
 )
 
+# The title of a cited page is looked up in the same tenant only: another tenant's page at the same address
+# may be titled with what that tenant keeps to itself.
 _SOURCES = over_answers(
     """
     SELECT s.uri, count(*) AS citations,
-           (SELECT d.title FROM documents d WHERE d.source_uri = s.uri ORDER BY d.id DESC LIMIT 1) AS title
+           (SELECT d.title FROM documents d JOIN collections col ON col.id = d.collection_id
+            WHERE d.source_uri = s.uri AND (CAST(:tenant AS text) IS NULL OR col.tenant = :tenant)
+            ORDER BY d.id DESC LIMIT 1) AS title
     FROM answers CROSS JOIN LATERAL unnest(answers.cited_sources) AS s(uri)
     GROUP BY s.uri
     ORDER BY citations DESC, s.uri
@@ -107,6 +111,14 @@ _RECENT = over_answers(
     LIMIT :limit
     """,
     with_question=True,
+)
+
+
+_ANSWER_TENANT = text(
+    """
+    SELECT c.tenant FROM messages a JOIN conversations c ON c.id = a.conversation_id
+    WHERE a.id = :answer_id AND a.role = 'assistant'
+    """
 )
 
 
@@ -231,3 +243,11 @@ async def overview(
         for r in latest
     ]
     return result
+
+
+async def answer_tenant(sessionmaker: async_sessionmaker[AsyncSession], *, answer_id: int) -> str | None:
+    """The tenant of the bot's answer ``answer_id``; None when there is no such answer. For the dashboard,
+    which shows an answer to a tenant's key only when it is that tenant's."""
+    async with session_scope(sessionmaker) as session:
+        tenant: str | None = await session.scalar(_ANSWER_TENANT, {"answer_id": answer_id})
+    return tenant

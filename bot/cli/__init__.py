@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.cli import ask, bench, bench_slack, database, doctor, evaluate, knowledge, report, serve
+from bot.cli import ask, bench, bench_slack, database, doctor, evaluate, keys, knowledge, report, serve
 from bot.cli.app import app
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "database",
     "doctor",
     "evaluate",
+    "keys",
     "knowledge",
     "main",
     "report",

@@ -1,6 +1,7 @@
 """``GET /admin``: the dashboard (last 7 or 30 days), rendered on the server from ``agent.reports`` and
 ``agent.gaps``. ``ADMIN_TOKEN`` guards it (a browser asks for it as the password of a login prompt); without
-a token it is open, which only the local embedded mode allows."""
+a token it is open, which only the local embedded mode allows. A tenant's ``admin`` API key, given as that
+password, opens it too, but shows and changes that tenant's rows only."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from agent.gaps import EXAMPLES_SHOWN, knowledge_gaps
-from agent.reports import overview
+from agent.reports import answer_tenant, overview
+from agent.schemas import MAX_ID, StorableText
 from agent.service import AgentService
 from agent.text_vectors import TextVectors
 from agent.verified import NotVerifiableError, VerifiedAnswers
-from bot.web.auth import require_admin_login
+from bot.access.keys import KEY_START
+from bot.web.auth import AdminLoginDep, require_admin_login, tenant_filter
 from bot.web.charts import OUTCOME_COLOURS, questions_per_day
 
 WINDOWS = (7, 30)
@@ -33,9 +36,11 @@ templates = Jinja2Templates(
 @router.get("/admin", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard(
     request: Request,
+    principal: AdminLoginDep,
     days: Annotated[int, Query(ge=1, le=365, description="The window: the last N days (today included).")] = 7,
-    tenant: Annotated[str | None, Query(max_length=200, description="One tenant only.")] = None,
+    tenant: Annotated[StorableText | None, Query(max_length=200, description="One tenant only.")] = None,
 ) -> HTMLResponse:
+    tenant = tenant_filter(principal, tenant or None)
     agent: AgentService = request.state.agent
     sessionmaker = agent.store.sessionmaker
     today = datetime.now(UTC)
@@ -78,17 +83,23 @@ def _back(days: int, tenant: str | None) -> RedirectResponse:
 @router.post("/admin/answers/{answer_id}/{action}", include_in_schema=False, dependencies=[Depends(_same_origin)])
 async def verify_answer(
     request: Request,
-    answer_id: int,
+    principal: AdminLoginDep,
+    answer_id: Annotated[int, Path(gt=0, le=MAX_ID)],
     action: Literal["verify", "unverify"],
     days: Annotated[int, Query(ge=1, le=365)] = 7,
-    tenant: Annotated[str | None, Query(max_length=200)] = None,
+    tenant: Annotated[StorableText | None, Query(max_length=200)] = None,
 ) -> RedirectResponse:
     """The dashboard's ✅ button: save an answer as a verified answer, or take that back."""
+    tenant = tenant_filter(principal, tenant or None)
     agent: AgentService = request.state.agent
+    if not principal.is_operator and await answer_tenant(agent.store.sessionmaker, answer_id=answer_id) != tenant:
+        # A key learns nothing of other tenants' answers: the same 404 as for an id that was never used.
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no answer {answer_id} in tenant {tenant}")
     verified = VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker)
+    by = "dashboard" if principal.key_prefix is None else f"dashboard:{KEY_START}{principal.key_prefix}"
     try:
         if action == "verify":
-            await verified.verify(answer_id, verified_by="dashboard", tenant=tenant or None)
+            await verified.verify(answer_id, verified_by=by, tenant=tenant or None)
         else:
             await verified.unverify(answer_id, tenant=tenant or None)
     except NotVerifiableError as error:

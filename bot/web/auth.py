@@ -1,15 +1,30 @@
-"""Bearer-token protection for the API and admin pages: ``ADMIN_TOKEN`` when set; open when it is not
-(the local, embedded mode — production refuses to start without a token)."""
+"""Who a request is: the operator (``ADMIN_TOKEN``; every tenant) or one tenant's API key (``bot.access``).
+
+Without ``ADMIN_TOKEN`` (the local, embedded mode; production refuses to start without one) a request that
+presents no key is the operator; one that presents a key is still held to that key's tenant. Which routes take
+whom:
+
+- ``require_principal``: the API (``/api/v1/ask``, ``/api/v1/feedback``): the operator or any tenant key.
+- ``require_admin_token`` (bearer) and ``require_admin_login`` (browser login, the key or token as password):
+  the operator or a key of scope ``admin``, held to its tenant (the dashboard).
+- ``require_operator`` and ``require_operator_login``: the operator only (``/metrics``, the API docs).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import secrets
+from typing import Annotated
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 
-from bot.web.dependencies import get_settings
+from bot.access.keys import ApiKeyStore, looks_like_key
+from bot.access.principal import OPERATOR, Principal, TenantForbiddenError
+from bot.web.dependencies import get_sessionmaker, get_settings
+
+BEARER = "Bearer"
+BASIC = 'Basic realm="Threadwise admin", charset="UTF-8"'
 
 
 def _given_token(request: Request) -> str | None:
@@ -26,23 +41,82 @@ def _given_token(request: Request) -> str | None:
     return None
 
 
-def _check(request: Request, challenge: str) -> None:
+def _unauthorized(detail: str, challenge: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": challenge})
+
+
+async def _authenticate(request: Request, challenge: str) -> Principal:
     token = get_settings(request).admin.token
-    if token is None:
-        return
     given = _given_token(request)
-    if given is None or not secrets.compare_digest(given.encode(), token.get_secret_value().encode()):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="send the ADMIN_TOKEN as 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": challenge},
-        )
+    if (
+        token is not None
+        and given is not None
+        and secrets.compare_digest(given.encode(), token.get_secret_value().encode())
+    ):
+        return OPERATOR
+    if given is not None and looks_like_key(given):
+        info = await ApiKeyStore(get_sessionmaker(request)).authenticate(given)
+        if info is None:
+            raise _unauthorized("this API key is unknown or was revoked", challenge)
+        return info.principal()
+    if token is None:
+        return OPERATOR  # open local mode
+    raise _unauthorized("send the ADMIN_TOKEN or an API key as 'Authorization: Bearer <token>'", challenge)
 
 
-def require_admin_token(request: Request) -> None:
-    _check(request, "Bearer")
+def _admin(principal: Principal) -> Principal:
+    if principal.scope != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this API key's scope is 'ask'; this needs 'admin'")
+    return principal
 
 
-def require_admin_login(request: Request) -> None:
-    """For pages opened in a browser: a 401 makes it ask for a login (any user name, ADMIN_TOKEN as password)."""
-    _check(request, 'Basic realm="Threadwise admin", charset="UTF-8"')
+def _operator(principal: Principal) -> Principal:
+    if not principal.is_operator:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only the operator's ADMIN_TOKEN opens this")
+    return principal
+
+
+async def require_principal(request: Request) -> Principal:
+    return await _authenticate(request, BEARER)
+
+
+async def require_admin_token(request: Request) -> Principal:
+    return _admin(await _authenticate(request, BEARER))
+
+
+async def require_admin_login(request: Request) -> Principal:
+    """For pages opened in a browser: a 401 makes it ask for a login (any user name, the token or key as
+    password)."""
+    return _admin(await _authenticate(request, BASIC))
+
+
+async def require_operator(request: Request) -> Principal:
+    return _operator(await _authenticate(request, BEARER))
+
+
+async def require_operator_login(request: Request) -> Principal:
+    return _operator(await _authenticate(request, BASIC))
+
+
+PrincipalDep = Annotated[Principal, Depends(require_principal)]
+"""The operator or any tenant key (the API)."""
+AdminPrincipalDep = Annotated[Principal, Depends(require_admin_token)]
+AdminLoginDep = Annotated[Principal, Depends(require_admin_login)]
+"""The operator or an admin key, logged in from a browser (the dashboard)."""
+
+
+def tenant_of(principal: Principal, asked: str | None) -> str:
+    """The tenant a request works in (see ``Principal.tenant_for``); another tenant than a key's is a 403."""
+    try:
+        return principal.tenant_for(asked)
+    except TenantForbiddenError as error:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(error)) from error
+
+
+def tenant_filter(principal: Principal, asked: str | None) -> str | None:
+    """For reports: None (every tenant) only for the operator; a key sees its own tenant, asking for another
+    is a 403."""
+    try:
+        return principal.filter_tenant(asked)
+    except TenantForbiddenError as error:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(error)) from error

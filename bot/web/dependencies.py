@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.service import AgentService
 
 
 def get_engine(request: Request) -> AsyncEngine:
@@ -20,5 +23,12 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    """The app's sessionmaker (the agent's: one connection pool per process)."""
+    agent: AgentService = request.state.agent
+    return agent.store.sessionmaker
+
+
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]

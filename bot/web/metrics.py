@@ -1,4 +1,5 @@
-"""``GET /metrics``: Prometheus's text format (``ADMIN_TOKEN`` as a bearer token when it is set).
+"""``GET /metrics``: Prometheus's text format (``ADMIN_TOKEN`` as a bearer token when it is set; no tenant's
+API key: the figures are every tenant's).
 
 Counters and histograms are kept as things happen (``core/metrics.py``); the queue's depth and oldest job are
 read from the database at scrape time, so they are right even in a process that runs no worker.
@@ -10,13 +11,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.queue import JobQueue
-from bot.web.auth import require_admin_token
+from bot.web.auth import require_operator
 from core.logging import get_logger
 from core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
 
 log = get_logger(__name__)
 
-router = APIRouter(tags=["operations"], dependencies=[Depends(require_admin_token)])
+router = APIRouter(tags=["operations"], dependencies=[Depends(require_operator)])
 
 
 @router.get("/metrics", include_in_schema=False)
