@@ -25,6 +25,7 @@ from bot.discord.deps import DiscordDeps
 from bot.discord.gateway import start_gateway
 from bot.discord.rest import create_rest_client
 from bot.events import Deliverer
+from bot.limits import Limits
 from bot.queue import JobQueue
 from bot.slack.app import create_slack_app
 from bot.slack.client import open_web_client
@@ -93,12 +94,15 @@ async def start_platforms(
             rest = await create_rest_client(settings.discord)
             stack.push_async_callback(rest.close)
             deliverers["discord"] = DiscordDeliverer(rest)
+        limits = Limits(settings.limits, queue.pool)
+        stack.push_async_callback(limits.aclose)
         runner = Worker(
             queue,
             agent,
             deliverers,
             settings.queue,
             after_first_answer=freeze_long_lived if freeze_after_first_answer else None,
+            limits=limits,
         )
         platforms.worker_task = asyncio.create_task(runner.run(platforms.stop), name="threadwise-worker")
 

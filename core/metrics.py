@@ -38,6 +38,12 @@ QUEUE_DEPTH = Gauge("threadwise_queue_depth", "Questions waiting in the queue or
 QUEUE_OLDEST_SECONDS = Gauge(
     "threadwise_queue_oldest_job_seconds", "Age of the oldest unfinished question in the queue (0 when empty)."
 )
+RATE_LIMITED = Counter(
+    "threadwise_rate_limited",
+    "Questions held back by a limit: refused (user, channel: questions a minute) or made to wait (tenant: "
+    "answers at once; counted each time a question finds no free slot), by platform (slack, discord, api).",
+    ["limit", "platform"],
+)
 ERRORS = Counter(
     "threadwise_errors",
     "Failures by kind: agent steps (retrieve, answer, …), delivery, listeners, the queue.",
