@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent import prompts
+from agent.detached import DetachedRuns, holding
 from agent.graph import build_graph
 from agent.llm import ChatModels, create_chat_models
 from agent.memory import ConversationStore
@@ -60,9 +62,13 @@ class AgentService:
             settings=settings,
             verified_questions=TextVectors(knowledge.embedder),
         )
+        self.detached = DetachedRuns()
+        """The answers of ``stream_detached`` (whose readers may have left)."""
 
     async def aclose(self) -> None:
-        """Close the chat models' HTTP clients, when this service made the models."""
+        """Let the answers whose readers left finish (for a while), then close the chat models' HTTP clients, when
+        this service made the models."""
+        await self.detached.aclose()
         if self._owns_models and self.models is not None:
             await self.models.aclose()
 
@@ -149,6 +155,19 @@ class AgentService:
         reply = self._reply(state, trace_id=trace_id, started=started)
         _observe(request, reply)
         yield StreamFinal(reply=reply)
+
+    def stream_detached(
+        self,
+        request: AnswerRequest,
+        *,
+        query_embedding: QueryEmbedding | None = None,
+        hold: AbstractAsyncContextManager[object] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """``stream``, answered in a task of this service: a reader that stops reading (an HTTP client that
+        disconnected) does not stop the answer, which is stored in its conversation as always. ``hold`` is entered
+        by that task for as long as the answer runs (the caller's answer slot)."""
+        source = self.stream(request, query_embedding=query_embedding)
+        return self.detached.stream(holding(hold, source) if hold is not None else source)
 
     def _reply(self, state: AgentState | dict[str, Any], *, trace_id: str, started: float) -> AnswerReply:
         return AnswerReply(

@@ -66,11 +66,17 @@ class Deliverer(Protocol):
     async def working(self, event: ChatEvent) -> None:
         """Show at once that the bot is on it (a 👀 reaction, a placeholder)."""
 
-    async def update(self, event: ChatEvent, partial_text: str) -> None:
-        """Show the answer as it is written (at most about once a second)."""
+    def resume(self, event: ChatEvent, placeholder_id: str) -> None:
+        """Continue in the message an earlier run of this job posted (it crashed): the updates and the answer
+        edit it; a new one is posted only when it is gone."""
+
+    async def update(self, event: ChatEvent, partial_text: str) -> str | None:
+        """Show the answer as it is written (at most about once a second). Returns the id of the message when this
+        call posted it, for the worker to store before going on (a crash then leaves no second answer)."""
 
     async def deliver(self, event: ChatEvent, reply: AnswerReply) -> str:
-        """Post the final answer with its sources; returns the platform message id of the answer."""
+        """Post the final answer with its sources (into the message the updates showed, if any); returns the
+        platform message id of the answer."""
 
 
 class EventSink(Protocol):

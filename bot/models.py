@@ -47,3 +47,6 @@ class ProcessedEvent(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     runs: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     """Times a worker started this event's job: retries and takeovers after a crash alike."""
+    placeholder_id: Mapped[str | None] = mapped_column(String(200))
+    """The platform's id of the message the answer is being written into, stored as soon as it is posted: a job
+    retaken after a crash edits that message rather than posting a second answer."""

@@ -4,8 +4,8 @@ A listener turns a platform payload into a :class:`ChatEvent`, calls :meth:`JobQ
 once; a worker (``bot/worker.py``) answers the job. An event is accepted once, ever: the platform and its event id
 go into ``processed_events`` in the same statement as the job, so a retried delivery (Slack resends events it
 thinks were missed) is recognised even after its first job finished, and a crash cannot record an event without
-its job. The row then keeps the job's progress (the reply once written, when it was delivered) so that a retried
-or re-run job neither asks the agent twice nor posts twice.
+its job. The row then keeps the job's progress (the message the answer is being written into, the reply once
+written, when it was delivered) so that a retried or re-run job neither asks the agent twice nor posts twice.
 """
 
 from __future__ import annotations
@@ -132,6 +132,8 @@ class JobProgress:
     """The reply was posted: nothing is left to do."""
     runs: int = 0
     """Times a worker started this event's job, counting the run that asked (retries and takeovers alike)."""
+    placeholder_id: str | None = None
+    """The platform's id of the message an earlier run began showing the answer in: edit it, post no other."""
 
 
 class Pruned(NamedTuple):
@@ -231,10 +233,17 @@ class JobQueue:
         )
         return None if age is None else float(age)
 
+    async def uncount_attempt(self, job_id: int) -> None:
+        """Take back one of a running job's attempts, just before it asks pgqueuer to run it later
+        (``RetryRequested``, which counts one): a job that waits its turn has not failed."""
+        await self.pool.execute("UPDATE pgqueuer SET attempts = attempts - 1 WHERE id = $1", job_id)
+
     async def progress(self, event: ChatEvent) -> JobProgress:
         """What earlier runs of the event's job did."""
         return await self._progress(
-            "SELECT reply, delivered_at, runs FROM processed_events WHERE platform = $1 AND event_id = $2", event
+            "SELECT reply, delivered_at, runs, placeholder_id FROM processed_events"
+            " WHERE platform = $1 AND event_id = $2",
+            event,
         )
 
     async def start_run(self, event: ChatEvent) -> JobProgress:
@@ -242,7 +251,7 @@ class JobQueue:
         earlier runs did, in one statement."""
         return await self._progress(
             "UPDATE processed_events SET runs = runs + 1 WHERE platform = $1 AND event_id = $2 "
-            "RETURNING reply, delivered_at, runs",
+            "RETURNING reply, delivered_at, runs, placeholder_id",
             event,
         )
 
@@ -251,7 +260,12 @@ class JobQueue:
         if row is None:
             return JobProgress()
         reply = None if row["reply"] is None else AnswerReply.model_validate_json(row["reply"])
-        return JobProgress(reply=reply, delivered=row["delivered_at"] is not None, runs=int(row["runs"]))
+        return JobProgress(
+            reply=reply,
+            delivered=row["delivered_at"] is not None,
+            runs=int(row["runs"]),
+            placeholder_id=row["placeholder_id"],
+        )
 
     async def save_reply(self, event: ChatEvent, reply: AnswerReply) -> None:
         """Keep the agent's reply until it is delivered, so a retry posts it instead of asking again."""
@@ -260,6 +274,15 @@ class JobQueue:
             event.platform,
             event.event_id,
             reply.model_dump_json(),
+        )
+
+    async def save_placeholder(self, event: ChatEvent, placeholder_id: str) -> None:
+        """Remember the message the answer is being written into, so a run retaken after a crash edits it."""
+        await self.pool.execute(
+            "UPDATE processed_events SET placeholder_id = $3 WHERE platform = $1 AND event_id = $2",
+            event.platform,
+            event.event_id,
+            placeholder_id,
         )
 
     async def mark_delivered(

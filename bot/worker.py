@@ -12,7 +12,9 @@ slot in the database only when it next records finished jobs, every 0.1 s or so)
 backoff when it fails (a deliverer's network error, a platform outage) up to ``QUEUE_RETRY_ATTEMPTS`` attempts,
 and picked up by another worker when the one running it stops sending heartbeats for
 ``QUEUE_STALLED_AFTER_SECONDS`` (it died). Once the agent has replied, a retry or a re-run does not ask it again:
-the reply is kept with the event and posted (see ``bot/queue.py``); once it is posted, a re-run does nothing.
+the reply is kept with the event and posted (see ``bot/queue.py``); once it is posted, a re-run does nothing. The
+message a partial answer is shown in is stored as soon as it is posted, and a retaken job edits it
+(``Deliverer.resume``): one visible answer per question, even across a crash.
 Stopping a worker lets its jobs in progress and in reserve finish. A question that waited longer than
 ``QUEUE_MAX_AGE_SECONDS`` (the bot was down) gets an apology instead of a late answer.
 """
@@ -20,14 +22,16 @@ Stopping a worker lets its jobs in progress and in reserve finish. A question th
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable, Mapping
-from contextlib import suppress
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
 
 from pgqueuer.core.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
 from pgqueuer.domain.errors import FailingListenerError
 from pgqueuer.domain.types import Channel, QueueExecutionMode
+from pgqueuer.errors import RetryRequested
 from pgqueuer.models import Job
 from pgqueuer.qm import QueueManager
 from pydantic import ValidationError
@@ -36,6 +40,7 @@ from agent.prefetch import QueryEmbedding
 from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, StreamFinal
 from agent.service import AgentService
 from bot.events import ChatEvent, Deliverer
+from bot.limits import Limits, TenantBusyError
 from bot.queue import ANSWER_ENTRYPOINT, JobQueue
 from core.logging import bound_context, get_logger
 from core.metrics import count_error
@@ -62,6 +67,9 @@ class Worker:
     """Seconds between checks that the LISTEN connection still receives notifications."""
     listener_timeout = 10.0
     """Seconds a check waits for its own notification."""
+    tenant_retry_delay = 2.0
+    """Seconds (on average) before a question whose tenant had all its answers under way looks for a slot again: one
+    frees as soon as any of them is delivered."""
 
     def __init__(
         self,
@@ -71,15 +79,18 @@ class Worker:
         settings: QueueSettings | None = None,
         *,
         after_first_answer: Callable[[], None] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         """``after_first_answer``: called once, when the first answer has been delivered. A server freezes then
         what that answer loaded for good (modules imported on first use, compiled statements, model schemas):
-        under load its full collections took 4.5–10.2 ms, about one a second, and 1.1–3.8 ms once it was frozen."""
+        under load its full collections took 4.5–10.2 ms, about one a second, and 1.1–3.8 ms once it was frozen.
+        ``limits``: questions a minute per user and channel, answers at once per tenant; None: no limits."""
         self.queue = queue
         self.agent = agent
         self.deliverers = dict(deliverers)
         self.settings = settings or QueueSettings()
         self._after_first_answer = after_first_answer
+        self.limits = limits
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         """Answers in progress; the jobs pgqueuer hands over beyond them wait here, in reserve."""
 
@@ -125,8 +136,15 @@ class Worker:
         # Under way while the job waits for a slot, does its bookkeeping and shows the 👀: the search needs it
         # only after all that.
         query_embedding = self.agent.embed_question(request) if request is not None else None
-        async with self._slots:
+        # The tenant's slot is taken once this worker has one free: a job that finds its tenant's answers all under
+        # way goes back to the queue (see ``_job``) and leaves this worker to other tenants' questions.
+        async with self._slots, self._tenant_slot(event):
             await self._answer(event, deliverer, request, query_embedding)
+
+    def _tenant_slot(self, event: ChatEvent) -> AbstractAsyncContextManager[None]:
+        if self.limits is None:
+            return nullcontext()
+        return self.limits.answer_slot(platform=event.platform, tenant=event.tenant)
 
     async def _answer(
         self,
@@ -139,12 +157,16 @@ class Worker:
         if progress.delivered:
             log.info("answer already delivered; nothing to do")
             return
+        if progress.placeholder_id is not None:  # an earlier run began showing the answer: carry on in that message
+            deliverer.resume(event, progress.placeholder_id)
         reply = progress.reply
         if reply is None and progress.runs > self.settings.retry_attempts:
             # More runs than attempts: workers died on this job (pgqueuer does not count that as a failure).
             reference = report_failure(RuntimeError("every worker that took this question stopped during it"))
             log.error("giving up on a question whose job keeps dying", runs=progress.runs, reference_id=reference)
             reply = _gave_up(event, reference)
+        if reply is None and request is not None:
+            reply = await self._over_limit(event)
         if reply is None:
             age = self._age_seconds(event)
             if age > self.settings.max_age_seconds:
@@ -248,7 +270,7 @@ class Worker:
         try:
             event = ChatEvent.model_validate_json(job.payload or b"")
         except ValidationError as error:  # retrying cannot fix it
-            log.error("job dropped: its payload is not a chat event", job_id=job.id, error=str(error))
+            log.error("job dropped: its payload is not a chat event", job_id=job.id, problems=_problems(error))
             return
         with bound_context(
             trace_id=event.trace_id, platform=event.platform, tenant=event.tenant, channel=event.channel
@@ -259,6 +281,8 @@ class Worker:
             try:
                 with transaction("threadwise.job", f"answer {event.platform} question"):
                     await self.answer(event)
+            except TenantBusyError:
+                await self._wait_for_tenant(job)
             except Exception as error:
                 count_error("job")
                 details = {"job_id": job.id, "attempt": attempt, "error": f"{type(error).__name__}: {error}"}
@@ -269,6 +293,35 @@ class Worker:
                 else:
                     log.warning("answering failed; it will be retried", **details)
                 raise
+
+    async def _wait_for_tenant(self, job: Job) -> None:
+        """Put the job back to wait for its tenant's next free slot: not answered now, nor dropped, nor counted as a
+        failed attempt (pgqueuer's retry counts one, taken back first), so it waits as long as it needs, until
+        ``QUEUE_MAX_AGE_SECONDS`` turns it into an apology."""
+        # Spread out, so that the waiting questions of a tenant do not all come back at the same instant.
+        delay = self.tenant_retry_delay * random.uniform(0.5, 1.5)  # noqa: S311 (not a secret)
+        log.info("the tenant's answers are all under way; the question waits", retry_in_seconds=round(delay, 1))
+        await self.queue.uncount_attempt(job.id)
+        raise RetryRequested(delay=timedelta(seconds=delay), reason="tenant at its limit of answers at once")
+
+    async def _over_limit(self, event: ChatEvent) -> AnswerReply | None:
+        """The reply to a question over its user's or channel's limit (kept, so a retried delivery is not counted
+        again); None when it is within them. Counted here, once the event is known to be new (a platform's retried
+        delivery never counts twice), and answered by the platform's deliverer, like any reply."""
+        if self.limits is None:
+            return None
+        refusal = await self.limits.check_question(
+            platform=event.platform,
+            tenant=event.tenant,
+            channel=event.channel,
+            user=event.user_id,
+            asked_at=event.received_at,
+        )
+        if refusal is None:
+            return None
+        reply = AnswerReply(text=refusal.text, outcome="error", trace_id=event.trace_id)
+        await self.queue.save_reply(event, reply)
+        return reply
 
     async def _apologise(self, event: ChatEvent, reference: str) -> None:
         """After the last attempt failed, say so rather than go quiet (best effort: the platform may be what failed)."""
@@ -313,7 +366,7 @@ class Worker:
                 trace_id=event.trace_id[:64],
             )
         except ValidationError as error:  # e.g. only whitespace: nothing to answer, and retrying cannot help
-            log.warning("question dropped: not a valid question", error=str(error))
+            log.warning("question dropped: not a valid question", problems=_problems(error))
             return None
 
     async def _working(self, deliverer: Deliverer, event: ChatEvent) -> None:
@@ -346,12 +399,28 @@ class Worker:
                 last_update = now
                 await shown
                 try:
-                    await deliverer.update(event, text)
+                    posted = await deliverer.update(event, text)
                 except Exception as error:
                     log.warning("could not show the partial answer", error=f"{type(error).__name__}: {error}")
+                else:
+                    if posted is not None:
+                        await self._keep_placeholder(event, posted)
         if reply is None:  # stream() always ends with the final reply
             raise RuntimeError("the agent's stream ended without a reply")
         return reply
+
+    async def _keep_placeholder(self, event: ChatEvent, placeholder_id: str) -> None:
+        # Stored before the answer goes on, so a run retaken after a crash edits this message instead of posting
+        # a second answer. Best effort: without it, only a crash's retake would post twice.
+        try:
+            await self.queue.save_placeholder(event, placeholder_id)
+        except Exception as error:
+            log.warning("could not store the placeholder's id", error=f"{type(error).__name__}: {error}")
+
+
+def _problems(error: ValidationError) -> list[str]:
+    """What was wrong, never the values: a payload holds people's messages."""
+    return [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False)[:10]]
 
 
 def _gave_up(event: ChatEvent, reference: str) -> AnswerReply:

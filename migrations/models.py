@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 
 # Add a module here when it defines tables; order does not matter.
-MODEL_MODULES: tuple[str, ...] = ("knowledge.models", "agent.models", "bot.models")
+MODEL_MODULES: tuple[str, ...] = (
+    "knowledge.models",
+    "agent.models",
+    "bot.models",
+    "bot.access.models",
+    "bot.limits.models",
+)
 
 
 def import_all_models() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import discord
 
 from agent.schemas import AnswerReply
-from bot.discord.formatting import answer_messages, sources_embed
+from bot.discord.formatting import answer_messages, preface, sources_embed
 from bot.events import ChatEvent
 from core.logging import get_logger
 
@@ -24,6 +24,7 @@ UNKNOWN_INTERACTION = 10062
 # Unknown interaction, unknown webhook, invalid webhook token: the interaction can no longer be answered.
 EXPIRED_CODES = frozenset({UNKNOWN_INTERACTION, 10015, 50027})
 NO_MENTIONS = discord.AllowedMentions.none()
+"""Answers ping no one: documents and models write text, and Discord enforces this even if a mention slips by."""
 
 
 class DiscordDeliverer:
@@ -41,8 +42,12 @@ class DiscordDeliverer:
         except discord.HTTPException as error:  # no permission to react, or the message is gone
             log.info("discord working reaction skipped", status=error.status, code=error.code)
 
+    def resume(self, event: ChatEvent, placeholder_id: str) -> None:
+        """Nothing: no placeholder is ever posted (see ``update``), so there is none to continue in."""
+
     async def update(self, event: ChatEvent, partial_text: str) -> None:
-        """Nothing: Discord rate-limits edits hard, so the answer arrives whole."""
+        """Nothing: Discord rate-limits edits hard, so the answer arrives whole (and no partial one is left
+        behind by a crash)."""
 
     async def deliver(self, event: ChatEvent, reply: AnswerReply) -> str:
         """Returns the id of the message holding the answer's last part (the one with the sources)."""
@@ -73,14 +78,18 @@ class DiscordDeliverer:
         channel = self.client.get_partial_messageable(int(event.delivery["channel_id"]))
         question_id = event.delivery.get("message_id")
         asked_by = event.delivery.get("asked_by")  # a slash command: the channel has not seen the question
-        preface = f"<@{asked_by}> asked: *{event.text[:300]}*" if asked_by and not question_id else None
+        mentions, first = NO_MENTIONS, None
+        if asked_by and not question_id:  # the one ping we send: the asker, told where their answer is
+            mentions = discord.AllowedMentions.none()
+            mentions.users = [discord.Object(int(asked_by))]
+            first = preface(asked_by, event.text[:300])
         last_id = ""
-        for index, options in enumerate(self._messages(reply, preface=preface)):
+        for index, options in enumerate(self._messages(reply, preface=first)):
             if index == 0 and question_id:
                 options["reference"] = discord.MessageReference(
                     message_id=int(question_id), channel_id=channel.id, fail_if_not_exists=False
                 )
-            sent = await channel.send(allowed_mentions=NO_MENTIONS, **options)
+            sent = await channel.send(allowed_mentions=mentions, **options)
             last_id = str(sent.id)
         return last_id
 

@@ -14,11 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agent.service import AgentService
 from agent.text_vectors import TextVectors
+from bot.limits import Limits
+from bot.limits.database import EngineDatabase
 from bot.platforms import start_platforms
 from bot.queue import JobQueue
 from bot.slack import http as slack_http
-from bot.web import admin, api, health, metrics, playground
+from bot.web import admin, api, docs, health, metrics, playground
+from bot.web.assets import mount_assets
+from bot.web.problems import install_problem_handlers
 from bot.web.request_id import RequestIdMiddleware
+from bot.web.security_headers import SecurityHeadersMiddleware
+from bot.web.trusted_hosts import TrustedHostMiddleware, allowed_host_names
 from core import __version__
 from core.collector import freeze_long_lived
 from core.db import create_engine, create_sessionmaker, resolve_database_url
@@ -42,6 +48,8 @@ class LifespanState(TypedDict):
     """Kept across ``GET /admin`` loads, so gap questions are embedded once."""
     slack_handler: AsyncSlackRequestHandler | None
     queue: JobQueue | None
+    limits: Limits
+    """The API's questions a minute and answers at once (the worker keeps its own, on the queue's pool)."""
 
 
 async def _check_schema(engine: AsyncEngine) -> None:
@@ -99,6 +107,8 @@ def create_app(
             sessionmaker = create_sessionmaker(engine)
             agent = _create_agent(settings, sessionmaker, tracing)
             async with AsyncExitStack() as stack:
+                limits = Limits(settings.limits, EngineDatabase(engine))
+                stack.push_async_callback(limits.aclose)
                 stack.push_async_callback(agent.aclose)  # last out: the worker may still be answering until then
                 platforms = await start_platforms(
                     stack,
@@ -129,6 +139,7 @@ def create_app(
                     "gap_vectors": TextVectors(agent.context.knowledge.embedder),
                     "slack_handler": platforms.slack_handler,
                     "queue": platforms.queue,
+                    "limits": limits,
                 }
         finally:
             await engine.dispose()
@@ -139,12 +150,21 @@ def create_app(
         version=__version__,
         summary="Answers your team's questions from its own docs, in Slack and Discord.",
         lifespan=lifespan,
+        # Our own /docs and /openapi.json (bot/web/docs.py): for the admin only, and with no CDN.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
+    install_problem_handlers(app)  # before the request-id middleware, which must wrap its 500s
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(TrustedHostMiddleware, allowed=allowed_host_names(settings))
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: refusals get the headers too
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(playground.router)
     app.include_router(metrics.router)
     app.include_router(admin.router)
     app.include_router(slack_http.router)
+    app.include_router(docs.router)
+    mount_assets(app)
     return app

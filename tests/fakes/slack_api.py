@@ -49,6 +49,8 @@ class FakeSlack:
     socket_url: str = ""
     """What apps.connections.open hands out (a fake Socket Mode server), when a test runs one."""
     calls: list[Call] = field(default_factory=list)
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The messages posted, by ts, as the last ``chat.update`` left them (``channel``, ``thread_ts``, ``text``)."""
     _failures: dict[str, _Failure] = field(default_factory=dict)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -66,6 +68,18 @@ class FakeSlack:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The bot's messages in a thread as people see them now, oldest first."""
+        with self._lock:
+            return [
+                dict(m) for m in self.messages.values() if m["channel"] == channel and m.get("thread_ts") == thread_ts
+            ]
+
+    def delete(self, ts: str) -> None:
+        """Remove a message, as a person deleting it would: editing it then fails with ``message_not_found``."""
+        with self._lock:
+            del self.messages[ts]
+
     def next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
@@ -77,6 +91,20 @@ class FakeSlack:
                 return found
             time.sleep(0.02)
         raise AssertionError(f"expected {count} call(s) to {method}, got {len(self.calls_to(method))}: {self.calls}")
+
+    def _message(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """Post a message or edit one posted before (``message_not_found`` for any other ts, as Slack says)."""
+        with self._lock:
+            if method == "chat.update":
+                ts = str(args.get("ts"))
+                message = self.messages.get(ts)
+                if message is None or message["channel"] != args.get("channel"):
+                    return 200, {}, {"ok": False, "error": "message_not_found"}
+            else:
+                ts = self.next_ts()
+                message = self.messages[ts] = {"channel": args.get("channel"), "thread_ts": args.get("thread_ts")}
+            message.update(ts=ts, text=args.get("text"), blocks=args.get("blocks"))
+        return 200, {}, {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"text": args.get("text")}}
 
     def _take_failure(self, method: str) -> _Failure | None:
         with self._lock:
@@ -100,8 +128,10 @@ class FakeSlack:
             return failure.status, headers, {"ok": False, "error": error}
         if method == "auth.test":
             return 200, {}, {"ok": True, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "team_id": TEAM_ID, "team": "Acme"}
-        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
-            ts = args.get("ts") or self.next_ts()
+        if method in ("chat.postMessage", "chat.update"):
+            return self._message(method, args)
+        if method == "chat.postEphemeral":
+            ts = self.next_ts()
             return (
                 200,
                 {},

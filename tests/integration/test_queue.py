@@ -39,6 +39,7 @@ class RecordingDeliverer:
         self.hang = hang
         self.working_on: list[str] = []
         self.updates: list[str] = []
+        self.resumed: list[str] = []
         self.attempts = 0
         self.delivered: list[tuple[ChatEvent, AnswerReply]] = []
         self.delivering = asyncio.Event()
@@ -47,6 +48,9 @@ class RecordingDeliverer:
 
     async def working(self, event: ChatEvent) -> None:
         self.working_on.append(event.event_id)
+
+    def resume(self, event: ChatEvent, placeholder_id: str) -> None:
+        self.resumed.append(placeholder_id)
 
     async def update(self, event: ChatEvent, partial_text: str) -> None:
         self.updates.append(partial_text)

@@ -25,7 +25,7 @@ __all__ = ["slack", "team"]  # fixtures used below
 
 @contextmanager
 def worker_process(
-    database_url: str, slack: FakeSlack, llm: ScriptedLLM, log: Path
+    database_url: str, slack: FakeSlack, llm: ScriptedLLM, log: Path, **more_env: str
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`threadwise serve --role worker`; stopped with SIGTERM on the way out unless the test killed it."""
     env = {
@@ -41,6 +41,7 @@ def worker_process(
         "AGENT_MIN_SIMILARITY": "0.25",
         "QUEUE_STALLED_AFTER_SECONDS": "1",
         "LOG_FORMAT": "json",
+        **more_env,
     }
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -96,3 +97,48 @@ async def test_a_worker_process_killed_mid_answer_is_answered_once_after_a_resta
         )
         assert runs == 2
         assert await queue.pool.fetchval("SELECT count(*) FROM pgqueuer WHERE dedupe_key = $1", dedupe_key(event)) == 0
+
+
+async def test_a_worker_killed_while_showing_part_of_the_answer_leaves_one_message_edited_to_the_end(
+    database_url: URL, database_url_text: str, slack: FakeSlack, team: str, tmp_path: Path
+) -> None:
+    thread_ts = "1700000000.000200"
+    event = question(team, text="how do I rotate the signing key?", delivery={"thread_ts": thread_ts})
+    async with await JobQueue.connect(database_url, role="tests") as queue:
+        assert await queue.enqueue(event)
+        log = tmp_path / "workers.log"
+        every_piece = {"QUEUE_UPDATE_INTERVAL": "0"}  # each piece of the answer is shown as it comes
+        with scripted_llm() as llm:
+            # The first worker's answer comes a word every few seconds: it dies with part of it on show.
+            llm.script(
+                Reply("Open the admin console", pause=3.0), Reply("Open the admin console and press Rotate [1].")
+            )
+            with worker_process(database_url_text, slack, llm, log, **every_piece) as doomed:
+                await until(
+                    alive_and(doomed, log, lambda: slack.calls_to("chat.postMessage") != []), "a partial answer", 60
+                )
+                for _ in range(100):  # the worker stores the placeholder right after posting it
+                    if (await queue.progress(event)).placeholder_id is not None:
+                        break
+                    await asyncio.sleep(0.05)
+                doomed.send_signal(signal.SIGKILL)
+                doomed.wait(timeout=10)
+            (partial,) = slack.thread(event.channel, thread_ts)
+            assert partial["text"].endswith(" …")
+
+            with worker_process(database_url_text, slack, llm, log, **every_piece) as restarted:
+                await until(
+                    alive_and(restarted, log, lambda: any(m["blocks"] for m in slack.thread(event.channel, thread_ts))),
+                    "the answer",
+                    60,
+                )
+                await asyncio.sleep(1.0)  # a second message would show up now
+                shown = slack.thread(event.channel, thread_ts)
+
+        assert doomed.returncode == -signal.SIGKILL
+        # One message in the thread: the crashed run's placeholder, edited into the whole answer with its sources.
+        assert [message["ts"] for message in shown] == [partial["ts"]]
+        assert "press Rotate" in shown[0]["text"] and not shown[0]["text"].endswith(" …")
+        assert len(slack.calls_to("chat.postMessage")) == 1
+        assert len(llm.chat_requests) == 2
+        assert (await queue.progress(event)).delivered
