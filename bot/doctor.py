@@ -10,6 +10,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.engine import make_url
 
+from bot.open_access import open_listener_problem
 from core.db import create_engine, resolve_database_url
 from core.embedded_postgres import EmbeddedPostgresError
 from core.health import Check, database_checks
@@ -46,6 +47,7 @@ async def run_checks(settings: Settings) -> list[Check]:
         checks.append(await _discord(settings, http))
         checks.append(await _llm(settings, http))
     checks.append(_sentry(settings))
+    checks.append(access_check(settings))
     return checks
 
 
@@ -123,3 +125,13 @@ def _sentry(settings: Settings) -> Check:
     if parts.scheme not in {"http", "https"} or not parts.username or not parts.path.strip("/"):
         return Check("sentry", False, "SENTRY_DSN is not a Sentry DSN (https://<key>@<host>/<project>)")
     return Check("sentry", True, f"reporting to {parts.hostname}")
+
+
+def access_check(settings: Settings) -> Check:
+    """Fails when ``WEB_HOST`` reaches beyond this machine and no ``ADMIN_TOKEN`` guards the admin pages and API."""
+    problem = open_listener_problem(settings)
+    if problem is not None:
+        return Check("access", False, problem)
+    if settings.admin.token is not None:
+        return Check("access", True, "ADMIN_TOKEN guards /admin, /metrics and the API")
+    return Check("access", True, f"no ADMIN_TOKEN; listening on {settings.web.host} (this machine) only")

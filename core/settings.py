@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from core import token_strength
+
 Environment = Literal["development", "production", "test"]
 
 # Database URL schemes we accept, all served by the asyncpg driver.
@@ -87,6 +89,16 @@ class LogSettings(BaseModel):
 class WebSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    allowed_hosts: Annotated[list[str], NoDecode] = []
+    """Host names requests may be addressed to (comma-separated; ``*.example.com`` for subdomains, ``*`` for
+    any), besides loopback names and ``WEB_HOST`` when it names one host: what stops DNS rebinding."""
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip().lower() for item in value.split(",") if item.strip()]
+        return value
 
 
 class SlackSettings(BaseModel):
@@ -253,6 +265,18 @@ class QueueSettings(BaseModel):
     """Seconds between edits of the answer while it is being written (platform rate limits)."""
 
 
+class LimitSettings(BaseModel):
+    """How much one person, one channel and one tenant may ask at a time, counted across every replica; 0 means
+    no limit. A question over a limit gets a short reply naming it (a 429 on the API) instead of an answer."""
+
+    user_per_minute: int = Field(default=10, ge=0, le=100_000)
+    """Questions one person may ask a minute (per platform and workspace or server; on the API, per key)."""
+    channel_per_minute: int = Field(default=30, ge=0, le=100_000)
+    """Questions a minute in one channel, everyone together (on the API, in one conversation)."""
+    tenant_concurrent: int = Field(default=20, ge=0, le=10_000)
+    """Answers one tenant (workspace, server) gets written at once; its further questions wait their turn."""
+
+
 class SentrySettings(BaseModel):
     dsn: SecretStr | None = None
     environment: str | None = None
@@ -269,6 +293,21 @@ class LangfuseSettings(BaseModel):
 
 class AdminSettings(BaseModel):
     token: SecretStr | None = None
+    """The operator's bearer token for /admin, /metrics and the API; blank means unset (no empty credential
+    can ever match). A set token must meet ``core.token_strength.RULE`` in every environment."""
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(text, str) and not text.strip() else value
+
+    @field_validator("token")
+    @classmethod
+    def _must_be_strong(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and (problem := token_strength.weakness(value.get_secret_value())) is not None:
+            raise ValueError(f"{problem}; it needs {token_strength.RULE}; {token_strength.HINT}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -295,6 +334,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     queue: QueueSettings = QueueSettings()
+    limits: LimitSettings = LimitSettings()
     sentry: SentrySettings = SentrySettings()
     langfuse: LangfuseSettings = LangfuseSettings()
     admin: AdminSettings = AdminSettings()
@@ -303,11 +343,11 @@ class Settings(BaseSettings):
     def _production_needs_real_secrets(self) -> Self:
         if self.environment != "production":
             return self
-        token = self.admin.token.get_secret_value() if self.admin.token else ""
-        if len(token) < 16 or token.lower() in {"changeme", "change-me", "admin", "secret"}:
+        # The token's strength is checked wherever it is set; production also refuses to run without one.
+        if self.admin.token is None:
             raise ValueError(
-                "ENVIRONMENT=production needs ADMIN_TOKEN set to a secret of at least 16 characters "
-                "(e.g. `openssl rand -hex 32`)"
+                f"ENVIRONMENT=production needs ADMIN_TOKEN set (a token of {token_strength.RULE}); "
+                f"{token_strength.HINT}"
             )
         return self
 

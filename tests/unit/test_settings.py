@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -87,11 +88,65 @@ def test_every_problem_is_reported_once_each(monkeypatch: pytest.MonkeyPatch) ->
     assert any("SLACK_SIGNING_SECRET" in p for p in problems)
 
 
-def test_production_refuses_a_missing_or_default_admin_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert "ADMIN_TOKEN" in problems_for(monkeypatch, ENVIRONMENT="production")[0]
-    assert "ADMIN_TOKEN" in problems_for(monkeypatch, ENVIRONMENT="production", ADMIN_TOKEN="changeme")[0]
-    monkeypatch.setenv("ADMIN_TOKEN", "9f2c1e7a4b3d8e6f0a1b2c3d")
-    assert load_settings().environment == "production"
+STRONG_TOKENS = [
+    secrets.token_hex(32),  # `openssl rand -hex 32`
+    secrets.token_urlsafe(32),
+    "9f2c1e7a4b3d8e6f0a1b2c3d",
+    "admin-token-0123456789abcdef",  # the integration tests' token
+]
+
+
+@pytest.mark.parametrize("blank", ["", "   ", " " * 16, "\t\n"])
+@pytest.mark.parametrize("environment", ["development", "test"])
+def test_a_blank_admin_token_is_unset_never_a_token_an_empty_credential_matches(
+    monkeypatch: pytest.MonkeyPatch, blank: str, environment: str
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    monkeypatch.setenv("ADMIN_TOKEN", blank)
+    assert load_settings().admin.token is None
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ("short-Tok3n!", "is shorter than 16 characters"),
+        ("changeme", "is shorter than 16 characters"),
+        ("a" * 16, "is too predictable"),
+        ("ab" * 8, "is too predictable"),
+        ("1234567890123456", "is too predictable"),
+        ("abcd" * 8, "is too predictable"),
+        ("f00dcafe" * 4, "is too predictable"),
+        ("9f2c1e7a 4b3d8e6f0a1b2c3d", "contains whitespace"),
+    ],
+)
+@pytest.mark.parametrize("environment", ["development", "test", "production"])
+def test_a_weak_admin_token_is_refused_in_every_environment_naming_the_rule(
+    monkeypatch: pytest.MonkeyPatch, token: str, why: str, environment: str
+) -> None:
+    problems = problems_for(monkeypatch, ENVIRONMENT=environment, ADMIN_TOKEN=token)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"ADMIN_TOKEN: {why}; it needs at least 16 characters, no whitespace")
+    assert "64 bits" in problems[0] and "openssl rand -hex 32" in problems[0]
+    assert token.strip() not in problems[0]
+
+
+@pytest.mark.parametrize("token", STRONG_TOKENS)
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_a_strong_admin_token_is_accepted(monkeypatch: pytest.MonkeyPatch, token: str, environment: str) -> None:
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    monkeypatch.setenv("ADMIN_TOKEN", token)
+    settings = load_settings()
+    assert settings.admin.token is not None and settings.admin.token.get_secret_value() == token
+    assert token not in repr(settings)
+
+
+@pytest.mark.parametrize("missing", [None, "", " " * 16])
+def test_production_refuses_to_run_without_an_admin_token(monkeypatch: pytest.MonkeyPatch, missing: str | None) -> None:
+    env = {"ENVIRONMENT": "production"} | ({} if missing is None else {"ADMIN_TOKEN": missing})
+    problems = problems_for(monkeypatch, **env)
+    assert len(problems) == 1
+    assert problems[0].startswith("ENVIRONMENT=production needs ADMIN_TOKEN set")
+    assert "openssl rand -hex 32" in problems[0]
 
 
 def test_dotenv_file_is_read_and_environment_wins(monkeypatch: pytest.MonkeyPatch, clean_environment: Path) -> None:
