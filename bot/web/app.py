@@ -21,6 +21,7 @@ from bot.queue import JobQueue
 from bot.slack import http as slack_http
 from bot.web import admin, api, docs, health, metrics, playground
 from bot.web.assets import mount_assets
+from bot.web.body_limits import BodyLimitMiddleware
 from bot.web.problems import install_problem_handlers
 from bot.web.request_id import RequestIdMiddleware
 from bot.web.security_headers import SecurityHeadersMiddleware
@@ -157,6 +158,7 @@ def create_app(
     )
     install_problem_handlers(app)  # before the request-id middleware, which must wrap its 500s
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(TrustedHostMiddleware, allowed=allowed_host_names(settings))
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: refusals get the headers too
     app.include_router(health.router)

@@ -107,6 +107,7 @@ async def test_a_foreign_host_name_is_refused_in_local_mode(
             probe = await client.get("/healthz", headers={"Host": "10.1.2.3:8000"})  # a kubelet's probe
     for path, response in refused.items():
         assert response.status_code == 400, path
+        assert response.headers["content-type"] == "application/problem+json", path
         assert "WEB_ALLOWED_HOSTS" in response.json()["detail"]
     assert "'evil.example'" in refused["/"].json()["detail"]
     assert [response.status_code for response in served] == [200] * 4
@@ -164,3 +165,40 @@ async def test_readiness_details_are_for_the_operator(database_url_text: str) ->
     assert "pgvector" not in anonymous.text and "PostgreSQL" not in anonymous.text
     assert operator.json()["checks"]["pgvector"].startswith("pgvector 0.")
     assert live.status_code == 200 and live.json() == {"status": "ok"}
+
+
+async def test_an_open_servers_readiness_details_are_not_told_to_a_foreign_host(
+    database_url_text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WEB_ALLOWED_HOSTS")
+    async with client_for(database_url_text, base_url="http://127.0.0.1:8000") as client:  # no token: open
+        local = await client.get("/readyz")
+        rebound = await client.get("/readyz", headers={"Host": "evil.example"})  # a DNS-rebinding page
+    assert local.json()["checks"]["pgvector"].startswith("pgvector 0.")
+    assert rebound.status_code == 200 and rebound.json() == {"status": "ready"}
+
+
+async def _chunks(total: int, size: int = 16 * 1024) -> AsyncIterator[bytes]:
+    sent = 0
+    while sent < total:
+        yield b"a" * min(size, total - sent)
+        sent += size
+
+
+async def test_bodies_over_their_routes_limit_are_refused_before_anything_reads_them(database_url_text: str) -> None:
+    async with client_for(database_url_text, admin={"token": ADMIN_TOKEN}) as client:
+        declared = await client.post("/api/v1/ask", content=b"a" * (200 * 1024))  # no token: 413 all the same
+        chunked = await client.post(
+            "/api/v1/ask", content=_chunks(10 * 1024 * 1024), headers={"Content-Type": "application/json"}
+        )
+        chunked_with_token = await client.post(
+            "/api/v1/ask", content=_chunks(300 * 1024), headers=BEARER | {"Content-Type": "application/json"}
+        )
+        dashboard = await client.post("/admin/answers/1/verify", content=b"x" * (20 * 1024), headers=BEARER)
+        under = await client.post("/api/v1/ask", content=b"a" * (100 * 1024))  # within the limit: the 401
+    for response in (declared, chunked, chunked_with_token, dashboard):
+        assert response.status_code == 413, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "larger than this route accepts" in response.json()["detail"]
+        assert_protected(response)
+    assert under.status_code == 401
