@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.web.auth import require_operator
 from bot.web.dependencies import EngineDep
+from bot.web.trusted_hosts import HOST_TRUSTED
 from core.health import database_checks
 
 router = APIRouter(tags=["health"])
@@ -47,7 +48,7 @@ async def readyz(request: Request, engine: EngineDep) -> JSONResponse:
     checks = await database_checks(engine, timeout=3.0)
     failed = [check for check in checks if not check.ok]
     body = Readiness(status="unavailable" if failed else "ready")
-    if await _is_operator(request):
+    if getattr(request.state, HOST_TRUSTED, False) and await _is_operator(request):
         body.reason = f"{failed[0].name}: {failed[0].detail}" if failed else None
         body.checks = {check.name: check.detail for check in checks}
     return JSONResponse(body.model_dump(exclude_none=True), status_code=503 if failed else 200)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bot.web.problems import Problem, problem_response
 from core.logging import get_logger
 from core.settings import Settings
 
@@ -23,6 +23,8 @@ LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 ANY_INTERFACE = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (compared with WEB_HOST, not bound)
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 """Kubernetes probes send the pod's IP as Host; these two tell a stranger nothing but ok / not ok."""
+HOST_TRUSTED = "host_trusted"
+"""Set in the request's state: whether its Host is one of this server's names."""
 
 
 def host_name(host: str) -> str:
@@ -65,12 +67,16 @@ class TrustedHostMiddleware:
         self.allowed = tuple(allowed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in PROBE_PATHS:
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         given = Headers(scope=scope).get("host", "")
         name = host_name(given)
-        if name and _matches(name, self.allowed):
+        trusted = bool(name) and _matches(name, self.allowed)
+        if trusted or scope["path"] in PROBE_PATHS:
+            # A probe is served whatever its Host, but says more than ok / not ok only to a trusted name: in the
+            # open local mode anyone counts as the operator, a rebinding page included.
+            scope.setdefault("state", {})[HOST_TRUSTED] = trusted
             await self.app(scope, receive, send)
             return
         log.warning("request refused: host name not allowed", host=given[:200], path=scope["path"])
@@ -81,4 +87,4 @@ class TrustedHostMiddleware:
             f"this server does not answer to the host name '{name[:200]}': "
             "add it to WEB_ALLOWED_HOSTS if it is one of this server's names"
         )
-        await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
+        await problem_response(Problem(title="Bad Request", status=400, detail=detail))(scope, receive, send)
