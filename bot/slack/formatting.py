@@ -25,6 +25,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def quote_message(text: str) -> str:
+    """A person's message, as Slack sent it (already escaped, mentions and links as <…>), quoted back as plain
+    text: unescaped once, then escaped, so it reads as typed and nothing in it is live."""
+    return escape(text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+
+
 def link(url: str, text: str) -> str:
     """A live link we build; neither part can end it early or start another ("|" in the address is encoded)."""
     if not plain_url(url):
@@ -50,7 +56,7 @@ def to_mrkdwn(markdown: str) -> str:
 
 def preface(asked_by: str, question: str) -> str:
     """Who asked what, for an answer the channel has not seen the question of: our mention stays live."""
-    return f"<@{escape(asked_by)}> asked: _{escape(question)}_"
+    return f"<@{escape(asked_by)}> asked: _{quote_message(question)}_"
 
 
 def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -86,10 +92,13 @@ def answer_messages(reply: AnswerReply, *, preface: str | None = None) -> list[t
     messages = []
     for index, piece in enumerate(pieces):
         blocks: list[dict[str, Any]] = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in split_text(piece, SECTION_LIMIT)
+            {"type": "section", "text": {"type": "mrkdwn", "text": part, "verbatim": True}}
+            for part in split_text(piece, SECTION_LIMIT)
         ]
         if index == len(pieces) - 1 and reply.sources:
             lines = [source_line(s) for s in reply.sources[:10]]
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(lines)[:2900]}]})
+            blocks.append(
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(lines)[:2900], "verbatim": True}]}
+            )
         messages.append((piece, blocks))
     return messages

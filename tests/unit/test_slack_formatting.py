@@ -80,3 +80,20 @@ def test_the_preface_mentions_the_asker_and_escapes_the_question() -> None:
     reply = AnswerReply(text="<!here> Press Rotate [1].", outcome="answered")
     ((text, _),) = answer_messages(reply, preface=preface("U0ALICE", "<!channel> how?"))
     assert text == "<@U0ALICE> asked: _&lt;!channel&gt; how?_\n\n&lt;!here&gt; Press Rotate [1]."
+
+
+def test_a_question_as_slack_sent_it_is_quoted_once_escaped_not_twice() -> None:
+    # Slack escapes what people type: the preface shows it as typed, with nothing in it live.
+    assert preface("U0ALICE", "a &lt;b&gt; &amp; <@U0BOB>") == "<@U0ALICE> asked: _a &lt;b&gt; &amp; &lt;@U0BOB&gt;_"
+
+
+def test_every_text_object_is_verbatim_so_slack_adds_no_links_or_mentions_of_its_own() -> None:
+    # Without verbatim, Slack itself turns a bare @here, #channel or URL in a document into something live.
+    reply = AnswerReply(text="@here see #general " * 400, outcome="answered", sources=[source(1, "a.md")])
+    objects = [
+        obj
+        for _, blocks in answer_messages(reply)
+        for block in blocks
+        for obj in ([block["text"]] if block["type"] == "section" else block["elements"])
+    ]
+    assert len(objects) >= 3 and all(obj["type"] == "mrkdwn" and obj["verbatim"] is True for obj in objects)

@@ -12,6 +12,7 @@ from bot.channels import REPLY_MODES, ReplyMode, change_collections
 from bot.events import ChatEvent, enqueue_question
 from bot.slack.admins import is_admin
 from bot.slack.deps import SlackDeps
+from bot.slack.formatting import quote_message
 from core.logging import get_logger
 
 log = get_logger(__name__)
@@ -46,7 +47,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 collections=(await deps.channels.get(tenant=tenant, platform="slack", channel=channel)).collections,
             )
             await enqueue_question(deps.queue, event)
-            await ack(text=f"Looking into it: _{rest[:200]}_")
+            await ack(text=f"Looking into it: _{quote_message(rest[:200])}_")
         elif verb == "forget":
             count = await deps.forget_channel(tenant=tenant, platform="slack", channel=channel)
             await ack(
