@@ -11,7 +11,8 @@ import logging
 import logging.config
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+import traceback
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -166,6 +167,15 @@ def _render_exception_masked(masker: SecretMasker) -> Processor:
     return processor
 
 
+def _masked_traceback(masker: SecretMasker) -> Callable[[TextIO, Any], None]:
+    """For the console renderer: a plain traceback, capped and masked like every other value."""
+
+    def formatter(sio: TextIO, exc_info: Any) -> None:
+        sio.write("\n" + masker.mask_text("".join(traceback.format_exception(*exc_info)), MAX_EXCEPTION_CHARS))
+
+    return formatter
+
+
 class _NoRequestBodies(logging.Filter):
     """Bolt logs the whole body of a request whose signature it refuses, at INFO: anyone on the internet could
     write into our logs, and a genuine but late event would put a person's message there. Keep the line, drop
@@ -223,8 +233,8 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer()
         final = [_render_exception_masked(masker), masker, renderer]
     else:
-        # The console renderer prints exceptions itself; mask the event first.
-        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        # The console renderer prints exceptions itself: through a formatter that masks them too.
+        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty(), exception_formatter=_masked_traceback(masker))
         final = [masker, renderer]
 
     formatter = structlog.stdlib.ProcessorFormatter(

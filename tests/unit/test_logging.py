@@ -99,3 +99,15 @@ def test_level_filters_lines() -> None:
     get_logger("test").info("hidden")
     get_logger("test").warning("shown")
     assert [line["event"] for line in lines(stream)] == ["shown"]
+
+
+def test_secrets_inside_tracebacks_are_masked_on_a_terminal_too() -> None:
+    stream = Terminal()
+    configure_logging(log_format="console", stream=stream, secrets=["registered-secret-123"])
+    try:
+        raise RuntimeError("login failed for registered-secret-123 at postgresql://bot:hunter2-pass@db/x")
+    except RuntimeError:
+        get_logger("test").exception("boom")
+    output = stream.getvalue()
+    assert "RuntimeError: login failed for ***" in output
+    assert "registered-secret-123" not in output and "hunter2-pass" not in output
