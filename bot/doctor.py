@@ -48,6 +48,7 @@ async def run_checks(settings: Settings) -> list[Check]:
         checks.append(await _llm(settings, http))
     checks.append(_sentry(settings))
     checks.append(access_check(settings))
+    checks.append(host_names_check(settings))
     return checks
 
 
@@ -125,6 +126,22 @@ def _sentry(settings: Settings) -> Check:
     if parts.scheme not in {"http", "https"} or not parts.username or not parts.path.strip("/"):
         return Check("sentry", False, "SENTRY_DSN is not a Sentry DSN (https://<key>@<host>/<project>)")
     return Check("sentry", True, f"reporting to {parts.hostname}")
+
+
+def host_names_check(settings: Settings) -> Check:
+    """Fails when a production server listens on every interface but answers to loopback names only: Slack's
+    events and the dashboard, sent to its public name, would all get a 400."""
+    names = ", ".join(settings.web.allowed_hosts)
+    if names:
+        return Check("host names", True, f"answers to loopback names, WEB_HOST and {names}")
+    if settings.environment == "production" and settings.web.host in ("0.0.0.0", "::", ""):  # noqa: S104
+        return Check(
+            "host names",
+            False,
+            "WEB_ALLOWED_HOSTS is unset: requests to any name but localhost get a 400; set it to the public "
+            "name(s) of this server (the one Slack sends /slack/events to)",
+        )
+    return Check("host names", True, f"answers to loopback names and {settings.web.host}")
 
 
 def access_check(settings: Settings) -> Check:

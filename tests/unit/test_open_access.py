@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import bot.doctor
 from bot.cli import app as cli
-from bot.doctor import access_check
+from bot.doctor import access_check, host_names_check
 from bot.open_access import is_loopback, open_listener_problem
 from core.health import Check
 from core.settings import Settings, load_settings
@@ -118,3 +118,12 @@ def test_serve_is_quiet_on_loopback_or_with_a_token(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert "WARNING" not in _serve_until_the_database(monkeypatch, *args)
+
+
+def test_doctor_host_names_check_fails_for_a_production_server_that_answers_loopback_names_only() -> None:
+    production = {"environment": "production", "admin": {"token": STRONG_TOKEN}}
+    failing = host_names_check(load_settings(**production, web={"host": "0.0.0.0", "allowed_hosts": []}))
+    assert not failing.ok and "WEB_ALLOWED_HOSTS" in failing.detail
+    named = load_settings(**production, web={"host": "0.0.0.0", "allowed_hosts": ["bot.example.com"]})
+    assert host_names_check(named).ok and "bot.example.com" in host_names_check(named).detail
+    assert host_names_check(load_settings(web={"host": "0.0.0.0", "allowed_hosts": []})).ok  # development
