@@ -16,14 +16,14 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.models import Conversation, Message
-from agent.schemas import AnswerReply
+from agent.schemas import AnswerReply, AnswerRequest, StreamEvent, StreamFinal
 from agent.service import AgentService
 from bot.events import ChatEvent
 from bot.limits import Limits, TenantBusyError
 from bot.limits.database import Database, EngineDatabase
 from bot.limits.slots import Lease
 from bot.queue import JobQueue
-from bot.worker import GAVE_UP_TEXT, Worker
+from bot.worker import GAVE_UP_TEXT, Worker, tenant_wait_seconds
 from core.db import session_scope
 from core.settings import LimitSettings
 from knowledge.service import KnowledgeBase
@@ -272,7 +272,7 @@ async def test_a_tenants_next_question_waits_for_a_free_slot_and_is_answered_onc
     agent, deliverer = GatedAgent(), FailsOnceFor(second.event_id)
     limits = Limits(LimitSettings(tenant_concurrent=1, user_per_minute=0, channel_per_minute=0), queue.pool)
     worker = Worker(queue, cast(AgentService, agent), {"slack": deliverer}, SETTINGS, limits=limits)
-    worker.tenant_retry_delay = 0.05
+    worker.tenant_retry_delay, worker.tenant_retry_max_delay = 0.05, 0.1
     before = rate_limited("tenant", "slack")
     for event in (first, second):
         assert await queue.enqueue(event)
@@ -301,6 +301,67 @@ async def test_a_tenants_next_question_waits_for_a_free_slot_and_is_answered_onc
     ]
     assert not any(GAVE_UP_TEXT[:20] in reply.text for _, reply in deliverer.delivered)
     assert await jobs(queue) == []
+
+
+def test_a_question_waiting_for_its_tenant_waits_longer_each_time() -> None:
+    # About as long again as it has waited: 1, 1, 2, 4, 8 s …, at most 15 s (spread by a quarter either way).
+    waits = [tenant_wait_seconds(waited, first=1.0, most=15.0) for waited in (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 300.0)]
+    expected = [1.0, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
+    assert all(0.75 * e <= wait <= 1.25 * e for wait, e in zip(waits, expected, strict=True)), waits
+
+
+class FailsFirstStream:
+    """The agent failing its first answer (say the model timed out); answering again works."""
+
+    def __init__(self) -> None:
+        self.streams = 0
+
+    def embed_question(self, request: AnswerRequest) -> None:
+        return None
+
+    async def stream(self, request: AnswerRequest, *, query_embedding: object = None) -> AsyncIterator[StreamEvent]:
+        self.streams += 1
+        if self.streams == 1:
+            raise TimeoutError("the model took too long")
+        yield StreamFinal(reply=AnswerReply(text="Done.", outcome="answered", trace_id=request.trace_id))
+
+
+async def test_a_question_answered_on_a_retry_counts_once_against_its_limits(queue: JobQueue, tenant: str) -> None:
+    await well_inside_a_minute()
+    event = question(tenant)
+    agent, deliverer = FailsFirstStream(), RecordingDeliverer()
+    limits = Limits(LimitSettings(user_per_minute=1, channel_per_minute=0, tenant_concurrent=0), queue.pool)
+    assert await queue.enqueue(event)
+
+    await Worker(queue, cast(AgentService, agent), {"slack": deliverer}, SETTINGS, limits=limits).drain()
+
+    assert agent.streams == 2
+    ((_, reply),) = deliverer.delivered
+    assert reply.text == "Done."  # counted twice, the retry would have been refused as one question too many
+    counted = await queue.pool.fetchval(
+        "SELECT count FROM rate_limit_windows WHERE key = $1", f"user:slack:{tenant}:{event.user_id}"
+    )
+    assert counted == 1
+
+
+async def test_a_slack_question_with_a_nul_in_it_is_answered(
+    database_url_text: str, slack: FakeSlack, team: str
+) -> None:
+    # PostgreSQL text cannot hold a NUL: the worker leaves it out rather than drop the question.
+    envelope = mention(team, "how do I rotate\x00 the signing key?")
+    async with slack_app(database_url_text, slack) as client:
+        assert (await post_event(client, envelope)).status_code == 200
+        (posted,) = await answers(slack)
+    assert posted["thread_ts"] == envelope["event"]["ts"] and "press Rotate" in posted["text"]
+
+
+def test_the_question_asked_leaves_out_what_cannot_be_stored() -> None:
+    # A ChatEvent refuses a lone surrogate when it is made: copied in unchecked, as a future listener might.
+    event = question("T0TEAM").model_copy(update={"text": "how do I\x00 rotate \ud800the key?\udfff"})
+    request = Worker._request(event)
+    assert request is not None and request.question == "how do I rotate the key?"
+    empty = question("T0TEAM").model_copy(update={"text": "\x00 \ud83d"})
+    assert Worker._request(empty) is None  # nothing left: dropped, as before
 
 
 class NoDatabase:
