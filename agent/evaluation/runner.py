@@ -128,6 +128,8 @@ class Asked:
     latency_ms: float
     standalone_question: str | None = None
     """What the agent searched for (a follow-up condensed with the conversation)."""
+    cited: list[str] = field(default_factory=list)
+    """Source URIs of the sources the reply shows (when abstaining, the closest passages)."""
 
 
 @dataclass
@@ -222,6 +224,7 @@ def _asked(reply: AnswerReply, latency_ms: float) -> Asked:
         retrieved=unique_in_order([r.source_uri for r in reply.retrieved]),
         latency_ms=latency_ms,
         standalone_question=reply.standalone_question,
+        cited=[source.source_uri for source in reply.sources],
     )
 
 
