@@ -12,15 +12,15 @@ httpx client: measured here, one streamed answer cost 2.0 ms of CPU instead of 2
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from langchain.chat_models import init_chat_model
-from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable
-from openai import DefaultAioHttpClient
 
 from core.settings import LLMSettings
+
+if TYPE_CHECKING:  # langchain and openai cost ~1 s to import; extractive mode (no model) never needs them
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.runnables import Runnable
 
 # Exception classes (by name, so no provider SDK has to be imported) that mean "try again".
 _TRANSIENT_NAMES = frozenset({"APIConnectionError", "APITimeoutError", "RateLimitError", "InternalServerError"})
@@ -56,6 +56,8 @@ def _provider_kwargs(provider: str, settings: LLMSettings) -> dict[str, Any]:
     else:
         kwargs["timeout"] = settings.timeout
     if provider == "openai":
+        from openai import DefaultAioHttpClient
+
         kwargs["http_async_client"] = DefaultAioHttpClient(timeout=settings.timeout)
         kwargs["stream_usage"] = True  # token counts for streamed answers too
         if base_url and not key:
@@ -69,6 +71,8 @@ def _provider_kwargs(provider: str, settings: LLMSettings) -> dict[str, Any]:
 
 def create_chat_model(model: str, settings: LLMSettings) -> BaseChatModel:
     """``openai:gpt-4o-mini``, ``anthropic:claude-…``, ``ollama:llama3.2``, or ``openai:<name>`` with a base URL."""
+    from langchain.chat_models import init_chat_model
+
     provider, _, name = model.partition(":")
     model_: BaseChatModel = init_chat_model(name, model_provider=provider, **_provider_kwargs(provider, settings))
     return model_
@@ -85,6 +89,8 @@ class ChatModels:
 
     async def aclose(self) -> None:
         """Close the HTTP clients made for these models (their connections, and aiohttp's session)."""
+        from openai import DefaultAioHttpClient
+
         for model in (self.primary, self.fallback):
             client = getattr(model, "http_async_client", None)
             if isinstance(client, DefaultAioHttpClient):

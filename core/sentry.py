@@ -13,11 +13,6 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import sentry_sdk
-from sentry_sdk.integrations.asyncio import AsyncioIntegration
-from sentry_sdk.integrations.fastapi import FastApiIntegration
-from sentry_sdk.integrations.logging import LoggingIntegration
-from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
-from sentry_sdk.integrations.starlette import StarletteIntegration
 
 from core import __version__
 from core.logging import MASK, SecretMasker
@@ -79,6 +74,13 @@ def init_sentry(settings: Settings) -> bool:
     """Start reporting when ``SENTRY_DSN`` is set; True if it is."""
     if settings.sentry.dsn is None:
         return False
+    # Imported here: the FastAPI and Starlette integrations import FastAPI, which a CLI command never needs.
+    from sentry_sdk.integrations.asyncio import AsyncioIntegration
+    from sentry_sdk.integrations.fastapi import FastApiIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration
+    from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
+    from sentry_sdk.integrations.starlette import StarletteIntegration
+
     scrubber = EventScrubber(settings.secret_values(), keep_text=settings.sentry.send_message_text)
     sentry_sdk.init(
         dsn=settings.sentry.dsn.get_secret_value(),

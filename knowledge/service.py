@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,11 +21,13 @@ from knowledge.collections import delete_collection, ensure_same_model, find_col
 from knowledge.documents import SourceDocument
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import KnowledgeError
-from knowledge.ingest import IngestPipeline, IngestReport, ProgressCallback
 from knowledge.models import Chunk, Collection
 from knowledge.search import SearchHit, SearchMode, SearchParams, needs_transaction, search, validate_query
 from knowledge.store import remove_documents
 from knowledge.vector_index import build_vector_index, drop_orphan_vector_indexes, drop_vector_index
+
+if TYPE_CHECKING:  # the ingest pipeline brings every loader (pdf, html…); answering a question needs none
+    from knowledge.ingest import IngestReport, ProgressCallback
 
 REINDEX_PAGE = 512
 QUERY_BATCH = 16
@@ -58,6 +60,8 @@ class KnowledgeBase:
         exclude: Sequence[str] = (),
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
+        from knowledge.ingest import IngestPipeline
+
         pipeline = IngestPipeline(
             sessionmaker=self.sessionmaker, embedder=self.embedder, settings=self.settings, progress=progress
         )
@@ -70,6 +74,8 @@ class KnowledgeBase:
 
     async def add_documents(self, documents: Sequence[SourceDocument], *, tenant: str, collection: str) -> IngestReport:
         """Store documents built in memory (e.g. verified answers) in a collection, created if need be."""
+        from knowledge.ingest import IngestPipeline
+
         pipeline = IngestPipeline(sessionmaker=self.sessionmaker, embedder=self.embedder, settings=self.settings)
         try:
             return await pipeline.ingest_documents(documents, tenant=tenant, collection=collection)

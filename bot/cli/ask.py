@@ -20,7 +20,8 @@ OUTCOME_STYLE = {"answered": "green", "abstained": "yellow", "error": "red"}
 
 
 def render_reply(reply: AnswerReply) -> None:
-    out.print(Markdown(reply.text))
+    # The console's soft_wrap suits one-line output; Markdown under it is cropped to one line per block.
+    out.print(Markdown(reply.text), soft_wrap=False)
     for source in reply.sources:
         link = f" [dim]{escape(source.source_uri)}[/]" if source.source_uri else ""
         out.print(f"  [bold][{source.number}][/] {escape(source.label)}{link}", highlight=False)

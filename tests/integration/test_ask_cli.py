@@ -58,3 +58,22 @@ def test_chat_remembers_forgets_and_quits(env: dict[str, str], tenant: str, tmp_
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("noon until two") >= 2 and "Forgotten" in result.stdout
     assert_no_traceback(result)
+
+
+def test_ask_prints_the_whole_answer_wrapped_to_the_terminal(env: dict[str, str], tenant: str, tmp_path: Path) -> None:
+    docs = tmp_path / "kb"
+    docs.mkdir()
+    sentence = (
+        "Rotate the signing key every ninety days by running the rotation script on the primary server, "
+        "then restart every worker so that each one picks up the new key before the old one expires."
+    )
+    (docs / "keys.md").write_text(f"# Keys\n\n## Rotation\n\n{sentence}\n")
+    assert run("ingest", str(docs), "--collection", "handbook", "--tenant", tenant, **env).returncode == 0
+
+    shown = run("ask", "How do I rotate the signing key?", "--tenant", tenant, **env, COLUMNS="60", NO_COLOR="1")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 60  # wrapped, not one long line
+    # Every word of the quote, in order, across the wrapped lines: nothing cut at the edge or after line one.
+    assert " ".join(sentence.split()) in " ".join(shown.stdout.replace("▌", " ").split())
+    assert "[1] Keys › Rotation kb/keys.md" in shown.stdout
