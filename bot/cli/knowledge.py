@@ -82,9 +82,10 @@ def ingest(
     run(go())
 
 
-@app.command()
+# An unknown word that looks like an option ("--frozen") becomes the query: people search for flags.
+@app.command(context_settings={"ignore_unknown_options": True})
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for.")],
+    query: Annotated[str, typer.Argument(help="What to look for; after `--` it may be anything, e.g. --json.")],
     collection: Annotated[
         list[str] | None, typer.Option("--collection", "-c", help="Search only this collection (repeatable).")
     ] = None,
@@ -93,7 +94,9 @@ def search(
     limit: Annotated[int, typer.Option(min=1, max=200, help="How many results.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Search the knowledge base and show the best passages with their sources."""
+    """Search the knowledge base and show the best passages with their sources.
+
+    A query may start with dashes (`threadwise search --frozen`); after `--` even an option is the query."""
     if mode not in SEARCH_MODES:
         raise typer.BadParameter(f"use one of {', '.join(SEARCH_MODES)}", param_hint="--mode")
     settings = cli_settings(log_level="WARNING")

@@ -134,3 +134,29 @@ def test_bench_ingest_compares_write_paths_and_cleans_up(env: dict[str, str], tm
     assert figures["speedup"] > 0
     listed = run("collections", "list", "--tenant", "bench", "--json", **env)
     assert not [c for c in json.loads(listed.stdout) if c["name"].startswith("write-path-")]
+
+
+def test_search_takes_a_query_that_starts_with_dashes(env: dict[str, str], tenant: str, tmp_path: Path) -> None:
+    docs = tmp_path / "kb"
+    docs.mkdir()
+    (docs / "install.md").write_text("# Install\n\nRun `uv sync --frozen` to install exactly the locked versions.\n")
+    assert run("ingest", str(docs), "--collection", "handbook", "--tenant", tenant, **env).returncode == 0
+
+    options = ("--tenant", tenant, "--collection", "handbook", "--json")
+    for args in (
+        ("--frozen", *options),
+        (*options, "--frozen"),
+        ("--frozen --locked", *options),
+        (*options, "--", "--frozen"),
+    ):
+        found = run("search", *args, **env)
+        assert found.returncode == 0, found.stderr
+        assert [hit["source_uri"] for hit in json.loads(found.stdout)] == ["kb/install.md"]
+
+    # The command's own options keep working around such a query, and after `--` even they are the query.
+    plain = run("search", "--limit", "1", "--frozen", "-c", "handbook", "--tenant", tenant, **env, COLUMNS="200")
+    assert plain.returncode == 0, plain.stderr
+    assert "[1] Install" in plain.stdout and "kb/install.md" in plain.stdout
+    literal = run("search", "--tenant", tenant, "-c", "handbook", "--json", "--", "--json", **env)
+    assert literal.returncode == 0, literal.stderr
+    assert isinstance(json.loads(literal.stdout), list)
