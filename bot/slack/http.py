@@ -1,8 +1,8 @@
 """``POST /slack/events``: Slack's Events API, slash commands and interactivity over HTTP.
 
-The body is read up to a cap, its signature checked over the raw bytes, and only then parsed and handed to the
-Bolt app: an unauthenticated sender gets a 4xx and never reaches a listener, the error handler or a log line
-that quotes what it sent.
+The body is read up to the route's cap (``bot/web/body_limits.py``), its signature checked over the raw bytes,
+and only then parsed and handed to the Bolt app: an unauthenticated sender gets a 4xx and never reaches a
+listener, the error handler or a log line that quotes what it sent.
 """
 
 from __future__ import annotations
@@ -13,36 +13,17 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 
 from bot.slack.verification import VERIFIED, refusal
+from bot.web.problems import problem, problem_response
 
 router = APIRouter(tags=["slack"])
 
-MAX_BODY_BYTES = 1024 * 1024
-"""Slack's payloads are a few KB; anything past this is refused unread."""
 
-
-def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The body, or ``None`` as soon as it is known to exceed ``limit`` (the rest is never read)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _refused(status: int, detail: str) -> Response:
+    return problem_response(problem(status, detail))
 
 
 def _unreadable(text: str, content_type: str) -> str | None:
@@ -70,10 +51,8 @@ async def slack_events(request: Request) -> Response:
     handler: AsyncSlackRequestHandler | None = getattr(request.state, "slack_handler", None)
     secret = request.state.settings.slack.signing_secret if handler is not None else None
     if handler is None or secret is None:
-        return _problem(404, "Not Found", "Slack over HTTP is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)")
-    body = await _read_body(request, MAX_BODY_BYTES)
-    if body is None:
-        return _problem(413, "Content Too Large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+        return _refused(404, "Slack over HTTP is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)")
+    body = await request.body()  # capped by the app's body limits (bot/web/body_limits.py) as it is read
     headers = request.headers
     reason = refusal(
         secret.get_secret_value(),
@@ -83,13 +62,13 @@ async def slack_events(request: Request) -> Response:
         time.time(),
     )
     if reason is not None:
-        return _problem(401, "Unauthorized", reason)
+        return _refused(401, reason)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return _problem(400, "Bad Request", "the body is not UTF-8")
+        return _refused(400, "the body is not UTF-8")
     content_type = headers.get("content-type", "").split(";")[0].strip()
     if (problem := _unreadable(text, content_type)) is not None:
-        return _problem(400, "Bad Request", problem)
+        return _refused(400, problem)
     bolt_request = to_async_bolt_request(request, body, {VERIFIED: True})
     return to_starlette_response(await handler.app.async_dispatch(bolt_request))

@@ -13,12 +13,12 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.web.problems import Problem, problem_response
+from bot.web.problems import problem, problem_response
 
 KIB = 1024
 
 BODY_LIMITS: Sequence[tuple[str, int]] = (
-    # Slack's event and interaction payloads are a few kB; bot/slack/http.py holds the same cap.
+    # Slack's event and interaction payloads are a few kB.
     ("/slack/", 1024 * KIB),
     # A question and a comment of 4,000 characters each, even written as JSON \u escapes, with room to spare.
     ("/api/", 128 * KIB),
@@ -40,10 +40,6 @@ def _detail(limit: int) -> str:
     return f"the request body is larger than this route accepts ({limit} bytes)"
 
 
-def _too_large(limit: int) -> ASGIApp:
-    return problem_response(Problem(title="Content Too Large", status=413, detail=_detail(limit)))
-
-
 class BodyLimitMiddleware:
     """Pure ASGI middleware: a body over its route's limit gets a 413 problem; nothing past it is read."""
 
@@ -56,12 +52,10 @@ class BodyLimitMiddleware:
             return
         limit = body_limit(scope["path"])
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            await _too_large(limit)(scope, receive, send)
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
+            await problem_response(problem(413, _detail(limit)))(scope, receive, send)
             return
-
         received = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -69,21 +63,9 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    # An HTTPException: FastAPI passes it through its body parsing (any other error there
-                    # becomes a 400), and the app's problem handler answers it.
+                    # Raised where the route reads its body: FastAPI passes an HTTPException through its body
+                    # parsing (any other error there becomes a 400), and the app's problem handler answers it.
                     raise HTTPException(413, detail=_detail(limit))
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except HTTPException as error:
-            if error.status_code != 413 or received <= limit:
-                raise
-            if started:  # a route that answered before reading all of its body: nothing more can be said
-                return
-            await _too_large(limit)(scope, receive, send)
+        await self.app(scope, counting_receive, send)

@@ -45,7 +45,8 @@ class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
 
 
-def _problem(status: int, detail: str, **extra: Any) -> Problem:
+def problem(status: int, detail: str, **extra: Any) -> Problem:
+    """A problem titled with the status's standard phrase."""
     return Problem(title=http.HTTPStatus(status).phrase, status=status, detail=detail, **extra)
 
 
@@ -75,7 +76,7 @@ async def _invalid_request(request: Request, error: Exception) -> Response:
     detail = "; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors[:3])
     if len(errors) > 3:
         detail += f"; and {len(errors) - 3} more"
-    return problem_response(_problem(422, detail or "the request is not valid", errors=errors))
+    return problem_response(problem(422, detail or "the request is not valid", errors=errors))
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
@@ -85,7 +86,7 @@ async def _http_error(request: Request, error: Exception) -> Response:
         return Response(status_code=error.status_code, headers=error.headers)
     phrase = http.HTTPStatus(error.status_code).phrase
     detail = error.detail if isinstance(error.detail, str) else phrase
-    return problem_response(_problem(error.status_code, detail), headers=error.headers)
+    return problem_response(problem(error.status_code, detail), headers=error.headers)
 
 
 class UnexpectedErrorMiddleware:
@@ -114,7 +115,7 @@ class UnexpectedErrorMiddleware:
             reference = report_failure(error)
             log.exception("request failed", reference_id=reference, path=scope.get("path"))
             detail = f"an unexpected error; quote reference {reference} to the operator"
-            await problem_response(_problem(500, detail, reference_id=reference))(scope, receive, send)
+            await problem_response(problem(500, detail, reference_id=reference))(scope, receive, send)
 
 
 def _document_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:

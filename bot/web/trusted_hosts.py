@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot.web.problems import Problem, problem_response
+from bot.web.problems import problem, problem_response
 from core.logging import get_logger
 from core.settings import Settings
 
@@ -87,4 +87,4 @@ class TrustedHostMiddleware:
             f"this server does not answer to the host name '{name[:200]}': "
             "add it to WEB_ALLOWED_HOSTS if it is one of this server's names"
         )
-        await problem_response(Problem(title="Bad Request", status=400, detail=detail))(scope, receive, send)
+        await problem_response(problem(400, detail))(scope, receive, send)
