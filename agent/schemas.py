@@ -26,6 +26,15 @@ def _storable(value: str) -> str:
     return value
 
 
+def without_unstorable(text: str) -> str:
+    """``text`` less what :data:`StorableText` refuses (NUL, lone surrogates): for a chat message, which is still
+    a question worth answering when a broken client or a paste from a binary put one in."""
+    text = text.replace("\x00", "")
+    if text.isascii():
+        return text
+    return "".join(c for c in text if not 0xD800 <= ord(c) <= 0xDFFF)
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty or only whitespace")

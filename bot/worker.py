@@ -37,7 +37,7 @@ from pgqueuer.qm import QueueManager
 from pydantic import ValidationError
 
 from agent.prefetch import QueryEmbedding
-from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, StreamFinal
+from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, StreamFinal, without_unstorable
 from agent.service import AgentService
 from bot.events import ChatEvent, Deliverer
 from bot.limits import Limits, TenantBusyError
@@ -365,7 +365,7 @@ class Worker:
     def _request(event: ChatEvent) -> AnswerRequest | None:
         try:
             return AnswerRequest(
-                question=_storable(event.text)[:MAX_QUESTION_CHARS],
+                question=without_unstorable(event.text)[:MAX_QUESTION_CHARS],
                 conversation=event.conversation,
                 user_id=event.user_id,
                 platform_message_id=event.message_id or None,
@@ -434,15 +434,6 @@ def tenant_wait_seconds(waited: float, *, first: float, most: float) -> float:
     delay = min(most, max(first, waited))
     # Spread out, so that the waiting questions of a tenant do not all come back at the same instant.
     return delay * random.uniform(0.75, 1.25)  # noqa: S311 (not a secret)
-
-
-def _storable(text: str) -> str:
-    """``text`` without what a question cannot hold (NUL, lone surrogates: see ``agent.schemas.StorableText``).
-    A chat message carrying one, pasted from a binary or a broken client, is still a question worth answering."""
-    text = text.replace("\x00", "")
-    if text.isascii():
-        return text
-    return "".join(c for c in text if not 0xD800 <= ord(c) <= 0xDFFF)
 
 
 def _problems(error: ValidationError) -> list[str]:
