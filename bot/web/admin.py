@@ -45,9 +45,9 @@ async def dashboard(
     sessionmaker = agent.store.sessionmaker
     today = datetime.now(UTC)
     since = (today - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    figures = await overview(sessionmaker, since=since, until=today.date(), tenant=tenant or None)
+    figures = await overview(sessionmaker, since=since, until=today.date(), tenant=tenant)
     vectors: TextVectors = request.state.gap_vectors
-    gaps = await knowledge_gaps(sessionmaker, vectors, since=since, tenant=tenant or None)
+    gaps = await knowledge_gaps(sessionmaker, vectors, since=since, tenant=tenant)
     return templates.TemplateResponse(
         request,
         "admin.html",
@@ -99,9 +99,9 @@ async def verify_answer(
     by = "dashboard" if principal.key_prefix is None else f"dashboard:{KEY_START}{principal.key_prefix}"
     try:
         if action == "verify":
-            await verified.verify(answer_id, verified_by=by, tenant=tenant or None)
+            await verified.verify(answer_id, verified_by=by, tenant=tenant)
         else:
-            await verified.unverify(answer_id, tenant=tenant or None)
+            await verified.unverify(answer_id, tenant=tenant)
     except NotVerifiableError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
     return _back(days, tenant)

@@ -5,7 +5,7 @@ presents no key is the operator; one that presents a key is still held to that k
 whom:
 
 - ``require_principal``: the API (``/api/v1/ask``, ``/api/v1/feedback``): the operator or any tenant key.
-- ``require_admin_token`` (bearer) and ``require_admin_login`` (browser login, the key or token as password):
+- ``require_admin_login`` (browser login, the key or token as password):
   the operator or a key of scope ``admin``, held to its tenant (the dashboard).
 - ``require_operator`` and ``require_operator_login``: the operator only (``/metrics``, the API docs).
 """
@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -80,10 +82,6 @@ async def require_principal(request: Request) -> Principal:
     return await _authenticate(request, BEARER)
 
 
-async def require_admin_token(request: Request) -> Principal:
-    return _admin(await _authenticate(request, BEARER))
-
-
 async def require_admin_login(request: Request) -> Principal:
     """For pages opened in a browser: a 401 makes it ask for a login (any user name, the token or key as
     password)."""
@@ -100,23 +98,26 @@ async def require_operator_login(request: Request) -> Principal:
 
 PrincipalDep = Annotated[Principal, Depends(require_principal)]
 """The operator or any tenant key (the API)."""
-AdminPrincipalDep = Annotated[Principal, Depends(require_admin_token)]
 AdminLoginDep = Annotated[Principal, Depends(require_admin_login)]
 """The operator or an admin key, logged in from a browser (the dashboard)."""
 
 
 def tenant_of(principal: Principal, asked: str | None) -> str:
     """The tenant a request works in (see ``Principal.tenant_for``); another tenant than a key's is a 403."""
-    try:
+    with _forbidden_as_403():
         return principal.tenant_for(asked)
-    except TenantForbiddenError as error:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(error)) from error
 
 
 def tenant_filter(principal: Principal, asked: str | None) -> str | None:
     """For reports: None (every tenant) only for the operator; a key sees its own tenant, asking for another
     is a 403."""
-    try:
+    with _forbidden_as_403():
         return principal.filter_tenant(asked)
+
+
+@contextmanager
+def _forbidden_as_403() -> Iterator[None]:
+    try:
+        yield
     except TenantForbiddenError as error:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=str(error)) from error

@@ -31,4 +31,3 @@ def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
 
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
