@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.evaluation.docs_qa import KINDS, DocsQuestion, is_correct, source_hit
-from agent.evaluation.runner import AgentInfo, Asked, Progress, eval_agent
+from agent.evaluation.runner import AgentInfo, Asked, Progress, eval_agent, no_progress
 from agent.llm import ChatModels
 from core.settings import AgentSettings, LLMSettings
 from knowledge.errors import KnowledgeError
@@ -27,10 +27,6 @@ from knowledge.service import KnowledgeBase
 TARGETS = {"answerable": 0.8, "source_hit": 0.9, "unanswerable": 0.8, "followup": 0.75}
 """Issue 21's aims in the default mode: correct answers, cited expected source, refusals, follow-ups."""
 TARGET_P95_MS = 150.0
-
-
-def _no_progress(stage: str, done: int, total: int) -> None:
-    return None
 
 
 @dataclass
@@ -45,7 +41,7 @@ class DocsCorpus:
 
 @asynccontextmanager
 async def docs_corpus(
-    knowledge: KnowledgeBase, folder: Path, *, progress: Progress = _no_progress
+    knowledge: KnowledgeBase, folder: Path, *, progress: Progress = no_progress
 ) -> AsyncIterator[DocsCorpus]:
     """``folder`` (resolved) ingested as a user would ingest it, into a new ``eval`` collection deleted on exit."""
     name = f"docs:{folder.name}:{uuid.uuid4().hex[:8]}"
@@ -181,7 +177,7 @@ async def evaluate_docs(
     llm: LLMSettings,
     settings: AgentSettings,
     models: ChatModels | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> DocsReport:
     folder = await asyncio.to_thread(corpus.resolve)
     if not await asyncio.to_thread(folder.is_dir):

@@ -56,7 +56,7 @@ Progress = Callable[[str, int, int], None]
 """(stage, done, total)."""
 
 
-def _no_progress(stage: str, done: int, total: int) -> None:
+def no_progress(stage: str, done: int, total: int) -> None:
     return None
 
 
@@ -78,7 +78,7 @@ async def eval_corpus(
     corpus: EvalSet,
     *,
     cache_dir: Path | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> AsyncIterator[CorpusInfo]:
     """The corpus in a new collection of the ``eval`` tenant, deleted on exit (also when loading fails)."""
     run = uuid.uuid4().hex[:8]
@@ -291,7 +291,7 @@ async def ask_squad(
     models: ChatModels | None = None,
     limit: int | None = None,
     cache_dir: Path | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> tuple[CorpusInfo, AgentInfo, list[SquadItem]]:
     questions = dataset.questions[:limit] if limit else dataset.questions
     items: list[SquadItem] = []
@@ -346,7 +346,7 @@ async def evaluate_squad_answers(
     min_similarity: float | None = None,
     limit: int | None = 500,
     cache_dir: Path | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> SquadAnswersReport:
     corpus, agent, items = await ask_squad(
         knowledge,
@@ -412,7 +412,7 @@ async def ask_mtrag(
     models: ChatModels | None = None,
     limit: int | None = None,
     cache_dir: Path | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> tuple[CorpusInfo, AgentInfo, list[MtragItem]]:
     tasks = dataset.tasks[:limit] if limit else dataset.tasks
     items: list[MtragItem] = []
@@ -493,7 +493,7 @@ async def evaluate_mtrag_answers(
     min_similarity: float | None = None,
     limit: int | None = None,
     cache_dir: Path | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> MtragAnswersReport:
     corpus, agent, items = await ask_mtrag(
         knowledge,
@@ -632,7 +632,7 @@ async def tune_threshold(
     squad_limit: int | None = 1000,
     limit: int | None = None,
     cache_dir: Path | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> ThresholdReport:
     """Every task's evidence score, found once by the agent with the threshold off (-1) and no LLM (follow-ups
     condensed extractively, quotes checked), then the threshold chosen on one half and reported on the other."""
