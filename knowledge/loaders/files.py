@@ -24,6 +24,7 @@ class Loader(Protocol):
 LOADERS_BY_SUFFIX: dict[str, Loader] = {
     ".md": load_markdown,
     ".markdown": load_markdown,
+    ".mdx": load_markdown,
     ".txt": load_text,
     ".rst": load_rst,
     ".html": load_html,

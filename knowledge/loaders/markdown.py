@@ -1,4 +1,4 @@
-"""Markdown: already the shape documents take; only YAML front matter is lifted out into metadata."""
+"""Markdown and MDX files: YAML front matter lifted into metadata, the rest normalised to clean Markdown."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from knowledge.documents import SourceDocument
+from knowledge.loaders.markdown_render import normalise_markdown
 from knowledge.loaders.text import decode_text
 
 _ATX_H1 = re.compile(r"^ {0,3}#[ \t]+(?P<title>.+?)(?:[ \t]+#+)?[ \t]*$")
@@ -14,12 +15,23 @@ _FRONT_MATTER_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+(?P<va
 
 
 def load_markdown(raw: bytes, *, source_uri: str, fallback_title: str) -> SourceDocument:
-    """A ``.md`` file: title from its first ``# `` heading, else front-matter ``title:``, else ``fallback_title``."""
+    """A ``.md``/``.mdx`` file, titled by its first ``# `` heading, else front-matter ``title:``, else the fallback.
+
+    The text comes out normalised (see :mod:`knowledge.loaders.markdown_render`): the chunker and the answer
+    extractor rely on its shape, whichever site generator the file was written for.
+    """
     text = decode_text(raw, source_uri=source_uri)
     metadata, text = split_front_matter(text)
+    text = normalise_markdown(text, mdx=_is_mdx(source_uri))
     front_title = metadata.get("title")
     title = first_h1(text) or (front_title.strip() if isinstance(front_title, str) else "") or fallback_title
     return SourceDocument(source_uri=source_uri, title=title, text=text, metadata=metadata)
+
+
+def _is_mdx(source_uri: str) -> bool:
+    """MDX by name, whether a path or a URL (a query or fragment after the name does not count)."""
+    path = source_uri.split("#", 1)[0].split("?", 1)[0]
+    return path.lower().endswith(".mdx")
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:

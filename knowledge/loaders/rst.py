@@ -1,81 +1,36 @@
-"""reStructuredText: section titles become Markdown headings; the rest of the text is kept."""
+"""reStructuredText and Sphinx sources: parsed by docutils, written out as normalised Markdown."""
 
 from __future__ import annotations
 
-import string
-
+from core.logging import get_logger
 from knowledge.documents import SourceDocument
+from knowledge.loaders.rst_markdown import render_markdown
+from knowledge.loaders.rst_parse import parse_rst
+from knowledge.loaders.rst_titles import rewrite_titles
 from knowledge.loaders.text import decode_text
 
-# An adornment style: its character, and whether the title is overlined as well as underlined.
-_Style = tuple[str, bool]
-
-# docutils' rule: an underline shorter than its title still counts once it is this long.
-_MIN_SHORT_UNDERLINE = 4
+log = get_logger(__name__)
 
 
 def load_rst(raw: bytes, *, source_uri: str, fallback_title: str) -> SourceDocument:
-    """A ``.rst`` file: title from its first section title, else ``fallback_title``."""
-    text, titles = rst_to_markdown(decode_text(raw, source_uri=source_uri))
+    """A ``.rst`` file: title from the document's title (its first section title), else ``fallback_title``."""
+    text, titles = rst_to_markdown(decode_text(raw, source_uri=source_uri), source_uri=source_uri)
     return SourceDocument(source_uri=source_uri, title=titles[0] if titles else fallback_title, text=text)
 
 
-def rst_to_markdown(text: str) -> tuple[str, list[str]]:
-    """Rewrite section titles as ``#`` headings; returns the new text and the titles in order.
+def rst_to_markdown(text: str, *, source_uri: str = "<rst>") -> tuple[str, list[str]]:
+    """Markdown for ``text`` and its section titles in order; never raises.
 
-    Levels follow docutils: each adornment style gets the next level the first time it appears.
+    Should docutils itself fail on some input, the text is kept with only its section titles rewritten,
+    so the document is still searchable.
     """
-    lines = text.split("\n")
-    styles: list[_Style] = []
-    titles: list[str] = []
-    out: list[str] = []
-    block_start = True  # titles only open a text block: right after a blank line or another title
-    i = 0
-    while i < len(lines):
-        found = _title_at(lines, i) if block_start else None
-        if found is None:
-            out.append(lines[i])
-            block_start = not lines[i].strip()
-            i += 1
-            continue
-        title, style, consumed = found
-        if style not in styles:
-            styles.append(style)
-        level = min(styles.index(style) + 1, 6)
-        if out and out[-1].strip():
-            out.append("")
-        out.extend(["#" * level + " " + title, ""])
-        titles.append(title)
-        i += consumed
-        # Swallow the blank line that usually follows, so the heading has exactly one after it.
-        if i < len(lines) and not lines[i].strip():
-            i += 1
-        block_start = True
-    while out and not out[-1].strip():
-        out.pop()
-    return "\n".join(out) + ("\n" if text.endswith("\n") else ""), titles
-
-
-def _title_at(lines: list[str], i: int) -> tuple[str, _Style, int] | None:
-    """The section title starting at line ``i``: (title text, adornment style, lines used), if any."""
-    line = lines[i]
-    following = lines[i + 1] if i + 1 < len(lines) else ""
-    if _is_adornment(line):
-        # Overline, title (may be inset), underline of the same character.
-        after = lines[i + 2] if i + 2 < len(lines) else ""
-        if following.strip() and not _is_adornment(following) and _is_adornment(after) and after[0] == line[0]:
-            return following.strip(), (line[0], True), 3
-        return None
-    if not line.strip() or line[0].isspace() or not _is_adornment(following):
-        return None
-    title = line.strip()
-    underline = following.rstrip()
-    if len(underline) < len(title) and len(underline) < _MIN_SHORT_UNDERLINE:
-        return None
-    return title, (underline[0], False), 2
-
-
-def _is_adornment(line: str) -> bool:
-    """A line of one punctuation character repeated, from the first column."""
-    stripped = line.rstrip()
-    return bool(stripped) and stripped[0] in string.punctuation and stripped == stripped[0] * len(stripped)
+    try:
+        document = parse_rst(text, source_uri=source_uri)
+        markdown, titles = render_markdown(document)
+    except Exception as error:  # a docutils bug on odd input must not lose the whole document
+        log.warning("rst.docutils_failed", source_uri=source_uri, error=type(error).__name__)
+        return rewrite_titles(text)
+    title = document.get("title")  # set by a ``.. title::`` directive
+    if isinstance(title, str) and title.strip():
+        titles = [title.strip(), *titles]
+    return markdown, titles

@@ -40,8 +40,9 @@ Open the admin console, choose Security, and press Rotate. {payload} Old tokens 
 
 
 async def ingest(kb: KnowledgeBase, folder: Path, tenant: str, text: str) -> None:
-    (folder / "guide.md").write_text(text)
-    await kb.ingest([str(folder / "guide.md")], tenant=tenant, collection="guide")
+    # Plain text keeps the payload as written; the Markdown loader would already drop it as HTML.
+    (folder / "guide.txt").write_text(text)
+    await kb.ingest([str(folder / "guide.txt")], tenant=tenant, collection="guide")
 
 
 async def test_slack_shows_a_documents_control_sequences_escaped(
@@ -56,7 +57,7 @@ async def test_slack_shows_a_documents_control_sequences_escaped(
     for text in (posted["text"], *sections):
         assert "&lt;!channel&gt; &lt;@U123&gt; &lt;https://evil.example|https://sso.example.com&gt;" in text
         assert not re.search(r"<[!@#]|<https://evil", text)
-    assert "\n> " in posted["text"]  # the extract is still a quote
+    assert "Old tokens stop working after one hour." in posted["text"]  # the extract quotes the sentence
 
 
 async def test_slack_escapes_a_models_answer_while_it_streams(
