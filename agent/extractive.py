@@ -14,7 +14,7 @@ a an the and or but if of to in on at by for with from as is are was were be bee
 who whom whose when where why how can could should would will shall may might must i you we they he she it its
 this that these those there here my your our their me us them his her about into than then so not no yes any
 some all each more most other such only own same too very just also please tell know want need get got use
-using used
+using used whats dont doesnt didnt cant wont isnt arent im ive id youre theres thats
 """
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _REFERRING_TEXT = "it its it's that this these those they them their there he she his her one ones"

@@ -6,6 +6,7 @@ handlers move on to the fallback model, then to ``fail``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Literal
 
@@ -18,8 +19,11 @@ from langgraph.types import Command
 
 from agent import prompts
 from agent.citations import resolve_citations
+from agent.coverage import distinctive_terms, missing_names
+from agent.coverage import penalty as coverage_penalty
 from agent.evidence import best_similarity, extractive_evidence
-from agent.extractive import best_passage, condense_extractively, quote
+from agent.extract_answer import extract_quotes, extract_text, passages
+from agent.extractive import best_passage, condense_extractively
 from agent.memory import AnswerRecord, Memory, Turn
 from agent.schemas import Source, Usage
 from agent.state import AgentContext, AgentState, AnswerText
@@ -33,6 +37,8 @@ from knowledge.search import SearchHit
 log = get_logger(__name__)
 
 CLOSEST_SOURCES_WHEN_ABSTAINING = 3
+EXTRACT_SOURCES = 2
+"""An extractive answer quotes at most this many passages."""
 SUMMARIZE_AFTER_TURNS = 4
 """Turns that fell out of the verbatim window before the rolling summary is rewritten."""
 
@@ -62,6 +68,7 @@ def to_source(number: int, hit: SearchHit, question: str) -> Source:
         collection=hit.collection,
         similarity=hit.similarity,
         excerpt=best_passage(question, hit.content, max_chars=300),
+        url=hit.url,
     )
 
 
@@ -103,34 +110,55 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     context = runtime.context
     request = state["request"]
     question = state["question"]
+    collections = request.collections or context.settings.collections or None
+    terms = distinctive_terms(request.question)
     vector = await state["query_embedding"].for_question(question)
     with span("threadwise.retrieve", "retrieve"):
         if vector is None:  # a rephrased follow-up: embedded once here, for the search and for prefer_verified
             vector = await context.knowledge.embed_query(question)
-        hits = await context.knowledge.search(
-            question,
-            tenant=request.conversation.tenant,
-            collections=request.collections or context.settings.collections or None,
-            limit=context.settings.sources + LOOKAHEAD,
-            query_vector=vector,
+        tenant = request.conversation.tenant
+        hits, unknown, thresholds = await asyncio.gather(
+            context.knowledge.search(
+                question,
+                tenant=tenant,
+                collections=collections,
+                limit=context.settings.sources + LOOKAHEAD,
+                query_vector=vector,
+            ),
+            context.knowledge.unknown_words([term.word for term in terms], tenant=tenant, collections=collections),
+            context.knowledge.thresholds(
+                tenant=tenant, collections=collections, mode="extractive" if context.models is None else "llm"
+            ),
         )
         hits = await prefer_verified(
             context.verified_questions, hits, question_vector=vector, limit=context.settings.sources
         )
     if context.models is not None:
-        return {"hits": hits, "evidence": best_similarity(hits)}
-    # The person's own message was embedded when the answer began, whether or not the search used it.
-    message_vector = await state["query_embedding"].for_question(request.question)
-    evidence = await extractive_evidence(
-        context.knowledge, hits, message=request.question, message_vector=message_vector
-    )
-    return {"hits": hits, "evidence": evidence}
+        evidence = best_similarity(hits)
+    else:
+        # The person's own message was embedded when the answer began, whether or not the search used it.
+        message_vector = await state["query_embedding"].for_question(request.question)
+        evidence = await extractive_evidence(
+            context.knowledge, hits, message=request.question, message_vector=message_vector
+        )
+    if evidence is not None:
+        evidence -= coverage_penalty(terms, unknown)
+    # A collection calibrated on its team's own questions (``threadwise eval threshold --collection``) judges the
+    # answer drawn from it by its own threshold.
+    threshold = thresholds.get(hits[0].collection, context.settings.min_similarity) if hits else None
+    return {
+        "hits": hits,
+        "evidence": evidence,
+        "missing": missing_names(terms, unknown),
+        "threshold": threshold if threshold is not None else context.settings.min_similarity,
+    }
 
 
 def decide(state: AgentState, runtime: Runtime[AgentContext]) -> Literal["answer", "abstain"]:
     """Answer only with evidence: its score (see ``agent.evidence``) must reach the threshold."""
     evidence = state.get("evidence")
-    return "answer" if evidence is not None and evidence >= runtime.context.settings.min_similarity else "abstain"
+    threshold = state.get("threshold", runtime.context.settings.min_similarity)
+    return "answer" if evidence is not None and evidence >= threshold else "abstain"
 
 
 def _answer_messages(state: AgentState) -> list[BaseMessage]:
@@ -174,19 +202,24 @@ def _finish_answer(state: AgentState, reply: BaseMessage, configured: str) -> di
     }
 
 
-def _extract(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """No LLM: quote the best passage of each source that is nearly as relevant as the best one."""
+async def _extract(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """No LLM: quote the best answer unit of each source that is nearly as relevant as the best one."""
     hits = state["hits"]
-    floor = runtime.context.settings.min_similarity
+    floor = state.get("threshold", runtime.context.settings.min_similarity)
     top = hits[0].similarity or 0.0
-    chosen = [h for h in hits[:2] if (h.similarity or 0.0) >= max(floor, top - 0.1)] or hits[:1]
+    chosen = [h for h in hits[:EXTRACT_SOURCES] if (h.similarity or 0.0) >= max(floor, top - 0.1)] or hits[:1]
     question = state["question"]
-    parts = [prompts.EXTRACT_INTRO]
-    for number, hit in enumerate(chosen, start=1):
-        parts.append(f"{quote(best_passage(question, hit.content))} [{number}]")
+    knowledge = runtime.context.knowledge
+    texts = await passages(knowledge, chosen)
+    vector = await state["query_embedding"].for_question(question)
+    if vector is None:  # a follow-up, rewritten: its standalone form was embedded for the search, not kept
+        vector = await knowledge.embed_query(question)
+    quotes = await extract_quotes(
+        knowledge, chosen, texts, question=question, question_vector=vector, message=state["request"].question
+    )
     return {
-        "text": "\n\n".join(parts),
-        "sources": [to_source(i, hit, question) for i, hit in enumerate(chosen, start=1)],
+        "text": extract_text([quote for _, quote in quotes]),
+        "sources": [to_source(i, hit, question) for i, (hit, _) in enumerate(quotes, start=1)],
         "outcome": "answered",
         "extractive": True,
         "model": None,
@@ -196,7 +229,7 @@ def _extract(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any
 async def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     models = runtime.context.models
     if models is None:
-        return _extract(state, runtime)
+        return await _extract(state, runtime)
     with span("threadwise.generate", models.primary_name):
         reply = await _generate(models.primary, _answer_messages(state))
     return _finish_answer(state, reply, models.primary_name)
@@ -231,8 +264,15 @@ async def _generate(model: BaseChatModel, messages: list[BaseMessage]) -> BaseMe
 def _abstention(state: AgentState) -> dict[str, Any]:
     question = state.get("question") or state["request"].question
     closest = state.get("hits", [])[:CLOSEST_SOURCES_WHEN_ABSTAINING]
+    missing = state.get("missing") or []
+    if missing:
+        text = prompts.ABSTAIN_MISSING.format(names=prompts.joined(missing[:3]))
+        if closest:
+            text = f"{text} {prompts.CLOSEST_PASSAGES}"
+    else:
+        text = prompts.ABSTAIN_WITH_SOURCES if closest else prompts.ABSTAIN_TEXT
     return {
-        "text": prompts.ABSTAIN_WITH_SOURCES if closest else prompts.ABSTAIN_TEXT,
+        "text": text,
         "sources": [to_source(i, hit, question) for i, hit in enumerate(closest, start=1)],
         "outcome": "abstained",
         "extractive": False,

@@ -69,6 +69,14 @@ Updated summary:"""
 # User-facing texts.
 ABSTAIN_TEXT = "I couldn't find that in the knowledge base."
 ABSTAIN_WITH_SOURCES = "I couldn't find that in the knowledge base. The closest passages I found:"
-EXTRACT_INTRO = "No AI model is configured, so here are the most relevant extracts from the knowledge base:"
+ABSTAIN_MISSING = "I found nothing about {names} in the knowledge base."
+CLOSEST_PASSAGES = "The closest passages I found:"
+
+
+def joined(names: list[str]) -> str:
+    """Names as a person would list them: "A", "A or B", "A, B or C"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 ERROR_TEXT = "Sorry, something went wrong while answering. Reference: {reference}"
 SEARCH_ERROR_TEXT = "Sorry, I can't search the knowledge base: {problem}. Reference: {reference}"

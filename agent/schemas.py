@@ -85,6 +85,8 @@ class Source(BaseModel):
     collection: str
     similarity: float | None
     excerpt: str
+    url: str | None = None
+    """The published page, when known: what a person should open (``source_uri`` is where it was ingested from)."""
 
     @property
     def label(self) -> str:

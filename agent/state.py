@@ -49,7 +49,12 @@ class AgentState(TypedDict, total=False):
     """The standalone question (the follow-up condensed with the conversation)."""
     hits: list[SearchHit]
     evidence: float | None
-    """What ``decide`` compares with the threshold (``agent.evidence``); None when nothing was found."""
+    """What ``decide`` compares with the threshold (``agent.evidence``, less ``agent.coverage``'s penalty); None
+    when nothing was found."""
+    threshold: float
+    """What ``evidence`` must reach: ``AGENT_MIN_SIMILARITY``, or the best passage's collection's calibrated one."""
+    missing: list[str]
+    """Names in the question that the searched collections never mention (``agent.coverage``)."""
     text: str
     sources: list[Source]
     outcome: Outcome

@@ -9,13 +9,11 @@ from dataclasses import dataclass
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from knowledge.documents import HEADING_SEPARATOR, ChunkDraft, SourceDocument
+from knowledge.markdown_blocks import ATTACHED_KINDS, fence_spans, split_blocks
 
 # ATX headings as CommonMark has them: up to three spaces, 1–6 marks, then a space or the end of the line.
 _HEADING = re.compile(r"^ {0,3}(?P<marks>#{1,6})(?:[ \t]+(?P<text>.*?))?[ \t]*$")
 _CLOSING_MARKS = re.compile(r"(?:^|[ \t]+)#+$")
-# Fences are recognised at any indentation: one nested in a list item still holds code, not headings.
-_FENCE_OPEN = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-_FENCE_CLOSE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*$")
 # Paragraph, then line, then sentence, then word boundaries; characters only as a last resort.
 _SEPARATORS = ["\n\n", "\n", ". ", " ", ""]
 # Stand-ins for fenced blocks while the splitter runs, from a private-use plane documents hardly ever contain.
@@ -76,7 +74,7 @@ def _sections(text: str) -> tuple[list[_Section], str | None]:
     """The sections with content, each with its (non-empty) headings; and the first non-empty heading."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     fenced = [False] * len(lines)
-    for start, end in _fence_spans(lines):
+    for start, end in fence_spans(lines):
         fenced[start:end] = [True] * (end - start)
     stack: list[tuple[int, str]] = []
     sections: list[_Section] = []
@@ -99,27 +97,6 @@ def _sections(text: str) -> tuple[list[_Section], str | None]:
             first_heading = heading
     sections.append(_Section(tuple(heading for _, heading in stack if heading), "\n".join(body).strip()))
     return [section for section in sections if section.content], first_heading
-
-
-def _fence_spans(lines: list[str]) -> list[tuple[int, int]]:
-    """Line ranges ``[start, end)`` of fenced code blocks, fence lines included; an unclosed fence runs to the end."""
-    spans: list[tuple[int, int]] = []
-    start: int | None = None
-    fence = ""
-    for i, line in enumerate(lines):
-        if start is None:
-            opening = _FENCE_OPEN.match(line)
-            # A backtick in the info string makes the line inline code, not a fence.
-            if opening and not (opening["fence"][0] == "`" and "`" in opening["info"]):
-                start, fence = i, opening["fence"]
-        else:
-            closing = _FENCE_CLOSE.match(line)
-            if closing and closing["fence"][0] == fence[0] and len(closing["fence"]) >= len(fence):
-                spans.append((start, i + 1))
-                start = None
-    if start is not None:
-        spans.append((start, len(lines)))
-    return spans
 
 
 def _longest_fitting_prefix(text: str, fits: Callable[[str], bool]) -> str:
@@ -174,6 +151,21 @@ class _Cutter:
         budget = min(self._max_tokens, self._embed_limit - self._path_cost(path))
         return self._split(content, fits, max(1, budget - self._overhead))
 
+    @staticmethod
+    def _unsplittable(text: str, lines: list[str], whole: Callable[[str], bool]) -> list[tuple[int, int]]:
+        """Line ranges, in order and disjoint, that a piece should hold whole (if ``whole`` says they fit)."""
+        spans: list[tuple[int, int]] = []
+        previous = None
+        for block in split_blocks(text):
+            introduced = block.kind in ATTACHED_KINDS and previous is not None and previous.kind == "paragraph"
+            joined = (previous.start, block.end) if introduced and previous is not None else None
+            if joined is not None and whole("\n".join(lines[joined[0] : joined[1]])):
+                spans.append(joined)
+            elif block.kind == "code" and whole(block.text):
+                spans.append((block.start, block.end))
+            previous = block
+        return spans
+
     def _split(self, text: str, fits: Callable[[str], bool], size: int) -> list[str]:
         """Cut ``text`` with the recursive splitter to ``size`` tokens (special tokens aside), then check each piece."""
         lines = text.split("\n")
@@ -184,14 +176,15 @@ class _Cutter:
         def length(piece: str) -> int:
             return self._count(piece.translate(blocks)) - self._overhead
 
-        # A fenced block that fits becomes one character: the splitter has no separator inside it, so it can't
-        # cut it, and it measures the block itself through ``length``.
-        for start, end in reversed(_fence_spans(lines)):
-            block = "\n".join(lines[start:end])
-            if length(block) <= size and fits(block):
-                code = next(code_points)
-                blocks[code] = block
-                lines[start:end] = [chr(code)]
+        # A block kept whole becomes one character: the splitter has no separator inside it, so it can't cut
+        # it, and it measures the block itself through ``length``. Code, lists and tables go with the paragraph
+        # that introduces them when both fit; a code block alone when only it fits.
+        for start, end in reversed(
+            self._unsplittable(text, lines, lambda block: length(block) <= size and fits(block))
+        ):
+            code = next(code_points)
+            blocks[code] = "\n".join(lines[start:end])
+            lines[start:end] = [chr(code)]
         splitter = RecursiveCharacterTextSplitter(
             separators=_SEPARATORS,
             # "end" keeps a sentence's ". " with it, so pieces don't start with ". ", and pieces stay verbatim.

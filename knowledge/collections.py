@@ -10,10 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import EmbeddingModelMismatchError, KnowledgeError, UnknownCollectionError
 from knowledge.models import Collection
+from knowledge.published import PublishedSite
 from knowledge.term_stats import remove_collection_postings
 from knowledge.vector_index import drop_vector_index
 
 MAX_NAME_LENGTH = 200
+PUBLISHED_KEY = "published"
+"""Where a collection's settings keep its published site."""
 
 # Every search looks its collections up: the statements are built once (building one per call cost about a
 # fifth of the lookup's CPU).
@@ -75,4 +78,39 @@ async def delete_collection(session: AsyncSession, *, tenant: str, name: str) ->
     await drop_vector_index(session, collection)
     await remove_collection_postings(session, collection_id=collection.id)
     await session.execute(delete(Collection).where(Collection.id == collection.id))
+    await session.flush()
+
+
+async def remember_site(
+    session: AsyncSession, collection: Collection, site: PublishedSite | None, *, forget: bool = False
+) -> PublishedSite | None:
+    """The site the collection's documents are published on: ``site`` when given (stored for later ingests),
+    none after ``forget``, else the one stored by an earlier ingest."""
+    settings = dict(collection.settings or {})
+    if forget:
+        settings.pop(PUBLISHED_KEY, None)
+    elif site is not None:
+        settings[PUBLISHED_KEY] = site.to_settings()
+    else:
+        return PublishedSite.from_settings(settings.get(PUBLISHED_KEY))
+    collection.settings = settings  # a new dict, so the JSONB column is seen as changed
+    await session.flush()
+    return site if not forget else None
+
+
+THRESHOLDS_KEY = "thresholds"
+"""Where a collection's settings keep its calibrated abstention thresholds, one per answer mode."""
+
+
+def stored_threshold(collection: Collection, mode: str) -> float | None:
+    """The threshold ``threadwise eval threshold --collection`` stored for ``mode``, if any."""
+    value = (collection.settings or {}).get(THRESHOLDS_KEY, {}).get(mode)
+    return float(value) if isinstance(value, int | float) else None
+
+
+async def store_threshold(session: AsyncSession, *, tenant: str, name: str, mode: str, value: float) -> None:
+    (collection,) = await find_collections(session, tenant=tenant, names=[name])
+    settings = dict(collection.settings or {})
+    settings[THRESHOLDS_KEY] = {**settings.get(THRESHOLDS_KEY, {}), mode: round(value, 4)}
+    collection.settings = settings  # a new dict, so the JSONB column is seen as changed
     await session.flush()

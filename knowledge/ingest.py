@@ -21,11 +21,13 @@ from core.db import session_scope
 from core.logging import get_logger
 from core.settings import KnowledgeSettings
 from knowledge.chunking import chunk_document
-from knowledge.collections import get_or_create_collection
+from knowledge.collections import get_or_create_collection, remember_site
 from knowledge.documents import ChunkDraft, SourceDocument
 from knowledge.embeddings.base import Embedder
+from knowledge.link_resolution import publish_document
 from knowledge.loaders import LoadError, iter_files, load_file, load_url, source_uri_for
 from knowledge.models import Collection
+from knowledge.published import PublishedSite
 from knowledge.store import PreparedDocument, remove_documents, stored_hashes, write_documents
 from knowledge.vector_index import analyze_search_tables, build_vector_index, has_vector_index
 
@@ -103,7 +105,28 @@ def content_hash(document: SourceDocument, *, embedder: Embedder, settings: Know
     recipe = f"{embedder.name}|{settings.chunk_tokens}|{settings.chunk_overlap}"
     digest = hashlib.sha256(recipe.encode())
     digest.update(b"\0" + document.title.encode() + b"\0" + document.text.encode())
+    url = document.metadata.get("url")
+    if url:  # only when there is one: documents without a URL keep the hashes they had before URLs existed
+        digest.update(b"\0url\0" + str(url).encode())
     return digest.hexdigest()
+
+
+def site_path(file: Path, root: Path | None) -> str:
+    """Where ``file`` sits in the folder that was ingested (``root`` is that folder's parent): the path its
+    published URL is made from. A file ingested on its own is at the top: its name."""
+    if root is None:
+        return file.name
+    try:
+        parts = file.relative_to(root).parts
+    except ValueError:
+        return file.name
+    return "/".join(parts[1:]) or file.name
+
+
+def load_published(file: Path, root: Path | None, *, site: PublishedSite | None, max_bytes: int) -> SourceDocument:
+    """Load a file, then give it its published URL and resolve its links (blocking: run it in a thread)."""
+    document = load_file(file, root=root, max_bytes=max_bytes)
+    return publish_document(document, site=site, site_path=site_path(file, root))
 
 
 class IngestPipeline:
@@ -129,9 +152,14 @@ class IngestPipeline:
         prune: bool = False,
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
+        site: PublishedSite | None = None,
+        forget_site: bool = False,
     ) -> IngestReport:
+        """Ingest files, directories and URLs. ``site`` is where the documents are published (stored on the
+        collection for later ingests; without it, the stored one is used; ``forget_site`` drops it)."""
         async with session_scope(self._sessionmaker) as session:
             target, _ = await get_or_create_collection(session, tenant=tenant, name=collection, embedder=self._embedder)
+            site = await remember_site(session, target, site, forget=forget_site)
             known = await stored_hashes(session, target)
         report = IngestReport(collection=target.name)
         found = await asyncio.to_thread(discover_sources, sources, include=include, exclude=exclude)
@@ -140,7 +168,7 @@ class IngestPipeline:
         pending: list[_Loaded] = []
         pending_chars = 0
 
-        async for loaded in self._load_all(found, report=report, seen=seen):
+        async for loaded in self._load_all(found, report=report, seen=seen, site=site):
             uri = loaded.document.source_uri
             if known.get(uri) == loaded.content_hash:
                 report.unchanged.append(uri)
@@ -197,7 +225,9 @@ class IngestPipeline:
             chunks=report.chunks_written,
         )
 
-    async def _load_all(self, found: Sources, *, report: IngestReport, seen: set[str]) -> AsyncIterator[_Loaded]:
+    async def _load_all(
+        self, found: Sources, *, report: IngestReport, seen: set[str], site: PublishedSite | None
+    ) -> AsyncIterator[_Loaded]:
         """Yield each loadable source; record every source URI met (skipped ones too) in ``seen``."""
         files, urls = found.files, found.urls
         self._progress("", len(files) + len(urls))
@@ -208,7 +238,7 @@ class IngestPipeline:
             # A file that fails to load is still there: --prune must not delete its last good version.
             seen.add(uri)
             try:
-                document = await asyncio.to_thread(load_file, file, root=root, max_bytes=max_bytes)
+                document = await asyncio.to_thread(load_published, file, root, site=site, max_bytes=max_bytes)
             except LoadError as error:
                 report.skipped.append((uri, str(error)))
                 self._progress(uri, None)
@@ -224,7 +254,8 @@ class IngestPipeline:
                         self._progress(url, None)
                         continue
                     seen.add(document.source_uri)
-                    yield self._with_hash(document)
+                    # Small enough to do inline: a page is capped at max_file_bytes.
+                    yield self._with_hash(publish_document(document, site=None, site_path=None))
 
     def _with_hash(self, document: SourceDocument) -> _Loaded:
         return _Loaded(document, content_hash(document, embedder=self._embedder, settings=self._settings))

@@ -51,6 +51,8 @@ class Collection(Base):
     # BM25 statistics, maintained with the chunks.
     chunk_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
     term_total: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # What later ingests keep using unless told otherwise, e.g. the published site ({"published": {...}}).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

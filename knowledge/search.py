@@ -70,6 +70,8 @@ class SearchHit:
     """Cosine similarity of the chunk to the query (None in keyword mode): comparable across searches."""
     vector_rank: int | None
     keyword_rank: int | None
+    url: str | None = None
+    """Where the document is published (``threadwise ingest --url-base``, or the page it was fetched from)."""
 
 
 def validate_query(query: str) -> str:
@@ -184,7 +186,8 @@ def build_search_sql(collections: list[Collection], mode: SearchMode, fusion: Fu
     similarity = "NULL::float8" if mode == "keyword" else "1 - (c.embedding <=> CAST(:query_vector AS vector))::float8"
     return f"""WITH {", ".join(ctes)}
         SELECT c.id AS chunk_id, c.document_id, col.name AS collection, d.title, c.heading_path, d.source_uri,
-               c.content, f.score, {similarity} AS similarity, f.vector_rank, f.keyword_rank
+               c.content, f.score, {similarity} AS similarity, f.vector_rank, f.keyword_rank,
+               d.metadata->>'url' AS url
         FROM fused f
         JOIN chunks c ON c.id = f.id
         JOIN documents d ON d.id = c.document_id

@@ -17,8 +17,17 @@ from core.futures import drop_outcome
 from core.metrics import RETRIEVAL_SECONDS
 from core.settings import KnowledgeSettings
 from knowledge.collection_cache import CollectionCache
-from knowledge.collections import delete_collection, ensure_same_model, find_collections, list_collections
+from knowledge.collections import (
+    delete_collection,
+    ensure_same_model,
+    find_collections,
+    list_collections,
+    store_threshold,
+    stored_threshold,
+)
+from knowledge.coverage import unknown_words
 from knowledge.documents import SourceDocument
+from knowledge.documents_read import next_chunk_content
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import KnowledgeError
 from knowledge.models import Chunk, Collection
@@ -28,6 +37,7 @@ from knowledge.vector_index import build_vector_index, drop_orphan_vector_indexe
 
 if TYPE_CHECKING:  # the ingest pipeline brings every loader (pdf, html…); answering a question needs none
     from knowledge.ingest import IngestReport, ProgressCallback
+    from knowledge.published import PublishedSite
 
 REINDEX_PAGE = 512
 QUERY_BATCH = 16
@@ -59,7 +69,10 @@ class KnowledgeBase:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         progress: ProgressCallback | None = None,
+        site: PublishedSite | None = None,
+        forget_site: bool = False,
     ) -> IngestReport:
+        """Ingest files, directories and URLs; ``site``: where they are published (kept for later ingests)."""
         from knowledge.ingest import IngestPipeline
 
         pipeline = IngestPipeline(
@@ -67,7 +80,14 @@ class KnowledgeBase:
         )
         try:
             return await pipeline.ingest(
-                sources, tenant=tenant, collection=collection, prune=prune, include=include, exclude=exclude
+                sources,
+                tenant=tenant,
+                collection=collection,
+                prune=prune,
+                include=include,
+                exclude=exclude,
+                site=site,
+                forget_site=forget_site,
             )
         finally:  # it may have made the collection
             self._collections.clear()
@@ -98,6 +118,10 @@ class KnowledgeBase:
         same vectors.
         """
         return await self._queries.submit(query)
+
+    async def embed_passages(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Short passages' embeddings in one run, off the event loop: one row per text, normalised."""
+        return await asyncio.to_thread(self.embedder.embed_array, list(texts))
 
     async def _embed_queries(self, queries: list[str]) -> list[npt.NDArray[np.float32]]:
         return list(await asyncio.to_thread(self.embedder.embed_array, queries))
@@ -160,6 +184,36 @@ class KnowledgeBase:
             if embedding is not None:
                 # When the embedding was not needed (no collection, a lookup error), its outcome is dropped.
                 embedding.add_done_callback(drop_outcome)
+
+    async def next_passage(self, chunk_id: int) -> str | None:
+        """The text of the chunk that follows ``chunk_id`` in its document, if any: where a block introduced at
+        the end of one chunk begins."""
+        async with statement_scope(self.sessionmaker) as session:
+            return await next_chunk_content(session, chunk_id)
+
+    async def thresholds(self, *, tenant: str, collections: Sequence[str] | None = None, mode: str) -> dict[str, float]:
+        """The calibrated abstention thresholds of the tenant's searched collections for ``mode``, by name;
+        collections without one are left out. Read from the collections a search just looked up (cached)."""
+        async with statement_scope(self.sessionmaker) as session:
+            found = await self._collections.get_or_load(
+                tenant, collections, lambda: find_collections(session, tenant=tenant, names=collections)
+            )
+        return {c.name: value for c in found if (value := stored_threshold(c, mode)) is not None}
+
+    async def set_threshold(self, *, tenant: str, collection: str, mode: str, value: float) -> None:
+        async with session_scope(self.sessionmaker) as session:
+            await store_threshold(session, tenant=tenant, name=collection, mode=mode, value=value)
+        self._collections.clear()
+
+    async def unknown_words(
+        self, words: Sequence[str], *, tenant: str, collections: Sequence[str] | None = None
+    ) -> list[str]:
+        """The ``words`` that none of the tenant's searched collections uses (``knowledge.coverage``)."""
+        async with statement_scope(self.sessionmaker) as session:
+            found = await self._collections.get_or_load(
+                tenant, collections, lambda: find_collections(session, tenant=tenant, names=collections)
+            )
+            return await unknown_words(session, collection_ids=[c.id for c in found], words=words)
 
     async def collections(self, *, tenant: str | None = None) -> list[Collection]:
         async with session_scope(self.sessionmaker) as session:

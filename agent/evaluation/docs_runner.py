@@ -22,6 +22,7 @@ from core.settings import AgentSettings, LLMSettings
 from knowledge.errors import KnowledgeError
 from knowledge.evaluation.metrics import percentile
 from knowledge.evaluation.runner import EVAL_TENANT
+from knowledge.published import PublishedSite
 from knowledge.service import KnowledgeBase
 
 TARGETS = {"answerable": 0.8, "source_hit": 0.9, "unanswerable": 0.8, "followup": 0.75}
@@ -41,7 +42,7 @@ class DocsCorpus:
 
 @asynccontextmanager
 async def docs_corpus(
-    knowledge: KnowledgeBase, folder: Path, *, progress: Progress = no_progress
+    knowledge: KnowledgeBase, folder: Path, *, progress: Progress = no_progress, site: PublishedSite | None = None
 ) -> AsyncIterator[DocsCorpus]:
     """``folder`` (resolved) ingested as a user would ingest it, into a new ``eval`` collection deleted on exit."""
     name = f"docs:{folder.name}:{uuid.uuid4().hex[:8]}"
@@ -58,7 +59,7 @@ async def docs_corpus(
 
     started = time.perf_counter()
     try:
-        report = await knowledge.ingest([str(folder)], tenant=EVAL_TENANT, collection=name, progress=advance)
+        report = await knowledge.ingest([str(folder)], tenant=EVAL_TENANT, collection=name, progress=advance, site=site)
         yield DocsCorpus(
             collection=name,
             documents=len(report.added),
@@ -83,6 +84,12 @@ class DocsItem:
     """Answered and citing an expected source (always False for unanswerable questions)."""
     latency_ms: list[float]
     """Every turn's, in order."""
+    answer: str = ""
+    """The scored turn's reply text, as the person would read it."""
+    cited: list[str] = field(default_factory=list)
+    """The scored turn's cited sources, relative to the corpus folder."""
+    evidence: float | None = None
+    """What the abstention threshold was compared with on the scored turn."""
 
 
 @dataclass
@@ -125,6 +132,9 @@ def score(question: DocsQuestion, asked: Asked, *, folder_name: str, latency_ms:
         correct=is_correct(question, asked.outcome, asked.text),
         source_hit=asked.outcome == "answered" and bool(question.sources) and source_hit(cited, question.sources),
         latency_ms=latency_ms,
+        answer=asked.text,
+        cited=cited,
+        evidence=asked.evidence,
     )
 
 
@@ -178,13 +188,15 @@ async def evaluate_docs(
     settings: AgentSettings,
     models: ChatModels | None = None,
     progress: Progress = no_progress,
+    site: PublishedSite | None = None,
 ) -> DocsReport:
+    """``site``: where the corpus is published, so sources and the answers' links are its pages' URLs."""
     folder = await asyncio.to_thread(corpus.resolve)
     if not await asyncio.to_thread(folder.is_dir):
         raise KnowledgeError(f"{corpus} is not a folder; pass the documentation folder to ingest")
     items: list[DocsItem] = []
     async with (
-        docs_corpus(knowledge, folder, progress=progress) as loaded,
+        docs_corpus(knowledge, folder, progress=progress, site=site) as loaded,
         eval_agent(knowledge, collection=loaded.collection, llm=llm, settings=settings, models=models) as agent,
     ):
         for done, question in enumerate(questions, start=1):

@@ -19,7 +19,6 @@ from typing import Literal
 
 from sqlalchemy import delete, select
 
-from agent import prompts
 from agent.evaluation.datasets import ANSWERABILITY_CLASSES, MtragSet, MtragTask, SquadAnswerSet, SquadQuestion
 from agent.evaluation.metrics import (
     Scored,
@@ -141,7 +140,8 @@ class AgentInfo:
 
 
 class EvalAgent:
-    """An ``AgentService`` restricted to one eval collection, asking each question in a conversation of its own."""
+    """An ``AgentService`` restricted to one collection (an eval one, unless ``tenant`` says whose), asking each
+    question in a conversation of its own."""
 
     def __init__(
         self,
@@ -151,12 +151,14 @@ class EvalAgent:
         llm: LLMSettings,
         settings: AgentSettings,
         models: ChatModels | None = None,
+        tenant: str = EVAL_TENANT,
     ) -> None:
         self.service = AgentService(
             knowledge=knowledge, sessionmaker=knowledge.sessionmaker, llm=llm, settings=settings, models=models
         )
         self.knowledge = knowledge
         self.collection = collection
+        self.tenant = tenant
         self.run = uuid.uuid4().hex[:12]
         models_ = self.service.models
         self.info = AgentInfo(
@@ -167,7 +169,7 @@ class EvalAgent:
         )
 
     def key(self, thread: str) -> ConversationKey:
-        return ConversationKey(tenant=EVAL_TENANT, platform=EVAL_PLATFORM, channel=f"answers-{self.run}", thread=thread)
+        return ConversationKey(tenant=self.tenant, platform=EVAL_PLATFORM, channel=f"answers-{self.run}", thread=thread)
 
     async def ask(self, question: str, *, thread: str, history: Sequence[tuple[str, str]] = ()) -> Asked:
         """Record ``history`` (question, reply pairs) in the thread's conversation, then ask ``question``."""
@@ -190,7 +192,7 @@ class EvalAgent:
             async with session_scope(self.knowledge.sessionmaker) as session:
                 await session.execute(
                     delete(Conversation).where(
-                        Conversation.tenant == EVAL_TENANT,
+                        Conversation.tenant == self.tenant,
                         Conversation.platform == EVAL_PLATFORM,
                         Conversation.channel == f"answers-{self.run}",
                     )
@@ -207,8 +209,9 @@ async def eval_agent(
     llm: LLMSettings,
     settings: AgentSettings,
     models: ChatModels | None = None,
+    tenant: str = EVAL_TENANT,
 ) -> AsyncIterator[EvalAgent]:
-    agent = EvalAgent(knowledge, collection=collection, llm=llm, settings=settings, models=models)
+    agent = EvalAgent(knowledge, collection=collection, llm=llm, settings=settings, models=models, tenant=tenant)
     try:
         yield agent
     finally:
@@ -245,8 +248,8 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def _answer_text(asked: Asked) -> str:
-    """The reply as an answer to score: no citation markers, no extractive-mode preamble."""
-    return strip_citations(asked.text.replace(prompts.EXTRACT_INTRO, ""))
+    """The reply as an answer to score: no citation markers."""
+    return strip_citations(asked.text)
 
 
 # --- SQuAD ------------------------------------------------------------------------------------------------------

@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.app import cli_settings, database_url, eval_app, fail, knowledge_base, out, run_async
+from bot.cli.app import DEFAULT_TENANT, cli_settings, database_url, eval_app, fail, knowledge_base, out, run_async
 from bot.cli.progress import stage_progress
+from bot.cli.published import UrlBaseOption, UrlStyleOption, published_site
 from knowledge.search import FUSIONS, SEARCH_MODES, Fusion, SearchMode, SearchParams
 
 if TYPE_CHECKING:
+    from agent.evaluation.calibration import CalibrationReport
     from agent.evaluation.docs_runner import DocsReport
     from agent.evaluation.runner import AgentInfo, MtragAnswersReport, SquadAnswersReport, ThresholdReport
 
@@ -283,10 +286,11 @@ def eval_docs(
         float | None, typer.Option(min=-1, max=1, help="AGENT_MIN_SIMILARITY for this run.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
+    url_base: UrlBaseOption = None,
+    url_style: UrlStyleOption = "auto",
 ) -> None:
     """Ingest a documentation folder into a temporary collection, ask docs-qa questions through the agent, and
     score the replies as the data set's README says."""
-    # No --url-base yet: ingest cannot map source paths to a published site.
     from agent.evaluation.docs_qa import load_docs_questions
     from agent.evaluation.docs_runner import evaluate_docs
     from knowledge.errors import KnowledgeError
@@ -302,12 +306,19 @@ def eval_docs(
         fail(str(error))
     if not corpus.is_dir():
         fail(f"{corpus} is not a folder; pass the documentation folder with --corpus")
+    site = published_site(url_base or None, url_style, None)
 
     async def go() -> None:
         with stage_progress() as on_progress:
             async with knowledge_base(settings, url, role="eval") as kb:
                 report = await evaluate_docs(
-                    kb, asked, corpus=corpus, llm=settings.llm, settings=agent_settings, progress=on_progress
+                    kb,
+                    asked,
+                    corpus=corpus,
+                    llm=settings.llm,
+                    settings=agent_settings,
+                    progress=on_progress,
+                    site=site,
                 )
         if as_json:
             print(json.dumps(asdict(report) | {"embedder": kb.embedder.name}))
@@ -375,23 +386,45 @@ def _print_docs(report: DocsReport) -> None:
 
 @eval_app.command("threshold")
 def eval_threshold(
-    mtrag: Annotated[Path, typer.Option(help="MTRAG generation tasks (generation_tasks/reference.jsonl).")],
+    mtrag: Annotated[
+        Path | None, typer.Option(help="MTRAG generation tasks (generation_tasks/reference.jsonl).")
+    ] = None,
     squad: Annotated[
         Path | None, typer.Option(help="SQuAD v1.1 JSON: also report how many real questions the threshold answers.")
     ] = None,
     squad_limit: Annotated[int, typer.Option(min=1, help="SQuAD questions to check.")] = 1000,
     limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N MTRAG tasks.")] = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option(help='Your own labelled questions (JSON Lines: {"question": "…", "answerable": true}).'),
+    ] = None,
+    collection: Annotated[str | None, typer.Option(help="The collection to calibrate with --questions.")] = None,
+    tenant: Annotated[str, typer.Option(help="Whose collection.")] = DEFAULT_TENANT,
+    save: Annotated[bool, typer.Option(help="Store the chosen threshold on the collection.")] = True,
     cache: Annotated[
         bool, typer.Option(help="Keep corpus embeddings under APP_DATA_DIR/cache for the next run.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
 ) -> None:
-    """Tune AGENT_MIN_SIMILARITY on half of MTRAG's conversations and report it on the other half.
+    """Choose the abstention threshold: for one collection from your own questions, or AGENT_MIN_SIMILARITY
+    from MTRAG.
 
-    Each task's evidence score is found once (the agent with the threshold off and no LLM); the
-    threshold maximising balanced accuracy (answer rate on ANSWERABLE, abstention rate on UNANSWERABLE) on the
-    tuning half is then scored on the report half, split by a hash of the conversation id.
+    With --questions and --collection, each question is asked against the collection as it stands and the
+    threshold with the best balanced accuracy (answered share of the answerable questions, refused share of the
+    others) is stored on the collection for the current answer mode; answers drawn from it use that threshold
+    from then on (--no-save only reports it).
+
+    With --mtrag, each task's evidence score is found once (the agent with the threshold off and no LLM); the
+    threshold maximising balanced accuracy on half of the conversations is then scored on the other half, split
+    by a hash of the conversation id.
     """
+    if questions is not None or collection is not None:
+        if questions is None or collection is None:
+            fail("calibrating a collection needs both --questions FILE and --collection NAME")
+        _calibrate(questions, collection, tenant=tenant, save=save, as_json=as_json)
+        return
+    if mtrag is None:
+        fail("pass --questions FILE --collection NAME to calibrate a collection, or --mtrag FILE")
     from agent.evaluation.datasets import load_mtrag, load_squad_answers
     from agent.evaluation.runner import tune_threshold
 
@@ -417,6 +450,60 @@ def eval_threshold(
         _print_threshold(report)
 
     run_async(go())
+
+
+def _calibrate(questions: Path, collection: str, *, tenant: str, save: bool, as_json: bool) -> None:
+    from agent.evaluation.calibration import calibrate_collection, load_labelled_questions
+
+    settings = cli_settings(log_level="WARNING")
+    url = database_url(settings)
+
+    async def go() -> None:
+        labelled = load_labelled_questions(questions)
+        with stage_progress() as on_progress:
+            async with knowledge_base(settings, url, role="eval") as kb:
+                report = await calibrate_collection(
+                    kb,
+                    labelled,
+                    tenant=tenant,
+                    collection=collection,
+                    llm=settings.llm,
+                    settings=settings.agent,
+                    save=save,
+                    progress=on_progress,
+                )
+        if as_json:
+            print(json.dumps(asdict(report)))
+            return
+        _print_calibration(report)
+
+    run_async(go())
+
+
+def _print_calibration(report: CalibrationReport) -> None:
+    table = Table("threshold", "answerable answered", "unanswerable refused", "balanced accuracy")
+    for rates, label in ((report.current, "before"), (report.chosen, "chosen")):
+        table.add_row(
+            f"{rates.threshold:g} ({label})",
+            f"{rates.answer_rate:.0%} of {rates.answerable}",
+            f"{rates.abstention_rate:.0%} of {rates.unanswerable}",
+            f"{rates.balanced_accuracy:.3f}",
+        )
+    out.print(table)
+    where = f"collection {report.collection!r} ({report.mode} answers)"
+    if report.saved:
+        out.print(f"Stored threshold {report.threshold:g} on {where}.")
+    else:
+        out.print(f"Threshold {report.threshold:g} suits {where}; not stored (--no-save).")
+    misjudged = [
+        item
+        for item in report.items
+        if (item.evidence is not None and item.evidence >= report.threshold) != item.answerable
+    ]
+    for item in misjudged[:10]:
+        verdict = "refused though answerable" if item.answerable else "answered though unanswerable"
+        evidence = "nothing found" if item.evidence is None else f"evidence {item.evidence:.3f}"
+        out.print(f"  [dim]{verdict} ({evidence}):[/] {escape(item.question[:120])}")
 
 
 def _print_threshold(report: ThresholdReport) -> None:

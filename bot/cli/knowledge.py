@@ -14,6 +14,7 @@ from rich.table import Table
 
 from bot.cli.app import DEFAULT_TENANT, app, cli_settings, collections_app, database_url, err, knowledge_base, out
 from bot.cli.app import run_async as run
+from bot.cli.published import UrlBaseOption, UrlStyleOption, UrlTemplateOption, published_site
 from knowledge.search import SEARCH_MODES, SearchMode
 
 TenantOption = Annotated[str, typer.Option(help="Whose knowledge: local, slack:T…, discord:G….")]
@@ -39,8 +40,12 @@ def ingest(
     prune: Annotated[bool, typer.Option(help="Remove documents whose files are gone from these directories.")] = False,
     include: Annotated[list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching this glob (repeatable).")] = None,
+    url_base: UrlBaseOption = None,
+    url_style: UrlStyleOption = "auto",
+    url_template: UrlTemplateOption = None,
 ) -> None:
     """Add documents to a collection; unchanged ones cost nothing, changed ones are replaced."""
+    site = published_site(url_base, url_style, url_template)
     settings = cli_settings(log_level="WARNING")
     url = database_url(settings)
     started = time.perf_counter()
@@ -64,6 +69,8 @@ def ingest(
                     include=include or (),
                     exclude=exclude or (),
                     progress=advance,
+                    site=site,
+                    forget_site=url_base == "" and not url_template,
                 )
         elapsed = time.perf_counter() - started
         for uri, reason in report.skipped:
@@ -114,7 +121,8 @@ def search(
             return
         for rank, hit in enumerate(hits, start=1):
             out.print(
-                f"[bold][{rank}] {escape(hit.heading_path or hit.title)}[/]  [dim]{escape(hit.source_uri)} · "
+                f"[bold][{rank}] {escape(hit.heading_path or hit.title)}[/]  "
+                f"[dim]{escape(hit.url or hit.source_uri)} · "
                 f"{hit.collection} · score {hit.score:.4f}[/]",
                 highlight=False,
             )

@@ -12,7 +12,7 @@ from openai import DefaultAioHttpClient
 from sqlalchemy import select
 
 from agent.models import Message
-from agent.prompts import ABSTAIN_WITH_SOURCES, EXTRACT_INTRO, NO_ANSWER_MARKER
+from agent.prompts import ABSTAIN_WITH_SOURCES, NO_ANSWER_MARKER
 from agent.schemas import AnswerReply, AnswerRequest, ConversationKey, StreamDelta, StreamFinal
 from agent.service import AgentService
 from core.db import session_scope
@@ -269,8 +269,7 @@ async def test_no_evidence_means_no_llm_call(kb: KnowledgeBase, handbook: str) -
 async def test_extractive_answers_quote_and_cite_the_best_passage(kb: KnowledgeBase, handbook: str) -> None:
     reply = await make_agent(kb).answer(ask(handbook, "When are refunds issued?"))
     assert reply.outcome == "answered" and reply.extractive and reply.model is None
-    assert reply.text.startswith(EXTRACT_INTRO)
-    assert "> Refunds are issued within fourteen days" in reply.text and "[1]" in reply.text
+    assert reply.text.startswith("Refunds are issued within fourteen days") and "[1]" in reply.text
     assert reply.sources[0].source_uri.endswith("billing.md")
 
 
@@ -320,8 +319,9 @@ async def test_an_extractive_follow_up_embeds_each_text_once(kb: KnowledgeBase, 
 
 
 async def test_with_an_llm_the_evidence_is_the_best_passage_similarity(kb: KnowledgeBase, handbook: str) -> None:
+    # Every word of the question occurs in the handbook: the coverage check takes nothing off.
     with scripted_llm(Reply("Press Rotate [1].")) as fake:
-        reply = await make_agent(kb, llm_settings(fake.base_url)).answer(ask(handbook, "How much does rotation cost?"))
+        reply = await make_agent(kb, llm_settings(fake.base_url)).answer(ask(handbook, "How do I rotate the key?"))
     assert reply.evidence == max(r.similarity or -1.0 for r in reply.retrieved)
 
 

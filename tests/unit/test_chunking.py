@@ -395,3 +395,16 @@ def test_a_window_too_small_for_any_text_is_refused() -> None:
 
     with pytest.raises(ValueError, match="too small"):
         chunk("# Guide\n\nBody.\n", count_tokens=with_special_tokens, embed_limit=5)
+
+
+@pytest.mark.parametrize(
+    "block", ["```bash\n$ make install\n\n$ make run\n```", "- first step\n- second step\n- third"]
+)
+def test_a_code_block_or_list_stays_with_the_sentence_that_introduces_it(block: str) -> None:
+    filler = " ".join(f"word{i}" for i in range(30))
+    # Cut by paragraphs alone, the lead-in would close the first piece and the block open the second.
+    text = f"# Guide\n\n{filler}.\n\nTo start the server, run these commands:\n\n{block}\n\n{filler}."
+    drafts = chunk(text, max_tokens=40, overlap_tokens=0)
+    holding = [d.content for d in drafts if "run these commands:" in d.content]
+    assert holding and all(block in content for content in holding)
+    assert not any(d.content.rstrip().endswith("run these commands:") for d in drafts)

@@ -1,0 +1,213 @@
+"""What an extractive answer quotes: an answer unit, never a lead-in alone.
+
+A unit is a run of sentences, or the sentence that introduces a code block, list or table together with that
+block, or a short passage whole. Units are scored by the words they share with the question; a "how do I"
+question prefers units that show a command, option or code. Code is quoted byte for byte and a quote never
+ends inside an open fence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.extractive import content_words, split_sentences
+from knowledge.markdown_blocks import ATTACHED_KINDS, Block, fence_spans, split_blocks
+
+MAX_UNIT_CHARS = 900
+"""Longer units are cut at a line (code) or sentence (prose) boundary."""
+WHOLE_PASSAGE_CHARS = 450
+"""A passage this short may be quoted whole, when its parts each answer only some of the question."""
+WHOLE_PASSAGE_COST = 1.5
+"""In shared words: what quoting the whole passage must gain over its best part."""
+PARAGRAPH_CHARS = 400
+"""A paragraph up to this long is one unit: its sentences explain each other."""
+MIN_RUN_CHARS = 120
+"""A sentence shorter than this is quoted with a neighbour: alone it is usually a lead-in or an aside."""
+LABEL_CHARS = 80
+"""A one-line paragraph up to this long before a block is its label, quoted with it."""
+LEAD_IN_CHARS = 450
+"""How much of the paragraph before a block is quoted with it (its last sentences)."""
+CODE_BONUS = 0.75
+"""For a question that asks how to do something, a unit showing code or a name in backticks gains this much: a
+shared word is worth 1."""
+_HOW_WORDS = frozenset({"how", "way", "command", "configure", "enable", "disable", "install", "run", "set", "setup"})
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    text: str
+    shows_code: bool
+    whole: bool = False
+    """The whole passage: quoted only when it answers clearly more of the question than any part of it."""
+
+
+def asks_how(question: str) -> bool:
+    """A question after a procedure or a setting, whose answer is best shown as code or a name."""
+    return any(word in _HOW_WORDS for word in question.lower().replace("?", " ").split())
+
+
+def _lead_in(paragraph: str) -> str:
+    """The paragraph's last sentences, up to ``LEAD_IN_CHARS``: the part that introduces what follows."""
+    sentences = split_sentences(paragraph)
+    lead = sentences[-1] if sentences else paragraph
+    for sentence in reversed(sentences[:-1]):
+        if len(sentence) + 1 + len(lead) > LEAD_IN_CHARS:
+            break
+        lead = f"{sentence} {lead}"
+    return lead
+
+
+def _with_block(lead: str, block: Block) -> str:
+    return f"{lead}\n\n{block.text}" if lead else block.text
+
+
+def _introduces(sentences: list[str], following: Block | None) -> bool:
+    """Whether the paragraph's last sentence leads into a block: the one that follows it, or one the passage was
+    cut before (it ends with a colon or an ellipsis and nothing follows)."""
+    if not sentences:
+        return False
+    if following is not None:
+        return following.kind in ATTACHED_KINDS
+    return sentences[-1].rstrip().endswith((":", "…", "..."))
+
+
+def _is_label(block: Block) -> bool:
+    """A short line that names what follows: ``**Bash**``, a signature in backticks, "Example:"."""
+    return block.kind == "paragraph" and "\n" not in block.text and len(block.text) <= LABEL_CHARS
+
+
+def units_of(content: str) -> list[Unit]:
+    """The answer units of one passage, in order."""
+    blocks = [b for b in split_blocks(content) if b.kind != "heading"]
+    if not blocks:
+        return []
+    units: list[Unit] = []
+    if len(content) <= WHOLE_PASSAGE_CHARS and len(blocks) > 1:
+        text = "\n\n".join(b.text for b in blocks)
+        units.append(Unit(text, shows_code=_shows_code(text), whole=True))
+    for i, block in enumerate(blocks):
+        previous = blocks[i - 1] if i > 0 else None
+        following = blocks[i + 1] if i + 1 < len(blocks) else None
+        if block.kind in ATTACHED_KINDS:
+            lead = _lead_in(previous.text) if previous is not None and previous.kind == "paragraph" else ""
+            text = _with_block(lead, block)
+            units.append(Unit(text, shows_code=_shows_code(text)))
+            continue
+        if following is not None and _is_label(block):
+            continue  # a label goes with what it names
+        sentences = split_sentences(block.text) if block.kind == "paragraph" else [block.text]
+        if block.kind == "paragraph" and _introduces(sentences, following):
+            sentences = sentences[:-1]  # the lead-in is quoted with its block, never alone
+        label = previous.text if previous is not None and _is_label(previous) else ""
+        for run in _runs(sentences):
+            text = f"{label}\n\n{run}" if label else run
+            units.append(Unit(text, shows_code=_shows_code(text)))
+    return units
+
+
+def _runs(sentences: list[str]) -> list[str]:
+    """A paragraph short enough to read as one thought, whole; a longer one as runs of consecutive sentences
+    (two or more, or one long one) within ``MAX_UNIT_CHARS / 2``."""
+    whole = " ".join(sentences)
+    if not sentences or len(whole) <= PARAGRAPH_CHARS:
+        return [whole] if whole else []
+    runs: list[str] = []
+    for start in range(len(sentences)):
+        run = sentences[start]
+        if len(run) >= MIN_RUN_CHARS:
+            runs.append(run)
+        for sentence in sentences[start + 1 :]:
+            if len(run) + 1 + len(sentence) > MAX_UNIT_CHARS // 2:
+                break
+            run = f"{run} {sentence}"
+            runs.append(run)
+    return runs or [whole[:MAX_UNIT_CHARS]]
+
+
+def _shows_code(text: str) -> bool:
+    return "`" in text or "\n    " in text
+
+
+def _score(unit: Unit, wanted: set[str], focus: set[str], how: bool) -> float:
+    words = set(content_words(unit.text))
+    shared = len(wanted & words) + len(focus & words)
+    bonus = CODE_BONUS if how and unit.shows_code and shared else 0.0
+    # Shared distinct words first, then a nudge toward shorter units.
+    return shared + bonus - 0.0005 * len(unit.text) - (WHOLE_PASSAGE_COST if unit.whole else 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A passage's units in its order, and the strongest of them by shared words, best first."""
+
+    units: list[Unit]
+    best: list[tuple[Unit, float]]
+    how: bool
+
+
+def rank_units(question: str, content: str, *, message: str | None = None, keep: int = 4) -> Ranked:
+    """The ``keep`` units of ``content`` sharing the most words with ``question``, with their scores.
+
+    ``message`` is what the person wrote when ``question`` was rewritten to stand alone (a follow-up): its own
+    words count twice, so "and for async?" quotes the async part of the passage the first question found."""
+    units = units_of(content)
+    wanted = set(content_words(question))
+    focus = set(content_words(message)) if message else wanted
+    how = asks_how(message or question)
+    scored = sorted(((unit, _score(unit, wanted, focus, how)) for unit in units), key=lambda pair: -pair[1])
+    return Ranked(units, scored[:keep], how)
+
+
+def compose(ranked: Ranked, order: list[Unit] | None = None) -> str:
+    """The quote: the first unit of ``order`` (default: by shared words), cut to ``MAX_UNIT_CHARS``. When the
+    question asks how and that unit shows no code, the next one that does follows it (in the passage's order):
+    the command after the explanation."""
+    order = order or [unit for unit, _ in ranked.best]
+    if not order:
+        return ""
+    best = order[0]
+    shown = [best]
+    if ranked.how and not best.shows_code:
+        code = next((u for u in order[1:] if u.shows_code), None)
+        if code is not None and code.text not in best.text and best.text not in code.text:
+            shown.append(code)
+    shown.sort(key=ranked.units.index)
+    return "\n\n".join(clip(unit.text, MAX_UNIT_CHARS // len(shown)) for unit in shown)
+
+
+def best_unit(question: str, content: str, *, message: str | None = None) -> str:
+    """The quote ``compose`` makes from the units sharing the most words with the question."""
+    ranked = rank_units(question, content, message=message)
+    return compose(ranked) if ranked.units else clip(content)
+
+
+def clip(text: str, limit: int = MAX_UNIT_CHARS) -> str:
+    """``text`` within ``limit`` characters, cut at a line boundary; a fence left open is closed again."""
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        if size + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    if not kept:  # one very long line: cut at a word
+        return text[: limit - 1].rsplit(" ", 1)[0] + "…"
+    cut = "\n".join(kept).rstrip()
+    fence = open_fence(cut)
+    return f"{cut}\n{fence}\n…" if fence else f"{cut}\n…"
+
+
+def open_fence(text: str) -> str | None:
+    """The fence that ``text`` opens and never closes, if any: what would close it."""
+    lines = text.split("\n")
+    spans = fence_spans(lines)
+    if not spans or spans[-1][1] != len(lines):
+        return None
+    start = spans[-1][0]
+    opening = lines[start].strip()
+    fence = opening[: len(opening) - len(opening.lstrip(opening[0]))]
+    last = lines[-1].strip()
+    closed = len(lines) - start > 1 and last.startswith(fence) and not last.strip(fence[0])
+    return None if closed else fence

@@ -1,0 +1,65 @@
+"""The coverage check: a question naming something the documents never mention is pushed toward refusing.
+
+Similarity alone lets "How do I enable HTTP/3 (QUIC)?" reach a passage about HTTP/2: the topic is close, the
+thing asked about is absent. The question's distinctive words are looked up in the searched collections'
+vocabulary (``KnowledgeBase.unknown_words``). A missing name (an acronym, a capitalised word inside a sentence,
+a CamelCase or code-like word) lowers the evidence a lot; any other missing word a little, since people also
+write words the docs put differently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agent.extractive import content_words
+
+NAME_PENALTY = 0.2
+"""Taken from the evidence for each name the documents never mention."""
+WORD_PENALTY = 0.05
+"""Taken from the evidence for each other content word the documents never use."""
+MAX_PENALTY = 0.3
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n)\W*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    word: str
+    """As written in the question."""
+    name: bool
+    """Written as a name is: an acronym, Capitalised inside a sentence, CamelCase, or with digits."""
+
+
+def _is_name(token: str, sentence_start: bool) -> bool:
+    letters = [c for c in token if c.isalpha()]
+    if len(letters) >= 2 and all(c.isupper() for c in letters):
+        return True
+    if any(c.isupper() for c in token[1:]) or any(c.isdigit() for c in token):
+        return True
+    return token[0].isupper() and not sentence_start
+
+
+def distinctive_terms(question: str) -> list[Term]:
+    """The question's words worth looking up: no stop words, nothing shorter than three letters."""
+    terms: dict[str, Term] = {}
+    for match in _TOKEN.finditer(question):
+        token = match.group()
+        if len(token) < 3 or not content_words(token) or token.lower() in terms:
+            continue
+        start = bool(_SENTENCE_START.search(question[max(0, match.start() - 4) : match.start()]))
+        terms[token.lower()] = Term(token, _is_name(token, start))
+    return list(terms.values())
+
+
+def penalty(terms: list[Term], unknown: list[str]) -> float:
+    missing = {word.lower() for word in unknown}
+    names = sum(1 for term in terms if term.name and term.word.lower() in missing)
+    words = sum(1 for term in terms if not term.name and term.word.lower() in missing)
+    return min(MAX_PENALTY, NAME_PENALTY * names + WORD_PENALTY * words)
+
+
+def missing_names(terms: list[Term], unknown: list[str]) -> list[str]:
+    missing = {word.lower() for word in unknown}
+    return [term.word for term in terms if term.name and term.word.lower() in missing]

@@ -1,0 +1,72 @@
+"""Extractive answers quote answer units: a lead-in with the code, list or table it introduces, never the
+lead-in alone; code byte for byte; fences always closed; one citation per quote."""
+
+from __future__ import annotations
+
+from agent.answer_units import best_unit, clip, open_fence, units_of
+from agent.extract_answer import cite
+from knowledge.markdown_blocks import split_blocks
+
+DEPLOY = """Threadwise runs on Docker Compose with the `pgvector/pgvector` PostgreSQL image. It keeps its data in
+a volume.
+
+To start it, run these commands from the repository root:
+
+```bash
+$ cp .env.example .env
+
+$ docker compose up -d
+```
+
+The web interface then listens on port 8000."""
+
+LIST = """Set these before starting a worker:
+
+- `WORKER_CONCURRENCY`, answers in flight at once
+- `WORKER_POLL_SECONDS`, how often the queue is polled
+
+Workers share one database."""
+
+
+def test_blocks_of_a_passage_keep_code_and_lists_whole() -> None:
+    kinds = [block.kind for block in split_blocks(DEPLOY)]
+    assert kinds == ["paragraph", "paragraph", "code", "paragraph"]
+    code = split_blocks(DEPLOY)[2].text
+    assert code == "```bash\n$ cp .env.example .env\n\n$ docker compose up -d\n```"
+    assert [block.kind for block in split_blocks(LIST)] == ["paragraph", "list", "paragraph"]
+
+
+def test_a_lead_in_is_quoted_with_its_code_block_never_alone() -> None:
+    units = [unit.text for unit in units_of(DEPLOY)]
+    assert "To start it, run these commands from the repository root:" not in units
+    quote = best_unit("How do I start it with docker compose?", DEPLOY)
+    assert quote.startswith("To start it, run these commands from the repository root:\n\n```bash\n")
+    assert "$ cp .env.example .env\n\n$ docker compose up -d\n```" in quote  # byte for byte, blank line kept
+
+
+def test_a_how_question_prefers_the_unit_showing_the_setting() -> None:
+    quote = best_unit("how do I set how often a worker polls?", LIST)
+    assert "`WORKER_POLL_SECONDS`, how often the queue is polled" in quote
+    assert quote.startswith("Set these before starting a worker:")
+
+
+def test_a_follow_up_quotes_the_part_its_own_words_ask_for() -> None:
+    question = "How do I deploy Threadwise? and what port does the web interface use?"
+    quote = best_unit(question, DEPLOY, message="and what port does the web interface use?")
+    assert quote == "The web interface then listens on port 8000."
+
+
+def test_a_long_unit_is_cut_at_a_line_and_its_fence_closed() -> None:
+    code = "\n".join(f"line {i} of the script" for i in range(100))
+    text = f"Run this:\n\n```python\n{code}\n```"
+    cut = clip(text, 300)
+    assert len(cut) <= 320 and cut.endswith("```\n…")
+    assert open_fence(cut.removesuffix("\n…")) is None
+    assert open_fence("```python\nprint(1)") == "```"
+    assert open_fence("````\nx\n````") is None
+
+
+def test_the_citation_follows_the_lead_in_or_stands_after_a_block() -> None:
+    assert cite("Run this:\n\n```bash\nmake run\n```", 1) == "Run this: [1]\n\n```bash\nmake run\n```"
+    assert cite("```bash\nmake run\n```", 2) == "```bash\nmake run\n```\n\n[2]"
+    assert cite("One sentence.", 3) == "One sentence. [3]"

@@ -1,0 +1,53 @@
+"""Which words of a question are looked up for the coverage check, which of them read as names, and what a
+missing one costs."""
+
+from __future__ import annotations
+
+from agent.coverage import MAX_PENALTY, NAME_PENALTY, WORD_PENALTY, distinctive_terms, missing_names, penalty
+from agent.prompts import joined
+from knowledge.coverage import within_one_slip
+
+
+def test_names_are_acronyms_capitalised_words_inside_a_sentence_camel_case_or_digits() -> None:
+    terms = {t.word: t.name for t in distinctive_terms("Does httpx speak QUIC? Kerberos too, with HTTP3 or OpenSSL")}
+    assert terms == {
+        "httpx": False,
+        "speak": False,
+        "QUIC": True,
+        "Kerberos": False,  # first word of a sentence: capitalised anyway
+        "HTTP3": True,
+        "OpenSSL": True,
+    }
+    inside = {t.word: t.name for t in distinctive_terms("how do I log in with Kerberos")}
+    assert inside["Kerberos"] is True
+
+
+def test_stop_words_short_words_and_repeats_are_not_looked_up() -> None:
+    words = [t.word for t in distinctive_terms("whats the way to do it?? it is it. Proxy proxy PROXY")]
+    assert words == ["way", "Proxy"]
+
+
+def test_a_missing_name_costs_more_than_a_missing_word_and_the_cost_is_capped() -> None:
+    terms = distinctive_terms("How do I configure the circuit breaker with Istio")
+    assert penalty(terms, []) == 0.0
+    assert penalty(terms, ["circuit"]) == WORD_PENALTY
+    assert penalty(terms, ["Istio", "breaker"]) == NAME_PENALTY + WORD_PENALTY
+    assert missing_names(terms, ["Istio", "breaker"]) == ["Istio"]
+    many = distinctive_terms("Use AAA BBB CCC DDD EEE")
+    assert penalty(many, [t.word for t in many]) == MAX_PENALTY
+
+
+def test_typing_slips_are_one_edit_or_one_swap_apart() -> None:
+    assert within_one_slip("timout", "timeout")  # a letter left out
+    assert within_one_slip("timeoutt", "timeout")  # one too many
+    assert within_one_slip("tiemout", "timeout")  # two neighbours swapped
+    assert within_one_slip("timeaut", "timeout")  # one wrong
+    assert not within_one_slip("tmeaut", "timeout")
+    assert not within_one_slip("otimeut", "timeout")
+    assert not within_one_slip("time", "timeout")
+
+
+def test_names_are_listed_as_a_person_would() -> None:
+    assert joined(["QUIC"]) == "QUIC"
+    assert joined(["NTLM", "Kerberos"]) == "NTLM or Kerberos"
+    assert joined(["A", "B", "C"]) == "A, B or C"
