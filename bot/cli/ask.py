@@ -10,7 +10,9 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.panel import Panel
 
+from bot.answer_markdown import detach_citations
 from bot.cli.app import DEFAULT_TENANT, agent_service, app, cli_settings, database_url, err, out, run_async
+from bot.extract_note import extract_note
 
 if TYPE_CHECKING:  # the agent (LangGraph, LangChain) is imported only by the commands that use it
     from agent.schemas import AnswerReply, AnswerRequest
@@ -21,14 +23,18 @@ OUTCOME_STYLE = {"answered": "green", "abstained": "yellow", "error": "red"}
 
 def render_reply(reply: AnswerReply) -> None:
     # The console's soft_wrap suits one-line output; Markdown under it is cropped to one line per block.
-    out.print(Markdown(reply.text), soft_wrap=False)
+    out.print(Markdown(detach_citations(reply.text)), soft_wrap=False)
     for source in reply.sources:
-        link = f" [dim]{escape(source.source_uri)}[/]" if source.source_uri else ""
+        where = source.url or source.source_uri
+        link = f" [dim]{escape(where)}[/]" if where else ""
         out.print(f"  [bold][{source.number}][/] {escape(source.label)}{link}", highlight=False)
+    note = extract_note(reply)
+    if note:
+        out.print(f"[dim]{escape(note)}[/]", highlight=False)
     details = [f"[{OUTCOME_STYLE[reply.outcome]}]{reply.outcome}[/]", f"{reply.latency_ms} ms"]
     if reply.model:
         details.append(escape(reply.model))
-    elif reply.extractive:
+    elif reply.extractive and not note:  # said once: the note above says it for an answer
         details.append("extracts (no LLM configured)")
     if reply.usage.prompt_tokens or reply.usage.completion_tokens:
         details.append(f"{reply.usage.prompt_tokens}+{reply.usage.completion_tokens} tokens")

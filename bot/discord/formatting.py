@@ -1,5 +1,5 @@
-"""Answers as Discord messages: at most 2,000 characters each, cut between paragraphs, lines or words and never
-inside a code fence (a block too long for one message is closed and reopened); sources as an embed."""
+"""Answers as Discord messages: Markdown as Discord shows it, code as written, at most 2,000 characters each (cut
+never inside a code fence, see :mod:`bot.message_split`); sources as an embed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import re
 import discord
 
 from agent.schemas import AnswerReply, Source
+from bot.answer_markdown import Part, hold_code_spans, split_parts
+from bot.extract_note import extract_note
 from bot.links import disguises, plain_url
+from bot.message_split import split_fenced
 
 MESSAGE_LIMIT = 2000
 EMBED_LIMIT = 4096
@@ -25,28 +28,47 @@ _MASK = re.compile(r"\]\(")
 _HELD = re.compile(r"\x00(\d+)\x00")
 
 
+def unmention(text: str) -> str:
+    """``text`` that can neither ping nor show a mention pill. Code too: Discord finds mentions in a message's
+    raw text, code blocks included (it only draws them as code), so this is the one change code gets."""
+    text = _MASS_MENTION.sub("@" + ZERO_WIDTH_SPACE, text)
+    return _ANGLE_MENTION.sub("<" + ZERO_WIDTH_SPACE, text)
+
+
 def neutralise(text: str) -> str:
     """Text from documents, a model or a user that can neither ping, show a mention pill, nor mask a link."""
-    text = _MASS_MENTION.sub("@" + ZERO_WIDTH_SPACE, text)
-    text = _ANGLE_MENTION.sub("<" + ZERO_WIDTH_SPACE, text)
-    return _MASK.sub("]" + ZERO_WIDTH_SPACE + "(", text)
+    return _MASK.sub("]" + ZERO_WIDTH_SPACE + "(", unmention(text))
 
 
-def render(markdown: str) -> str:
-    """An answer's text for Discord: no mentions, and only masked links whose text does not name another site."""
-    links: list[str] = []
+def code_block(part: Part) -> str:
+    """A code part as a Discord fence: the code as written (but for mentions), the fence on lines of its own."""
+    return f"{_FENCE}{part.language}\n{unmention(part.code)}{_FENCE}" if part.code.strip() else ""
 
-    def vet(match: re.Match[str]) -> str:  # a vetted link waits outside the text while the rest is neutralised
+
+def _render_text(markdown: str) -> str:
+    held: list[str] = []
+
+    def hold(rendered: str) -> str:  # code spans and vetted links wait outside the text while it is neutralised
+        held.append(rendered)
+        return f"\x00{len(held) - 1}\x00"
+
+    def vet(match: re.Match[str]) -> str:
         text, url = match.group(1), match.group(2)
         if not url.lower().startswith(("http://", "https://")):
             return match.group(0)  # not a link on Discord; its "](" is broken below all the same
         if plain_url(url) and not disguises(text, url):
-            links.append(f"[{neutralise(text)}]({neutralise(url)})")
-            return f"\x00{len(links) - 1}\x00"
+            return hold(f"[{neutralise(_HELD.sub(lambda m: held[int(m.group(1))], text))}]({neutralise(url)})")
         return f"{text} (<{url}>)" if text.strip() else f"<{url}>"
 
-    text = neutralise(_MASKED_LINK.sub(vet, markdown.replace("\x00", "")))
-    return _HELD.sub(lambda match: links[int(match.group(1))], text)
+    text = _MASKED_LINK.sub(vet, hold_code_spans(markdown, lambda span: hold(unmention(span))))
+    return _HELD.sub(lambda match: held[int(match.group(1))], neutralise(text))
+
+
+def render(markdown: str) -> str:
+    """An answer's text for Discord: no mentions, only masked links whose text does not name another site, and
+    code (blocks and spans) as written."""
+    parts = split_parts(markdown.replace("\x00", ""))
+    return "\n".join(code_block(part) if part.is_code else _render_text(part.text) for part in parts)
 
 
 def preface(asked_by: str, question: str) -> str:
@@ -54,96 +76,9 @@ def preface(asked_by: str, question: str) -> str:
     return f"<@{int(asked_by)}> asked: *{neutralise(question)}*"
 
 
-def _blocks(text: str) -> list[str]:
-    """Paragraphs and whole fenced code blocks, in order (an unclosed fence is closed)."""
-    blocks: list[str] = []
-    current: list[str] = []
-    in_fence = False
-    for line in text.strip().split("\n"):
-        if line.lstrip().startswith(_FENCE):
-            if not in_fence and current:
-                blocks.append("\n".join(current))
-                current = []
-            current.append(line)
-            if in_fence:
-                blocks.append("\n".join(current))
-                current = []
-            in_fence = not in_fence
-        elif in_fence:
-            current.append(line)
-        elif not line.strip():
-            if current:
-                blocks.append("\n".join(current))
-                current = []
-        else:
-            current.append(line)
-    if in_fence:
-        current.append(_FENCE)
-    if current:
-        blocks.append("\n".join(current))
-    return blocks
-
-
-def _split_words(text: str, limit: int) -> list[str]:
-    """Cut at the last line break, else the last space, inside each window; a word longer than ``limit`` is cut."""
-    pieces: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        window = rest[: limit + 1]
-        cut = window.rfind("\n")
-        if cut <= 0:
-            cut = window.rfind(" ")
-        if cut <= 0:
-            cut = limit
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    if rest:
-        pieces.append(rest)
-    return pieces
-
-
-def _split_fence(block: str, limit: int) -> list[str]:
-    """A code block too long for one message, as several blocks that each open and close the fence."""
-    lines = block.split("\n")
-    opener, body = lines[0].strip(), lines[1:-1]
-    budget = limit - len(opener) - len(_FENCE) - 2  # the two line breaks around the body
-    pieces: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in body:
-        for part in _split_words(line, budget) if len(line) > budget else [line]:
-            if current and size + len(part) + 1 > budget:
-                pieces.append("\n".join([opener, *current, _FENCE]))
-                current, size = [], 0
-            current.append(part)
-            size += len(part) + 1
-    if current or not pieces:
-        pieces.append("\n".join([opener, *current, _FENCE]))
-    return pieces
-
-
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """``text`` as messages of at most ``limit`` characters, packed greedily by whole paragraphs and code blocks."""
-    parts: list[str] = []
-    for block in _blocks(text):
-        if len(block) <= limit:
-            parts.append(block)
-        elif block.lstrip().startswith(_FENCE):
-            parts.extend(_split_fence(block, limit))
-        else:
-            parts.extend(_split_words(block, limit))
-    messages: list[str] = []
-    current = ""
-    for part in parts:
-        candidate = f"{current}\n\n{part}" if current else part
-        if len(candidate) <= limit:
-            current = candidate
-        else:
-            messages.append(current)
-            current = part
-    if current:
-        messages.append(current)
-    return messages or [""]
+    """``text`` as messages of at most ``limit`` characters, code blocks whole or closed and reopened."""
+    return split_fenced(text, limit)
 
 
 def _link_target(url: str) -> str:
@@ -152,9 +87,10 @@ def _link_target(url: str) -> str:
 
 def source_line(source: Source) -> str:
     label = neutralise(source.label.replace("[", "(").replace("]", ")"))
-    if plain_url(source.source_uri) and not disguises(source.label, source.source_uri):
-        return f"[{source.number}] [{label}]({_link_target(source.source_uri)})"
-    uri = neutralise(source.source_uri)
+    where = source.url or source.source_uri  # the published page when known, else where it was ingested from
+    if plain_url(where) and not disguises(source.label, where):
+        return f"[{source.number}] [{label}]({_link_target(where)})"
+    uri = neutralise(where)
     return f"[{source.number}] {label} ({uri})" if uri else f"[{source.number}] {label}"
 
 
@@ -162,11 +98,19 @@ def sources_embed(reply: AnswerReply) -> discord.Embed | None:
     if not reply.sources:
         return None
     lines = [source_line(source) for source in reply.sources[:MAX_SOURCES]]
-    return discord.Embed(title="Sources", description="\n".join(lines)[:EMBED_LIMIT])
+    embed = discord.Embed(title="Sources", description="\n".join(lines)[:EMBED_LIMIT])
+    note = extract_note(reply)
+    if note:
+        embed.set_footer(text=note)
+    return embed
 
 
 def answer_messages(reply: AnswerReply, *, preface: str | None = None) -> list[str]:
     """The answer's text as messages; the caller attaches :func:`sources_embed` to the last one. ``preface`` is
-    rendered already (see :func:`preface`); the reply's text is rendered here."""
+    rendered already (see :func:`preface`); the reply's text is rendered here. An extract without sources (so
+    without the embed whose footer says so) ends with the note as a line of small text."""
     text = render(reply.text)
+    note = extract_note(reply) if not reply.sources else None
+    if note:
+        text = f"{text}\n-# {note}"
     return split_message(f"{preface}\n\n{text}" if preface else text)

@@ -44,7 +44,8 @@ class SlackDeliverer:
 
     async def update(self, event: ChatEvent, partial_text: str) -> str | None:
         """Returns the ts of the placeholder when this call posted it."""
-        text = split_text(to_mrkdwn(partial_text))[0] + " …"
+        text = split_text(to_mrkdwn(partial_text))[0]
+        text += "\n…" if text.endswith("```") else " …"  # after a closing fence, on a line of its own
         ts = self._placeholders.get(event.event_id)
         if ts is not None and await self._edit(event, ts, text=text) is not None:
             return None

@@ -6,17 +6,29 @@ import re
 from typing import Any
 
 from agent.schemas import AnswerReply, Source
+from bot.answer_markdown import Part, hold_code_spans, split_parts
+from bot.extract_note import extract_note
 from bot.links import disguises, plain_url
+from bot.message_split import split_fenced
 
 SECTION_LIMIT = 2900  # Slack allows 3,000 characters per section block
 MESSAGE_LIMIT = 3800  # the top-level text of one message, with room for the sources
+FENCE = "```"
 
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
 _LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
-_HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.MULTILINE)
-# A quote marker at a line's start (the extractive answers quote passages, models write Markdown quotes). A bare
-# ">" is safe to keep: only "<" opens a Slack control sequence, and every "<" in content is escaped.
+_HEADING = re.compile(r"^((?:> ?)?)#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+# A quote marker at a line's start (models write Markdown quotes). A bare ">" is safe to keep: only "<" opens a
+# Slack control sequence, and every "<" in content is escaped. Nested quotes stay one level: Slack has no more.
 _QUOTE_MARKER = re.compile(r"^&gt;(?= |$)", re.MULTILINE)
+_BULLET = re.compile(r"^((?:> ?)?[ \t]*)[-*+][ \t]+(?=\S)", re.MULTILINE)
+# One pass, so a bold turned into Slack's *bold* is not read again as italic. Each alternative stops at the next
+# marker or line end, so the pass stays linear on any text.
+_EMPHASIS = re.compile(
+    r"\*\*(.+?)\*\*"
+    r"|__(.+?)__"
+    r"|(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])"
+    r"|(?<![\w_])_(?=[^\s_])([^_\n]+?)(?<=\S)_(?![\w_])"
+)
 _HELD = re.compile(r"\x00(\d+)\x00")
 
 
@@ -41,17 +53,45 @@ def link(url: str, text: str) -> str:
     return f"<{target}|{escape(text).replace('|', '¦')}>"
 
 
+def code_block(part: Part) -> str:
+    """A code part as a Slack code block: the code escaped (Slack's escaping applies inside code too) and
+    nothing else; fences on lines of their own, no language (Slack would show it as the first line of code)."""
+    return f"{FENCE}\n{escape(part.code)}{FENCE}" if part.code.strip() else ""
+
+
+def _emphasis(match: re.Match[str]) -> str:
+    bold = match.group(1) or match.group(2)
+    return f"*{bold}*" if bold is not None else f"_{match.group(3) or match.group(4)}_"
+
+
+def _text_to_mrkdwn(markdown: str) -> str:
+    held: list[str] = []
+    spans: dict[int, str] = {}  # held code spans as written, for a link's text
+
+    def hold(rendered: str) -> str:  # code spans and links wait outside the text while it is escaped
+        held.append(rendered)
+        return f"\x00{len(held) - 1}\x00"
+
+    def hold_span(span: str) -> str:
+        spans[len(held)] = span
+        return hold(escape(span))
+
+    def hold_link(match: re.Match[str]) -> str:
+        text = _HELD.sub(lambda m: spans.get(int(m.group(1)), ""), match.group(1))
+        return hold(link(match.group(2), text))
+
+    text = escape(_LINK.sub(hold_link, hold_code_spans(markdown, hold_span)))
+    text = _BULLET.sub(r"\1• ", _QUOTE_MARKER.sub(">", text))
+    text = _EMPHASIS.sub(_emphasis, text)
+    text = _HEADING.sub(lambda m: f"{m.group(1)}*{m.group(2).replace('*', '')}*", text)
+    return _HELD.sub(lambda match: held[int(match.group(1))], text)
+
+
 def to_mrkdwn(markdown: str) -> str:
-    """Text from documents or a model as mrkdwn: everything escaped, then only its Markdown web links made live."""
-    links: list[str] = []
-
-    def hold(match: re.Match[str]) -> str:  # links wait outside the text while it is escaped
-        links.append(link(match.group(2), match.group(1)))
-        return f"\x00{len(links) - 1}\x00"
-
-    text = escape(_LINK.sub(hold, markdown.replace("\x00", "")))
-    text = _QUOTE_MARKER.sub(">", _HEADING.sub(r"*\1*", _BOLD.sub(r"*\1*", text)))
-    return _HELD.sub(lambda match: links[int(match.group(1))], text)
+    """Text from documents or a model as mrkdwn: everything escaped, then its Markdown emphasis, headings, lists
+    and web links converted; code (blocks and spans) kept as written."""
+    parts = split_parts(markdown.replace("\x00", ""))
+    return "\n".join(code_block(part) if part.is_code else _text_to_mrkdwn(part.text) for part in parts)
 
 
 def preface(asked_by: str, question: str) -> str:
@@ -60,34 +100,24 @@ def preface(asked_by: str, question: str) -> str:
 
 
 def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Pieces of at most ``limit`` characters, cut at paragraph, then line, then word boundaries."""
-    pieces: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        window = rest[:limit]
-        cut = max(window.rfind("\n\n"), 0) or max(window.rfind("\n"), 0) or max(window.rfind(" "), 0) or limit
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    if rest:
-        pieces.append(rest)
-    return pieces or [""]
+    """Pieces of at most ``limit`` characters, cut at paragraph, then line, then word boundaries; a code block is
+    kept whole, or closed and reopened (see :mod:`bot.message_split`)."""
+    return split_fenced(text, limit)
 
 
 def source_line(source: Source) -> str:
-    if plain_url(source.source_uri):
-        return f"[{source.number}] {link(source.source_uri, source.label)}"
+    where = source.url or source.source_uri  # the published page when known, else where it was ingested from
+    if plain_url(where):
+        return f"[{source.number}] {link(where, source.label)}"
     label = escape(source.label)
-    return (
-        f"[{source.number}] {label} ({escape(source.source_uri)})"
-        if source.source_uri
-        else f"[{source.number}] {label}"
-    )
+    return f"[{source.number}] {label} ({escape(where)})" if where else f"[{source.number}] {label}"
 
 
 def answer_messages(reply: AnswerReply, *, preface: str | None = None) -> list[tuple[str, list[dict[str, Any]]]]:
     """(fallback text, blocks) per message; the sources go under the last one. ``preface`` is mrkdwn already
     (see :func:`preface`); the reply's text is rendered here."""
     text = to_mrkdwn(reply.text)
+    note = extract_note(reply)
     pieces = split_text(f"{preface}\n\n{text}" if preface else text)
     messages = []
     for index, piece in enumerate(pieces):
@@ -100,5 +130,7 @@ def answer_messages(reply: AnswerReply, *, preface: str | None = None) -> list[t
             blocks.append(
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(lines)[:2900], "verbatim": True}]}
             )
+        if index == len(pieces) - 1 and note:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note, "verbatim": True}]})
         messages.append((piece, blocks))
     return messages

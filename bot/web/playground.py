@@ -1,7 +1,8 @@
 """``GET /``: the playground, a chat page on the ``local`` tenant for trying Threadwise without Slack or Discord.
 
 One static page, no build step: it asks through ``POST /api/v1/ask`` (streamed) and votes through
-``POST /api/v1/feedback``, so it exercises the same agent, memory and feedback as the chat platforms.
+``POST /api/v1/feedback``, so it exercises the same agent, memory and feedback as the chat platforms. The final
+answer is shown as HTML from ``POST /playground/render``: the public API's replies stay as they are.
 """
 
 from __future__ import annotations
@@ -11,6 +12,15 @@ from importlib.resources import files
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from agent.models import Outcome
+from agent.schemas import AnswerReply
+from bot.extract_note import extract_note
+from bot.web.markdown_html import to_html
+
+MAX_RENDER_CHARS = 50_000
+"""Far more than any answer; the route's body limit (64 KiB) caps it anyway."""
 
 router = APIRouter(tags=["playground"])
 
@@ -24,3 +34,23 @@ def _page() -> str:
 async def playground() -> HTMLResponse:
     # The page holds no data; the API calls it makes ask for ADMIN_TOKEN when one is set.
     return HTMLResponse(_page(), headers={"Cache-Control": "no-cache"})
+
+
+class RenderBody(BaseModel):
+    text: str = Field(max_length=MAX_RENDER_CHARS)
+    outcome: Outcome = "answered"
+    extractive: bool = False
+
+
+class Rendered(BaseModel):
+    html: str
+    """Sanitised: no raw HTML, no script links (see :mod:`bot.web.markdown_html`)."""
+    note: str | None
+    """What to say under an extract (see :mod:`bot.extract_note`)."""
+
+
+@router.post("/playground/render", include_in_schema=False)
+async def render(body: RenderBody) -> Rendered:
+    # No token: it reads nothing and stores nothing, and it answers JSON, never a page the text could run in.
+    reply = AnswerReply(text=body.text, outcome=body.outcome, extractive=body.extractive)
+    return Rendered(html=to_html(body.text), note=extract_note(reply))

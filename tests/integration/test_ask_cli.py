@@ -21,7 +21,7 @@ def test_ask_answers_with_sources_and_follows_up(env: dict[str, str], tenant: st
     shown = run("ask", "How do I connect to the VPN from home?", "--tenant", tenant, **env)
     assert shown.returncode == 0, shown.stderr
     assert "WireGuard" in shown.stdout and "[1] VPN › Connect from home kb/vpn.md" in shown.stdout
-    assert "extracts (no LLM configured)" in shown.stderr
+    assert "Quoted from the docs · no AI model configured" in shown.stdout
 
     first = run(
         "ask", "How do I connect to the VPN from home?", "--tenant", tenant, "--json", "--conversation", "c1", **env

@@ -116,3 +116,28 @@ def test_the_preface_mentions_the_asker_and_neutralises_the_question() -> None:
     assert answer_messages(reply, preface=preface("1", "@everyone how?")) == [
         f"<@1> asked: *@{ZWSP}everyone how?*\n\n@{ZWSP}here Press Rotate [1]."
     ]
+
+
+SAMPLE = "Run it:\n\n```bash\n$ pip install x\n\n$ x --serve\n```\n[1]\n\n- one\n- two [2]"
+
+
+def test_code_is_passed_through_as_written_but_for_mentions() -> None:
+    assert render(SAMPLE) == SAMPLE
+    code = "```sh\n$ curl '<https://x.test>' && echo [a](https://evil.example) @everyone <@1>\n\n$ done\n```"
+    assert render(code) == code.replace("@everyone", f"@{ZWSP}everyone").replace("<@1>", f"<{ZWSP}@1>")
+    assert render("Use `[a](x) <b> **c**` here") == "Use `[a](x) <b> **c**` here"  # no "](" broken in code
+    assert render("Run:\n```\nx --serve\n``` [2]") == "Run:\n```\nx --serve\n```\n[2]"
+
+
+def test_an_extract_says_so_in_the_sources_footer_or_a_last_small_line() -> None:
+    note = "Quoted from the docs · no AI model configured"
+    extract = AnswerReply(text=SAMPLE, outcome="answered", extractive=True, sources=[source(1, "https://docs.test/g")])
+    embed = sources_embed(extract)
+    assert embed is not None and embed.footer.text == note
+    packed = SAMPLE.replace("```\n[1]", "```\n\n[1]")  # messages are packed block by block
+    assert answer_messages(extract) == [packed]
+    alone = extract.model_copy(update={"sources": []})
+    assert answer_messages(alone) == [f"{packed}\n-# {note}"]
+    model = extract.model_copy(update={"extractive": False})
+    embed = sources_embed(model)
+    assert embed is not None and embed.footer.text is None

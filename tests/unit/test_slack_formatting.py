@@ -97,3 +97,70 @@ def test_every_text_object_is_verbatim_so_slack_adds_no_links_or_mentions_of_its
         for obj in ([block["text"]] if block["type"] == "section" else block["elements"])
     ]
     assert len(objects) >= 3 and all(obj["type"] == "mrkdwn" and obj["verbatim"] is True for obj in objects)
+
+
+SAMPLE = "Run it:\n\n```bash\n$ pip install x\n\n$ x --serve\n```\n[1]\n\n- one\n- two [2]"
+
+
+def test_code_blocks_are_kept_verbatim_without_their_language() -> None:
+    assert to_mrkdwn(SAMPLE) == "Run it:\n\n```\n$ pip install x\n\n$ x --serve\n```\n[1]\n\n• one\n• two [2]"
+    code = "```sh\n$ echo '<b>' && **not bold** [a](https://x.test) # no heading\n\n- no bullet\n```"
+    assert to_mrkdwn(code) == (
+        "```\n$ echo '&lt;b&gt;' &amp;&amp; **not bold** [a](https://x.test) # no heading\n\n- no bullet\n```"
+    )
+    assert to_mrkdwn("Use `**x** <y> [a](https://x.test)` here") == "Use `**x** &lt;y&gt; [a](https://x.test)` here"
+
+
+def test_a_citation_after_a_closing_fence_goes_to_its_own_line() -> None:
+    assert to_mrkdwn("Run:\n```\nx --serve\n``` [2]") == "Run:\n```\nx --serve\n```\n[2]"
+    assert to_mrkdwn("```\nx\n```\n[2]") == "```\nx\n```\n[2]"
+    assert to_mrkdwn("Run:\n```\nx") == "Run:\n```\nx\n```"  # an unclosed fence is closed
+
+
+def test_emphasis_lists_headings_and_links_become_mrkdwn() -> None:
+    text = "# Setup\n* *fast* and _easy_ with **care**\n- see [the guide](https://x.test/g)\n\n> quoted - not a list"
+    assert to_mrkdwn(text) == (
+        "*Setup*\n• _fast_ and _easy_ with *care*\n• see <https://x.test/g|the guide>\n\n> quoted - not a list"
+    )
+    assert to_mrkdwn("snake_case_name and 2 * 3 * 4") == "snake_case_name and 2 * 3 * 4"
+
+
+def test_splitting_never_leaves_a_code_block_open() -> None:
+    code = "```\n" + "\n".join(f"$ step {i} <arg> & more" for i in range(400)) + "\n```"
+    reply = AnswerReply(text=f"Intro.\n\n{code}\n[1]", outcome="answered", sources=[source(1, "a.md")])
+    messages = answer_messages(reply)
+    sections = [b["text"]["text"] for _, blocks in messages for b in blocks if b["type"] == "section"]
+    assert len(messages) > 1 and len(sections) > len(messages)
+    for text in [t for t, _ in messages] + sections:
+        assert text.count("```") % 2 == 0
+    lines = [line for t, _ in messages for line in t.split("\n") if line.startswith("$ ")]
+    assert lines == [f"$ step {i} &lt;arg&gt; &amp; more" for i in range(400)]
+
+
+def test_an_extract_ends_with_one_note_and_a_models_answer_with_none() -> None:
+    extract = AnswerReply(text=SAMPLE, outcome="answered", extractive=True, sources=[source(1, "a.md")])
+    ((_, blocks),) = answer_messages(extract)
+    assert blocks[-1] == {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": "Quoted from the docs · no AI model configured", "verbatim": True}],
+    }
+    for reply in (
+        extract.model_copy(update={"extractive": False}),
+        extract.model_copy(update={"outcome": "abstained"}),
+    ):
+        ((_, blocks),) = answer_messages(reply)
+        assert all("Quoted from the docs" not in str(block) for block in blocks)
+
+
+def test_conversion_stays_linear_on_hostile_text() -> None:
+    import time
+
+    for text in (
+        "**a " * 20_000,
+        "*a " * 30_000,
+        "_a " * 30_000,
+        "".join("`" * (i % 7 + 1) + "x" for i in range(20_000)),
+    ):
+        started = time.perf_counter()
+        to_mrkdwn(text)
+        assert time.perf_counter() - started < 1.0

@@ -43,10 +43,11 @@ async function problem(response) {
 function renderSources(sources) {
   const list = el("ol", { className: "sources" });
   for (const source of sources) {
-    const title = source.heading_path || source.title || source.source_uri;
-    const isLink = /^https?:\/\//.test(source.source_uri);
-    const label = isLink ? el("a", { href: source.source_uri, target: "_blank", rel: "noopener", textContent: title })
-                         : el("span", { textContent: title, title: source.source_uri });
+    const where = source.url || source.source_uri;  // the published page when known
+    const title = source.heading_path || source.title || where;
+    const isLink = /^https?:\/\//.test(where);
+    const label = isLink ? el("a", { href: where, target: "_blank", rel: "noopener", textContent: title })
+                         : el("span", { textContent: title, title: where });
     list.append(el("li", { value: source.number }, label, el("span", { className: "excerpt", textContent: source.excerpt || "" })));
   }
   return list;
@@ -82,10 +83,31 @@ function renderVotes(reply) {
   return box;
 }
 
-function renderFinal(turn, reply) {
+// The final answer as HTML, rendered and sanitised by the server; null (the plain text stays) when that fails.
+async function rendered(reply) {
+  try {
+    const body = JSON.stringify({ text: reply.text, outcome: reply.outcome, extractive: reply.extractive });
+    const response = await fetch("/playground/render", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    return response.ok ? await response.json() : null;
+  } catch { return null; }
+}
+
+// Parsed into an inert document (its scripts never run, nothing loads) and moved in: no innerHTML, no eval.
+function showHtml(box, html) {
+  const doc = new DOMParser().parseFromString(html.trim(), "text/html");
+  box.replaceChildren(...doc.body.childNodes);
+}
+
+async function renderFinal(turn, reply) {
   turn.answer.textContent = reply.text;
   turn.answer.className = "answer " + reply.outcome;
-  const bits = [reply.extractive ? "extract (no LLM configured)" : (reply.model || reply.outcome), reply.latency_ms + " ms"];
+  const shown = await rendered(reply);
+  if (shown) {
+    showHtml(turn.answer, shown.html);
+    turn.answer.classList.add("rendered");
+  }
+  const what = shown?.note || (reply.extractive ? "extract" : reply.model || reply.outcome);
+  const bits = [what, reply.latency_ms + " ms"];
   if (reply.reference_id) bits.push("reference " + reply.reference_id);
   const meta = el("div", { className: "meta" }, el("span", { textContent: bits.join(" · ") }));
   if (reply.message_id) meta.append(renderVotes(reply));
@@ -123,10 +145,12 @@ async function ask(question) {
     const response = await api("/api/v1/ask", { question, conversation_id: conversation, tenant: TENANT, stream: true });
     if (!response.ok) throw new Error(await problem(response));
     let streamed = "";
+    let final = null;
     await readEvents(response, (name, data) => {
-      if (name === "delta") answer.textContent = (streamed += data.text);
-      if (name === "final") { conversation = data.conversation; renderFinal(turn, data); }
+      if (name === "delta") answer.textContent = (streamed += data.text);  // plain text while it streams
+      if (name === "final") { conversation = data.conversation; final = renderFinal(turn, data); }
     });
+    await final;
   } catch (error) {
     answer.className = "answer error";
     answer.textContent = "Could not get an answer: " + error.message;
