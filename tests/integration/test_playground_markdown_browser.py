@@ -11,6 +11,7 @@ from playwright.async_api import Page
 from bot.extract_note import EXTRACT_NOTE
 from bot.web.app import create_app
 from core.settings import load_settings
+from knowledge.service import KnowledgeBase
 from tests.browser import chromium
 from tests.fakes.openai_server import Reply, scripted_llm
 from tests.integration.live_server import serving
@@ -107,3 +108,51 @@ async def test_an_extract_says_so_once_under_the_answer(database_url_text: str, 
 
     assert "press Rotate" in shown["text"] and EXTRACT_NOTE not in shown["text"]
     assert shown["meta"].startswith(EXTRACT_NOTE + " · ")
+
+
+DEPLOY_DOC = """# Deployment
+
+## Starting the server
+
+Start the server with these two commands, from the folder you installed into:
+
+```bash
+$ threadwise db upgrade
+
+$ threadwise serve --port 8000
+```
+
+Check these before you open it to the team:
+
+- the admin token is set
+- the allowed hosts list your domain
+
+<script>window.__pwned=1</script> <img src=x onerror="window.__pwned=1">
+"""
+
+
+async def test_an_extract_from_a_document_shows_its_code_and_list_and_runs_nothing(
+    database_url_text: str, kb: KnowledgeBase, tenant: str, tmp_path: Path
+) -> None:
+    (tmp_path / "deploy.md").write_text(DEPLOY_DOC)
+    await kb.ingest([str(tmp_path / "deploy.md")], tenant=tenant, collection="docs")
+    settings = load_settings(database={"url": database_url_text})  # no model: the default extractive answers
+    async with serving(create_app(settings)) as base_url, chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{base_url}/?tenant={tenant}")
+        await page.fill("#question", "How do I start the server?")
+        await page.press("#question", "Enter")
+        await page.wait_for_selector(".answer.rendered", timeout=30_000)
+        shown: dict[str, Any] = await page.evaluate(READ_ANSWER)
+        await page.fill("#question", "What should I check before opening it to the team?")
+        await page.press("#question", "Enter")
+        await page.locator(".answer.rendered").nth(1).wait_for(timeout=30_000)
+        items = await page.evaluate(
+            "[...document.querySelectorAll('.answer')[1].querySelectorAll('ul > li')].map((li) => li.textContent)"
+        )
+        pwned = await page.evaluate("window.__pwned")
+    assert shown["code"] == "$ threadwise db upgrade\n\n$ threadwise serve --port 8000\n"
+    assert "Start the server with these two commands" in shown["text"]
+    assert shown["scripts"] == 0 and shown["images"] == 0 and shown["pwned"] is None
+    assert items == ["the admin token is set", "the allowed hosts list your domain"]
+    assert pwned is None
