@@ -38,6 +38,8 @@ class Unit:
     text: str
     shows_code: bool
     whole: bool = False
+    label: str = ""
+    """The short line naming it that leads ``text`` (``**Bash**``, a signature), if any."""
     """The whole passage: quoted only when it answers clearly more of the question than any part of it."""
 
 
@@ -101,7 +103,7 @@ def units_of(content: str) -> list[Unit]:
         label = previous.text if previous is not None and _is_label(previous) else ""
         for run in _runs(sentences):
             text = f"{label}\n\n{run}" if label else run
-            units.append(Unit(text, shows_code=_shows_code(text)))
+            units.append(Unit(text, shows_code=_shows_code(text), label=label))
     return units
 
 
@@ -158,21 +160,34 @@ def rank_units(question: str, content: str, *, message: str | None = None, keep:
     return Ranked(units, scored[:keep], how)
 
 
-def compose(ranked: Ranked, order: list[Unit] | None = None) -> str:
-    """The quote: the first unit of ``order`` (default: by shared words), cut to ``MAX_UNIT_CHARS``. When the
-    question asks how and that unit shows no code, the next one that does follows it (in the passage's order):
-    the command after the explanation."""
+def _overlaps(unit: Unit, shown: list[Unit]) -> bool:
+    """Whether ``unit`` repeats a shown one, or a shown one repeats it (labels aside)."""
+
+    def body(of: Unit) -> str:
+        return of.text.removeprefix(of.label).strip()
+
+    return any(body(unit) in other.text or body(other) in unit.text for other in shown)
+
+
+def compose(ranked: Ranked, order: list[Unit] | None = None, *, units: int = 1) -> str:
+    """The quote: the first ``units`` units of ``order`` (default: by shared words) that don't overlap, in the
+    passage's order, cut to ``MAX_UNIT_CHARS`` together. When the question asks how and none of them shows code,
+    the next one that does joins them: the command after the explanation."""
     order = order or [unit for unit, _ in ranked.best]
     if not order:
         return ""
-    best = order[0]
-    shown = [best]
-    if ranked.how and not best.shows_code:
-        code = next((u for u in order[1:] if u.shows_code), None)
-        if code is not None and code.text not in best.text and best.text not in code.text:
+    shown: list[Unit] = []
+    for unit in order:
+        if len(shown) < units and not _overlaps(unit, shown):
+            shown.append(unit)
+    if ranked.how and not any(unit.shows_code for unit in shown):
+        code = next((u for u in order if u.shows_code and not _overlaps(u, shown)), None)
+        if code is not None:
             shown.append(code)
     shown.sort(key=ranked.units.index)
-    return "\n\n".join(clip(unit.text, MAX_UNIT_CHARS // len(shown)) for unit in shown)
+    # Several units share a budget a little larger than one unit's: the quote stays readable in a chat thread.
+    each = MAX_UNIT_CHARS if len(shown) == 1 else MAX_UNIT_CHARS * 4 // (3 * len(shown))
+    return "\n\n".join(clip(unit.text, each) for unit in shown)
 
 
 def best_unit(question: str, content: str, *, message: str | None = None) -> str:

@@ -44,13 +44,22 @@ async def extractive_evidence(
     *,
     message: str,
     message_vector: npt.NDArray[np.float32] | None,
+    standalone_vector: npt.NDArray[np.float32] | None = None,
 ) -> float | None:
     """The evidence for quoting ``hits[0]`` in reply to ``message``, whose embedding the answer started with
-    (``agent.prefetch``; None if that failed, and it is embedded here)."""
+    (``agent.prefetch``; None if that failed, and it is embedded here).
+
+    For a follow-up, ``standalone_vector`` is the embedding of the question it was rewritten into: the quote is
+    then judged by the mean of its similarity to both, since an elliptical message ("how many workers?")
+    resembles nothing alone, while the rewritten one carries the earlier topic that an unanswerable follow-up
+    ("and its price?") should not borrow in full."""
     passage = best_similarity(hits)
     if passage is None:
         return None
     if message_vector is None:
         message_vector = await knowledge.embed_query(message)
     quote_vector = await knowledge.embed_query(best_passage(message, hits[0].content, max_chars=QUOTE_CHARS))
-    return mixed_score(passage, float(np.dot(message_vector, quote_vector)))
+    closeness = float(np.dot(message_vector, quote_vector))
+    if standalone_vector is not None:
+        closeness = (closeness + float(np.dot(standalone_vector, quote_vector))) / 2
+    return mixed_score(passage, closeness)

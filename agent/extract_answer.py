@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-import numpy.typing as npt
-
 from agent.answer_units import clip, compose, rank_units
 from knowledge.markdown_blocks import ATTACHED_KINDS, split_blocks
 from knowledge.search import SearchHit
@@ -20,6 +17,8 @@ LEAD_IN_ENDINGS = (":", "…", "...")
 EMBED_CHARS = 600
 """A candidate unit is judged by its first characters: the embedder reads 256 tokens at most."""
 LEXICAL_WEIGHT = 0.05
+UNITS_FROM_BEST = 2
+"""Units quoted from the best passage: the answer is often the part next to the one closest to the question."""
 """What one shared word adds to a candidate's cosine similarity to the question."""
 
 
@@ -67,34 +66,19 @@ async def passages(knowledge: KnowledgeBase, hits: Sequence[SearchHit]) -> list[
     return texts
 
 
-async def extract_quotes(
-    knowledge: KnowledgeBase,
-    hits: Sequence[SearchHit],
-    texts: Sequence[str],
-    *,
-    question: str,
-    question_vector: npt.NDArray[np.float32],
-    message: str,
+def extract_quotes(
+    hits: Sequence[SearchHit], texts: Sequence[str], *, question: str, message: str
 ) -> list[tuple[SearchHit, str]]:
-    """Each hit with the unit of its text (``passages``) it would quote, a hit whose unit was already quoted
-    (overlapping chunks, a page copied into two places) left out.
+    """Each hit with what it would quote from its text (``passages``): the best passage two units, the others
+    one; a hit whose quote was already quoted (overlapping chunks, a page copied into two places) left out.
 
-    The units sharing the most words with the question are candidates; of those, the one whose meaning is closest
-    to the question wins (one batch of embeddings for all the hits' candidates)."""
-    rankings = [rank_units(question, text, message=message if message != question else None) for text in texts]
-    candidates = [unit for ranked in rankings for unit, _ in ranked.best]
-    vectors = await knowledge.embed_passages([unit.text[:EMBED_CHARS] for unit in candidates]) if candidates else None
-    closeness = (
-        dict(zip(map(id, candidates), (vectors @ question_vector).tolist(), strict=True)) if vectors is not None else {}
-    )
+    Ranking units by meaning as well (one batch of embeddings for every hit's candidates) was measured on
+    docs-qa: one more correct answer in 150, one fewer follow-up in 16, and p95 latency from 38 to 190 ms."""
     quoted: list[tuple[SearchHit, str]] = []
     seen: list[str] = []
-    for hit, text, ranked in zip(hits, texts, rankings, strict=True):
-        if not ranked.units:
-            unit = clip(text)
-        else:
-            order = sorted(ranked.best, key=lambda pair: -(closeness[id(pair[0])] + LEXICAL_WEIGHT * pair[1]))
-            unit = compose(ranked, [u for u, _ in order])
+    for rank, (hit, text) in enumerate(zip(hits, texts, strict=True)):
+        ranked = rank_units(question, text, message=message if message != question else None)
+        unit = compose(ranked, units=UNITS_FROM_BEST if rank == 0 else 1) if ranked.units else clip(text)
         key = _normalised(unit)
         if any(key in earlier or earlier in key for earlier in seen):
             continue

@@ -19,7 +19,25 @@ using used whats dont doesnt didnt cant wont isnt arent im ive id youre theres t
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _REFERRING_TEXT = "it its it's that this these those they them their there he she his her one ones"
 _REFERRING = frozenset(_REFERRING_TEXT.split())
-_CONTINUATIONS = ("and ", "but ", "also ", "what about", "how about", "and what", "or ", "same for", "why not")
+_CONTINUATIONS = (
+    "and ",
+    "but ",
+    "also ",
+    "what about",
+    "how about",
+    "and what",
+    "or ",
+    "same for",
+    "why not",
+    "what if",
+    "now ",
+    "ok",
+    "so ",
+    "then ",
+    "actually",
+)
+STANDALONE_WORDS = 5
+"""A message with fewer content words than this leans on the conversation for its subject."""
 MAX_EXTRACT_CHARS = 600
 
 
@@ -33,7 +51,7 @@ def is_follow_up(question: str) -> bool:
     if lowered.startswith(_CONTINUATIONS):
         return True
     words = _WORD.findall(lowered)
-    return len(content_words(lowered)) <= 2 or any(w in _REFERRING for w in words)
+    return len(content_words(lowered)) < STANDALONE_WORDS or any(w in _REFERRING for w in words)
 
 
 def condense_extractively(question: str, earlier_questions: Sequence[str]) -> str:

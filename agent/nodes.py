@@ -139,7 +139,11 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         # The person's own message was embedded when the answer began, whether or not the search used it.
         message_vector = await state["query_embedding"].for_question(request.question)
         evidence = await extractive_evidence(
-            context.knowledge, hits, message=request.question, message_vector=message_vector
+            context.knowledge,
+            hits,
+            message=request.question,
+            message_vector=message_vector,
+            standalone_vector=vector if question != request.question else None,
         )
     if evidence is not None:
         evidence -= coverage_penalty(terms, unknown)
@@ -209,14 +213,8 @@ async def _extract(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     top = hits[0].similarity or 0.0
     chosen = [h for h in hits[:EXTRACT_SOURCES] if (h.similarity or 0.0) >= max(floor, top - 0.1)] or hits[:1]
     question = state["question"]
-    knowledge = runtime.context.knowledge
-    texts = await passages(knowledge, chosen)
-    vector = await state["query_embedding"].for_question(question)
-    if vector is None:  # a follow-up, rewritten: its standalone form was embedded for the search, not kept
-        vector = await knowledge.embed_query(question)
-    quotes = await extract_quotes(
-        knowledge, chosen, texts, question=question, question_vector=vector, message=state["request"].question
-    )
+    texts = await passages(runtime.context.knowledge, chosen)
+    quotes = extract_quotes(chosen, texts, question=question, message=state["request"].question)
     return {
         "text": extract_text([quote for _, quote in quotes]),
         "sources": [to_source(i, hit, question) for i, (hit, _) in enumerate(quotes, start=1)],

@@ -3,8 +3,9 @@ lead-in alone; code byte for byte; fences always closed; one citation per quote.
 
 from __future__ import annotations
 
-from agent.answer_units import best_unit, clip, open_fence, units_of
-from agent.extract_answer import cite
+from agent.answer_units import Ranked, Unit, best_unit, clip, compose, open_fence, units_of
+from agent.extract_answer import cite, ends_with_lead_in, with_introduced_block
+from agent.extractive import is_follow_up
 from knowledge.markdown_blocks import split_blocks
 
 DEPLOY = """Threadwise runs on Docker Compose with the `pgvector/pgvector` PostgreSQL image. It keeps its data in
@@ -70,3 +71,27 @@ def test_the_citation_follows_the_lead_in_or_stands_after_a_block() -> None:
     assert cite("Run this:\n\n```bash\nmake run\n```", 1) == "Run this: [1]\n\n```bash\nmake run\n```"
     assert cite("```bash\nmake run\n```", 2) == "```bash\nmake run\n```\n\n[2]"
     assert cite("One sentence.", 3) == "One sentence. [3]"
+
+
+def test_two_units_from_the_best_passage_are_shown_in_its_order_without_repeats() -> None:
+    labelled = Unit("`WORKER_CONCURRENCY`\n\nAnswers in flight at once.", shows_code=True, label="`WORKER_CONCURRENCY`")
+    longer = Unit("Answers in flight at once. The default is 4.", shows_code=False)
+    other = Unit("Workers answer queued questions.", shows_code=False)
+    ranked = Ranked(units=[other, labelled, longer], best=[(labelled, 3.0), (longer, 2.0), (other, 1.0)], how=False)
+    # The longer unit repeats the labelled one's sentence: the next one is shown instead, in the passage's order.
+    assert compose(ranked, units=2) == f"{other.text}\n\n{labelled.text}"
+
+
+def test_a_passage_cut_after_its_lead_in_borrows_the_block_from_the_next_chunk() -> None:
+    cut = "Install it first.\n\nRun these commands:"
+    assert ends_with_lead_in(cut) and not ends_with_lead_in("Install it first.")
+    following = "Run these commands:\n\n```bash\n$ make install\n```\n\nThen open the page."
+    assert with_introduced_block(cut, following) == f"{cut}\n\n```bash\n$ make install\n```"
+    assert with_introduced_block(cut, "Nothing to show here.") == cut
+    assert with_introduced_block(cut, None) == cut
+
+
+def test_short_or_continuing_messages_lean_on_the_conversation() -> None:
+    assert is_follow_up("how many workers should I start with?")
+    assert is_follow_up("now url_for builds http links behind the proxy, fix?")
+    assert not is_follow_up("How do I configure the worker pool size for gunicorn deployments on Kubernetes?")
