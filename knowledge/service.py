@@ -119,10 +119,6 @@ class KnowledgeBase:
         """
         return await self._queries.submit(query)
 
-    async def embed_passages(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Short passages' embeddings in one run, off the event loop: one row per text, normalised."""
-        return await asyncio.to_thread(self.embedder.embed_array, list(texts))
-
     async def _embed_queries(self, queries: list[str]) -> list[npt.NDArray[np.float32]]:
         return list(await asyncio.to_thread(self.embedder.embed_array, queries))
 
