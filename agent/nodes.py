@@ -37,7 +37,7 @@ from knowledge.search import SearchHit
 log = get_logger(__name__)
 
 CLOSEST_SOURCES_WHEN_ABSTAINING = 3
-EXTRACT_SOURCES = 2
+EXTRACT_SOURCES = 3
 """An extractive answer quotes at most this many passages."""
 SUMMARIZE_AFTER_TURNS = 4
 """Turns that fell out of the verbatim window before the rolling summary is rewritten."""
