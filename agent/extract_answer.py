@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agent.answer_units import clip, compose, rank_units
+from agent.extractive import content_words
 from knowledge.markdown_blocks import ATTACHED_KINDS, split_blocks
 from knowledge.search import SearchHit
 from knowledge.service import KnowledgeBase
 
 LEAD_IN_ENDINGS = (":", "…", "...")
+REPEAT_SHARE = 0.8
+"""A quote whose word runs were this much said already is left out."""
 EMBED_CHARS = 600
 """A candidate unit is judged by its first characters: the embedder reads 256 tokens at most."""
 LEXICAL_WEIGHT = 0.05
@@ -22,8 +25,17 @@ UNITS_FROM_BEST = 2
 """What one shared word adds to a candidate's cosine similarity to the question."""
 
 
-def _normalised(text: str) -> str:
-    return " ".join(text.lower().split())
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    """The text's runs of three words, lowercased, punctuation aside: what two wordings of one sentence share."""
+    words = content_words(text) or text.lower().split()
+    return {tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
+
+
+def repeats(quote: str, earlier: Sequence[str]) -> bool:
+    """Whether most of ``quote`` was already quoted: overlapping chunks, a sentence copied across two pages."""
+    own = _shingles(quote)
+    said = set().union(*(_shingles(text) for text in earlier)) if earlier else set()
+    return len(own & said) >= REPEAT_SHARE * len(own)
 
 
 def cite(quote: str, number: int) -> str:
@@ -79,10 +91,9 @@ def extract_quotes(
     for rank, (hit, text) in enumerate(zip(hits, texts, strict=True)):
         ranked = rank_units(question, text, message=message if message != question else None)
         unit = compose(ranked, units=UNITS_FROM_BEST if rank == 0 else 1) if ranked.units else clip(text)
-        key = _normalised(unit)
-        if any(key in earlier or earlier in key for earlier in seen):
+        if repeats(unit, seen):
             continue
-        seen.append(key)
+        seen.append(unit)
         quoted.append((hit, unit))
     return quoted
 

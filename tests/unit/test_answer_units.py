@@ -4,7 +4,7 @@ lead-in alone; code byte for byte; fences always closed; one citation per quote.
 from __future__ import annotations
 
 from agent.answer_units import Ranked, Unit, best_unit, clip, compose, open_fence, units_of
-from agent.extract_answer import cite, ends_with_lead_in, with_introduced_block
+from agent.extract_answer import cite, ends_with_lead_in, repeats, with_introduced_block
 from agent.extractive import is_follow_up
 from knowledge.markdown_blocks import split_blocks
 
@@ -95,3 +95,10 @@ def test_short_or_continuing_messages_lean_on_the_conversation() -> None:
     assert is_follow_up("how many workers should I start with?")
     assert is_follow_up("now url_for builds http links behind the proxy, fix?")
     assert not is_follow_up("How do I configure the worker pool size for gunicorn deployments on Kubernetes?")
+
+
+def test_a_sentence_already_quoted_in_other_words_is_not_quoted_again() -> None:
+    first = "For example, showing a progress bar with the `tqdm` library while a response downloads could be done so…"
+    assert repeats("For example, showing a progress bar with the `tqdm` library.", [first])
+    assert not repeats("Install the rich library to show progress instead.", [first])
+    assert not repeats("Anything at all.", [])
