@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from agent.answer_units import Ranked, Unit, best_unit, clip, compose, open_fence, units_of
 from agent.extract_answer import cite, ends_with_lead_in, repeats, with_introduced_block
-from agent.extractive import is_follow_up
+from agent.extractive import is_follow_up, leans_on_conversation
 from knowledge.markdown_blocks import split_blocks
 
 DEPLOY = """Threadwise runs on Docker Compose with the `pgvector/pgvector` PostgreSQL image. It keeps its data in
@@ -102,3 +102,10 @@ def test_a_sentence_already_quoted_in_other_words_is_not_quoted_again() -> None:
     assert repeats("For example, showing a progress bar with the `tqdm` library.", [first])
     assert not repeats("Install the rich library to show progress instead.", [first])
     assert not repeats("Anything at all.", [])
+
+
+def test_a_message_leans_on_the_conversation_surely_maybe_or_not() -> None:
+    assert leans_on_conversation("and for async?") == "yes"
+    assert leans_on_conversation("what about its price?") == "yes"
+    assert leans_on_conversation("How do I rotate the admin token?") == "maybe"
+    assert leans_on_conversation("How do I rotate the admin token stored in the production vault?") == "no"
