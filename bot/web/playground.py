@@ -10,13 +10,14 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from agent.models import Outcome
 from agent.schemas import AnswerReply
 from bot.extract_note import extract_note
+from bot.web.auth import require_principal
 from bot.web.markdown_html import to_html
 
 MAX_RENDER_CHARS = 50_000
@@ -49,8 +50,9 @@ class Rendered(BaseModel):
     """What to say under an extract (see :mod:`bot.extract_note`)."""
 
 
-@router.post("/playground/render", include_in_schema=False)
+@router.post("/playground/render", include_in_schema=False, dependencies=[Depends(require_principal)])
 async def render(body: RenderBody) -> Rendered:
-    # No token: it reads nothing and stores nothing, and it answers JSON, never a page the text could run in.
+    # Asks for the same token as the API the page uses: it reads and stores nothing, but costs CPU, and anything
+    # open to everyone is one more thing to guard. It answers JSON, never a page the text could run in.
     reply = AnswerReply(text=body.text, outcome=body.outcome, extractive=body.extractive)
     return Rendered(html=to_html(body.text), note=extract_note(reply))

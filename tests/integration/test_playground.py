@@ -99,3 +99,16 @@ async def test_feedback_needs_the_admin_token_when_one_is_set(database_url_text:
         allowed = await client.post("/api/v1/feedback", json=vote, headers=bearer)
     assert page.status_code == 200  # the page holds no data; what it asks for does
     assert anonymous.status_code == 401 and allowed.status_code == 204
+
+
+async def test_the_render_call_asks_for_the_token_and_returns_html_without_raw_markup(database_url_text: str) -> None:
+    body = {"text": "Run:\n\n```bash\n$ make run\n```\n\n<script>x()</script> [x](javascript:x())", "extractive": True}
+    async with client_for(database_url_text, admin={"token": ADMIN_TOKEN}) as client:
+        anonymous = await client.post("/playground/render", json=body)
+        allowed = await client.post("/playground/render", json=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert anonymous.status_code == 401
+    assert allowed.status_code == 200
+    rendered = allowed.json()
+    assert '<pre><code class="language-bash">$ make run\n</code></pre>' in rendered["html"]
+    assert "<script" not in rendered["html"] and 'href="javascript' not in rendered["html"]
+    assert rendered["note"]

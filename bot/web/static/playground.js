@@ -86,8 +86,7 @@ function renderVotes(reply) {
 // The final answer as HTML, rendered and sanitised by the server; null (the plain text stays) when that fails.
 async function rendered(reply) {
   try {
-    const body = JSON.stringify({ text: reply.text, outcome: reply.outcome, extractive: reply.extractive });
-    const response = await fetch("/playground/render", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    const response = await api("/playground/render", { text: reply.text, outcome: reply.outcome, extractive: reply.extractive });
     return response.ok ? await response.json() : null;
   } catch { return null; }
 }
