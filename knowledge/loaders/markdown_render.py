@@ -138,7 +138,9 @@ class _Renderer:
             elif child.type == "dd":
                 blocks = self.blocks(child.children)
                 lead = f"**{term}**:"
-                if blocks and blocks[0].paragraph:
+                if len(blocks) == 1 and blocks[0].paragraph:  # a list item: quoted with the sentence before the list
+                    out.append(_Block(f"- {lead} {blocks[0].text}", paragraph=False))
+                elif blocks and blocks[0].paragraph:
                     out += [_Block(f"{lead} {blocks[0].text}", paragraph=True), *blocks[1:]]
                 else:
                     out += [_Block(lead, paragraph=True), *blocks]

@@ -185,11 +185,12 @@ class MarkdownWriter(nodes.NodeVisitor):
         self._items(node, [f"{start + n}. " for n in range(len(node.children))])
 
     def _term_and_body(self, term: str, body: list[str]) -> None:
-        """``**term**: first paragraph``, the definition's other blocks after it at the same level."""
+        """``- **term**: definition`` for a one-paragraph definition (a list item, so the sentence introducing
+        the list is quoted with it); otherwise ``**term**: first paragraph`` and its other blocks after it."""
         lead = f"**{term}**:" if term else ""
         if body and "\n" not in body[0] and not body[0].startswith(("```", "- ", "|", "> ", "#")):
             lead = f"{lead} {body.pop(0)}".strip()
-        self.add(lead)
+        self.add(f"- {lead}" if lead and not body else lead)
         self.out.extend(body)
 
     def visit_definition_list_item(self, node: nodes.definition_list_item) -> None:

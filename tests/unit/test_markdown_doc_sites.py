@@ -94,7 +94,7 @@ def test_task_lists_tables_and_blockquotes() -> None:
 def test_definition_lists_and_footnotes() -> None:
     text = "Timeout\n:   How long to wait.\n\nSee the note[^n].\n\n[^n]: The footnote text.\n\nAfter.\n"
 
-    assert md(text) == "**Timeout**: How long to wait.\n\nSee the note.\n\nAfter.\n\nThe footnote text.\n"
+    assert md(text) == "- **Timeout**: How long to wait.\n\nSee the note.\n\nAfter.\n\nThe footnote text.\n"
 
 
 # --- Documentation-site constructs ------------------------------------------------------------------------

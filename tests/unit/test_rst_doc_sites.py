@@ -85,7 +85,8 @@ def test_definition_field_and_option_lists_become_term_lines() -> None:
 
     assert (
         md(source)
-        == "**term**: The definition, wrapped.\n\n**param name**: The name.\n\n`-o FILE`, `--output=FILE`: Write it.\n"
+        == "- **term**: The definition, wrapped.\n\n- **param name**: The name.\n\n"
+        "`-o FILE`, `--output=FILE`: Write it.\n"
     )
 
 
@@ -276,7 +277,7 @@ def test_object_descriptions_show_their_signature_as_code_then_their_content() -
 def test_glossary_and_rubric() -> None:
     source = ".. glossary::\n\n   WSGI\n   wsgi app\n      The gateway.\n\n   ASGI\n      Async.\n\n.. rubric:: Notes\n"
 
-    assert md(source) == "**WSGI, wsgi app**: The gateway.\n\n**ASGI**: Async.\n\n**Notes**\n"
+    assert md(source) == "- **WSGI, wsgi app**: The gateway.\n\n- **ASGI**: Async.\n\n**Notes**\n"
 
 
 # --- robustness -------------------------------------------------------------------------------------------
