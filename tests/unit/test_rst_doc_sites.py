@@ -84,8 +84,7 @@ def test_definition_field_and_option_lists_become_term_lines() -> None:
     source = "term\n   The definition,\n   wrapped.\n\n:param name: The name.\n\n-o FILE, --output=FILE  Write it.\n"
 
     assert (
-        md(source)
-        == "- **term**: The definition, wrapped.\n\n- **param name**: The name.\n\n"
+        md(source) == "- **term**: The definition, wrapped.\n\n- **param name**: The name.\n\n"
         "`-o FILE`, `--output=FILE`: Write it.\n"
     )
 
