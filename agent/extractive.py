@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n{2,}")
@@ -37,8 +36,10 @@ _CONTINUATIONS = (
     "then ",
     "actually",
 )
-STANDALONE_WORDS = 5
-"""A message with fewer content words than this leans on the conversation for its subject."""
+STANDALONE_WORDS = 3
+"""A message with fewer content words than this leans on the conversation for its subject. Five was tried: it
+carried "how many workers should I start with?" (docs-qa follow-ups 12 → 13 of 16) but also glued "How do I
+rotate the admin token?" to a docker compose question before it, and answered about docker compose."""
 MAX_EXTRACT_CHARS = 600
 
 
@@ -46,22 +47,13 @@ def content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
 
 
-def leans_on_conversation(question: str) -> Literal["yes", "maybe", "no"]:
-    """Whether a message leans on the previous one: surely (a continuation, a pronoun, two content words or
-    fewer), maybe (fewer than ``STANDALONE_WORDS``: "how many workers should I start with?" does, "how do I rotate
-    the admin token?" does not), or not."""
+def is_follow_up(question: str) -> bool:
+    """A message that leans on the previous one: a continuation, a pronoun, or too short to stand alone."""
     lowered = question.lower().strip()
     if lowered.startswith(_CONTINUATIONS):
-        return "yes"
+        return True
     words = _WORD.findall(lowered)
-    count = len(content_words(lowered))
-    if count <= 2 or any(w in _REFERRING for w in words):
-        return "yes"
-    return "maybe" if count < STANDALONE_WORDS else "no"
-
-
-def is_follow_up(question: str) -> bool:
-    return leans_on_conversation(question) != "no"
+    return len(content_words(lowered)) < STANDALONE_WORDS or any(w in _REFERRING for w in words)
 
 
 def condense_extractively(question: str, earlier_questions: Sequence[str]) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -24,7 +23,7 @@ from agent.coverage import distinctive_terms, missing_names
 from agent.coverage import penalty as coverage_penalty
 from agent.evidence import best_similarity, extractive_evidence
 from agent.extract_answer import extract_quotes, extract_text, passages
-from agent.extractive import best_passage, condense_extractively, leans_on_conversation
+from agent.extractive import best_passage, condense_extractively
 from agent.memory import AnswerRecord, Memory, Turn
 from agent.schemas import Source, Usage
 from agent.state import AgentContext, AgentState, AnswerText
@@ -93,10 +92,7 @@ async def condense(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     memory = state["memory"]
     models = runtime.context.models
     if models is None:
-        standalone = condense_extractively(question, memory.earlier_questions)
-        # A short message may or may not lean on the conversation: retrieve tries it alone as well.
-        unsure = standalone != question and leans_on_conversation(question) == "maybe"
-        return {"question": standalone, "alone_too": unsure}
+        return {"question": condense_extractively(question, memory.earlier_questions)}
     history = _history(memory)
     if memory.summary:
         history = f"{prompts.SUMMARY_CONTEXT.format(summary=memory.summary)}\n{history}"
@@ -110,40 +106,33 @@ async def condense(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     return {"question": standalone[:4000], "usage": _usage(reply)}
 
 
-@dataclass(frozen=True, slots=True)
-class _Found:
-    question: str
-    hits: list[SearchHit]
-    evidence: float | None
-    unknown: list[str]
-    thresholds: dict[str, float]
-
-
-async def _look_up(state: AgentState, context: AgentContext, question: str) -> _Found:
-    """Search for ``question`` and judge the evidence for answering the person's message from what it finds."""
+async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    context = runtime.context
     request = state["request"]
+    question = state["question"]
     collections = request.collections or context.settings.collections or None
     terms = distinctive_terms(request.question)
     vector = await state["query_embedding"].for_question(question)
-    if vector is None:  # a rephrased follow-up: embedded once here, for the search and for prefer_verified
-        vector = await context.knowledge.embed_query(question)
-    tenant = request.conversation.tenant
-    hits, unknown, thresholds = await asyncio.gather(
-        context.knowledge.search(
-            question,
-            tenant=tenant,
-            collections=collections,
-            limit=context.settings.sources + LOOKAHEAD,
-            query_vector=vector,
-        ),
-        context.knowledge.unknown_words([term.word for term in terms], tenant=tenant, collections=collections),
-        context.knowledge.thresholds(
-            tenant=tenant, collections=collections, mode="extractive" if context.models is None else "llm"
-        ),
-    )
-    hits = await prefer_verified(
-        context.verified_questions, hits, question_vector=vector, limit=context.settings.sources
-    )
+    with span("threadwise.retrieve", "retrieve"):
+        if vector is None:  # a rephrased follow-up: embedded once here, for the search and for prefer_verified
+            vector = await context.knowledge.embed_query(question)
+        tenant = request.conversation.tenant
+        hits, unknown, thresholds = await asyncio.gather(
+            context.knowledge.search(
+                question,
+                tenant=tenant,
+                collections=collections,
+                limit=context.settings.sources + LOOKAHEAD,
+                query_vector=vector,
+            ),
+            context.knowledge.unknown_words([term.word for term in terms], tenant=tenant, collections=collections),
+            context.knowledge.thresholds(
+                tenant=tenant, collections=collections, mode="extractive" if context.models is None else "llm"
+            ),
+        )
+        hits = await prefer_verified(
+            context.verified_questions, hits, question_vector=vector, limit=context.settings.sources
+        )
     if context.models is not None:
         evidence = best_similarity(hits)
     else:
@@ -158,30 +147,13 @@ async def _look_up(state: AgentState, context: AgentContext, question: str) -> _
         )
     if evidence is not None:
         evidence -= coverage_penalty(terms, unknown)
-    return _Found(question, hits, evidence, unknown, thresholds)
-
-
-async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    context = runtime.context
-    request = state["request"]
-    with span("threadwise.retrieve", "retrieve"):
-        found = await _look_up(state, context, state["question"])
-        if state.get("alone_too"):  # a short message that may stand alone: the reading with more evidence wins
-            alone = await _look_up(state, context, request.question)
-            if (alone.evidence if alone.evidence is not None else -2.0) > (
-                found.evidence if found.evidence is not None else -2.0
-            ):
-                found = alone
-    terms = distinctive_terms(request.question)
     # A collection calibrated on its team's own questions (``threadwise eval threshold --collection``) judges the
     # answer drawn from it by its own threshold.
-    hits = found.hits
-    threshold = found.thresholds.get(hits[0].collection) if hits else None
+    threshold = thresholds.get(hits[0].collection, context.settings.min_similarity) if hits else None
     return {
-        "question": found.question,
         "hits": hits,
-        "evidence": found.evidence,
-        "missing": missing_names(terms, found.unknown),
+        "evidence": evidence,
+        "missing": missing_names(terms, unknown),
         "threshold": threshold if threshold is not None else context.settings.min_similarity,
     }
 

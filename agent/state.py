@@ -51,8 +51,6 @@ class AgentState(TypedDict, total=False):
     evidence: float | None
     """What ``decide`` compares with the threshold (``agent.evidence``, less ``agent.coverage``'s penalty); None
     when nothing was found."""
-    alone_too: bool
-    """The message may or may not lean on the conversation: retrieve tries it alone as well as condensed."""
     threshold: float
     """What ``evidence`` must reach: ``AGENT_MIN_SIMILARITY``, or the best passage's collection's calibrated one."""
     missing: list[str]

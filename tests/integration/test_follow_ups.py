@@ -1,5 +1,5 @@
-"""Without a model, a short message in a conversation may lean on it or stand alone: it is searched both ways
-and the reading with more evidence is answered."""
+"""Without a model, a message that continues the conversation borrows its subject, and one that names its own
+subject stands alone, however short."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ async def test_a_short_message_is_answered_as_a_follow_up_or_on_its_own(kb: Know
         key = ConversationKey(tenant=runbook, platform="test", channel="c", thread="t1")
         first = await agent.answer(AnswerRequest(question="How do I deploy with docker compose?", conversation=key))
         assert first.outcome == "answered"
-        leaning = await agent.answer(AnswerRequest(question="how many workers can I run?", conversation=key))
-        assert leaning.standalone_question == "How do I deploy with docker compose? how many workers can I run?"
+        leaning = await agent.answer(AnswerRequest(question="and how many workers can I run?", conversation=key))
+        assert leaning.standalone_question == "How do I deploy with docker compose? and how many workers can I run?"
         assert "--scale worker=3" in leaning.text
         alone = await agent.answer(AnswerRequest(question="How long are backups kept?", conversation=key))
         assert alone.standalone_question == "How long are backups kept?"
