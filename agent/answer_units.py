@@ -190,10 +190,11 @@ def compose(ranked: Ranked, order: list[Unit] | None = None, *, units: int = 1) 
     return "\n\n".join(clip(unit.text, each) for unit in shown)
 
 
-def best_unit(question: str, content: str, *, message: str | None = None) -> str:
-    """The quote ``compose`` makes from the units sharing the most words with the question."""
+def best_unit(question: str, content: str, *, message: str | None = None, units: int = 1) -> str:
+    """The quote ``compose`` makes from the units sharing the most words with the question (the passage, cut,
+    when it has none)."""
     ranked = rank_units(question, content, message=message)
-    return compose(ranked) if ranked.units else clip(content)
+    return compose(ranked, units=units) if ranked.units else clip(content)
 
 
 def clip(text: str, limit: int = MAX_UNIT_CHARS) -> str:

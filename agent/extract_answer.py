@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agent.answer_units import clip, compose, rank_units
+from agent.answer_units import best_unit
 from agent.extractive import content_words
 from knowledge.markdown_blocks import ATTACHED_KINDS, split_blocks
 from knowledge.search import SearchHit
@@ -89,8 +89,8 @@ def extract_quotes(
     quoted: list[tuple[SearchHit, str]] = []
     seen: list[str] = []
     for rank, (hit, text) in enumerate(zip(hits, texts, strict=True)):
-        ranked = rank_units(question, text, message=message if message != question else None)
-        unit = compose(ranked, units=UNITS_FROM_BEST if rank == 0 else 1) if ranked.units else clip(text)
+        follow_up = message if message != question else None
+        unit = best_unit(question, text, message=follow_up, units=UNITS_FROM_BEST if rank == 0 else 1)
         if repeats(unit, seen):
             continue
         seen.append(unit)

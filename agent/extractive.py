@@ -88,7 +88,3 @@ def best_passage(question: str, content: str, *, max_chars: int = MAX_EXTRACT_CH
             if score > best_score:
                 best, best_score = window, score
     return best if len(best) <= max_chars else best[: max_chars - 1].rsplit(" ", 1)[0] + "…"
-
-
-def quote(passage: str) -> str:
-    return "\n".join(f"> {line}" if line.strip() else ">" for line in passage.splitlines())

@@ -68,9 +68,9 @@ Updated summary:"""
 
 # User-facing texts.
 ABSTAIN_TEXT = "I couldn't find that in the knowledge base."
-ABSTAIN_WITH_SOURCES = "I couldn't find that in the knowledge base. The closest passages I found:"
 ABSTAIN_MISSING = "I found nothing about {names} in the knowledge base."
 CLOSEST_PASSAGES = "The closest passages I found:"
+ABSTAIN_WITH_SOURCES = f"{ABSTAIN_TEXT} {CLOSEST_PASSAGES}"
 
 
 def joined(names: list[str]) -> str:

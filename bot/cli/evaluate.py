@@ -207,12 +207,7 @@ def eval_answers(
         if as_json:
             print(json.dumps(asdict(report) | {"embedder": kb.embedder.name}))
             return
-        out.print(
-            f"{report.dataset}: {report.documents:,} documents → {report.chunks:,} chunks, loaded in "
-            f"{report.load_seconds:.1f} s; embedder {kb.embedder.name}",
-            highlight=False,
-        )
-        out.print(_agent_line(report.agent), highlight=False)
+        _print_header(report, kb.embedder.name)
         if squad is not None:
             _print_squad(squad_report)
         else:
@@ -323,12 +318,7 @@ def eval_docs(
         if as_json:
             print(json.dumps(asdict(report) | {"embedder": kb.embedder.name}))
             return
-        out.print(
-            f"{report.dataset}: {report.documents:,} documents → {report.chunks:,} chunks "
-            f"({report.skipped} skipped), loaded in {report.load_seconds:.1f} s; embedder {kb.embedder.name}",
-            highlight=False,
-        )
-        out.print(_agent_line(report.agent), highlight=False)
+        _print_header(report, kb.embedder.name, skipped=report.skipped)
         _print_docs(report)
 
     run_async(go())
@@ -450,6 +440,19 @@ def eval_threshold(
         _print_threshold(report)
 
     run_async(go())
+
+
+def _print_header(
+    report: SquadAnswersReport | MtragAnswersReport | DocsReport, embedder: str, *, skipped: int | None = None
+) -> None:
+    """What was loaded and which agent answered: the first two lines of every answers report."""
+    chunks = f"{report.chunks:,} chunks" + (f" ({skipped} skipped)" if skipped is not None else "")
+    out.print(
+        f"{report.dataset}: {report.documents:,} documents → {chunks}, loaded in {report.load_seconds:.1f} s; "
+        f"embedder {embedder}",
+        highlight=False,
+    )
+    out.print(_agent_line(report.agent), highlight=False)
 
 
 def _calibrate(questions: Path, collection: str, *, tenant: str, save: bool, as_json: bool) -> None:
