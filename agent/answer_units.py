@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from agent.extractive import content_words, split_sentences
 from knowledge.markdown_blocks import ATTACHED_KINDS, Block, fence_spans, split_blocks
 
+LEAD_IN_ENDINGS = (":", "…", "...")
+"""How a sentence that introduces a block ends."""
 MAX_UNIT_CHARS = 900
 """Longer units are cut at a line (code) or sentence (prose) boundary."""
 WHOLE_PASSAGE_CHARS = 450
@@ -38,9 +40,9 @@ class Unit:
     text: str
     shows_code: bool
     whole: bool = False
+    """The whole passage: quoted only when it answers clearly more of the question than any part of it."""
     label: str = ""
     """The short line naming it that leads ``text`` (``**Bash**``, a signature), if any."""
-    """The whole passage: quoted only when it answers clearly more of the question than any part of it."""
 
 
 def asks_how(question: str) -> bool:
@@ -70,7 +72,7 @@ def _introduces(sentences: list[str], following: Block | None) -> bool:
         return False
     if following is not None:
         return following.kind in ATTACHED_KINDS
-    return sentences[-1].rstrip().endswith((":", "…", "..."))
+    return sentences[-1].rstrip().endswith(LEAD_IN_ENDINGS)
 
 
 def _is_label(block: Block) -> bool:

@@ -149,20 +149,19 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         evidence -= coverage_penalty(terms, unknown)
     # A collection calibrated on its team's own questions (``threadwise eval threshold --collection``) judges the
     # answer drawn from it by its own threshold.
-    threshold = thresholds.get(hits[0].collection, context.settings.min_similarity) if hits else None
+    default = context.settings.min_similarity
     return {
         "hits": hits,
         "evidence": evidence,
         "missing": missing_names(terms, unknown),
-        "threshold": threshold if threshold is not None else context.settings.min_similarity,
+        "threshold": thresholds.get(hits[0].collection, default) if hits else default,
     }
 
 
 def decide(state: AgentState, runtime: Runtime[AgentContext]) -> Literal["answer", "abstain"]:
     """Answer only with evidence: its score (see ``agent.evidence``) must reach the threshold."""
     evidence = state.get("evidence")
-    threshold = state.get("threshold", runtime.context.settings.min_similarity)
-    return "answer" if evidence is not None and evidence >= threshold else "abstain"
+    return "answer" if evidence is not None and evidence >= state["threshold"] else "abstain"
 
 
 def _answer_messages(state: AgentState) -> list[BaseMessage]:
@@ -209,7 +208,7 @@ def _finish_answer(state: AgentState, reply: BaseMessage, configured: str) -> di
 async def _extract(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """No LLM: quote the best answer unit of each source that is nearly as relevant as the best one."""
     hits = state["hits"]
-    floor = state.get("threshold", runtime.context.settings.min_similarity)
+    floor = state["threshold"]
     top = hits[0].similarity or 0.0
     chosen = [h for h in hits[:EXTRACT_SOURCES] if (h.similarity or 0.0) >= max(floor, top - 0.1)] or hits[:1]
     question = state["question"]

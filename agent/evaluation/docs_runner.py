@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.evaluation.docs_qa import KINDS, DocsQuestion, is_correct, source_hit
-from agent.evaluation.runner import AgentInfo, Asked, Progress, eval_agent, no_progress
+from agent.evaluation.runner import AgentInfo, Asked, Progress, eval_agent, latency_percentiles, no_progress
 from agent.llm import ChatModels
 from core.settings import AgentSettings, LLMSettings
 from knowledge.errors import KnowledgeError
-from knowledge.evaluation.metrics import percentile
 from knowledge.evaluation.runner import EVAL_TENANT
 from knowledge.published import PublishedSite
 from knowledge.service import KnowledgeBase
@@ -158,7 +157,7 @@ def _kind_figures(items: Sequence[DocsItem]) -> KindFigures:
 def summarize_docs(dataset: str, corpus: DocsCorpus, agent: AgentInfo, items: Sequence[DocsItem]) -> DocsReport:
     kinds: dict[str, KindFigures] = {k: _kind_figures([i for i in items if i.kind == k]) for k in KINDS}
     latencies = [ms for i in items for ms in i.latency_ms]
-    latency = {f"p{q}": round(percentile(latencies, q), 1) for q in (50, 95, 99)}
+    latency = latency_percentiles(latencies)
     return DocsReport(
         dataset=dataset,
         documents=corpus.documents,

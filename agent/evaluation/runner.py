@@ -235,7 +235,8 @@ def _with_threshold(settings: AgentSettings, min_similarity: float | None) -> Ag
     return settings if min_similarity is None else settings.model_copy(update={"min_similarity": min_similarity})
 
 
-def _latency(samples: Sequence[float]) -> dict[str, float]:
+def latency_percentiles(samples: Sequence[float]) -> dict[str, float]:
+    """p50, p95 and p99 in ms, to a tenth."""
     return {f"p{q}": round(percentile(samples, q), 1) for q in (50, 95, 99)}
 
 
@@ -327,7 +328,7 @@ def summarize_squad(corpus: CorpusInfo, agent: AgentInfo, items: Sequence[SquadI
         },
         contains_answer_rate=_rate(sum(contained), len(answered)),
         contains_answer_rate_all=_rate(sum(contained), total),
-        latency_ms=_latency([i.asked.latency_ms for i in items]),
+        latency_ms=latency_percentiles([i.asked.latency_ms for i in items]),
     )
     if not agent.extractive:
         em = {id(i): best_exact_match(_answer_text(i.asked), i.question.answers) for i in answered}
@@ -473,7 +474,7 @@ def summarize_mtrag(corpus: CorpusInfo, agent: AgentInfo, items: Sequence[MtragI
         context_recall=_rate(
             sum(bool(set(i.task.context_ids) & set(i.asked.retrieved)) for i in with_contexts), len(with_contexts)
         ),
-        latency_ms=_latency([i.asked.latency_ms for i in items]),
+        latency_ms=latency_percentiles([i.asked.latency_ms for i in items]),
     )
     if not agent.extractive:
         report.f1_answered_answerable = _mean(

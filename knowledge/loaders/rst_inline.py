@@ -6,6 +6,8 @@ import re
 
 from docutils import nodes
 
+from knowledge.loaders.markdown_inline import code_span as markdown_code_span
+
 # Inline nodes that carry nothing a reader of the text needs.
 _DROPPED = (
     nodes.system_message,
@@ -29,12 +31,9 @@ def one_line(text: str) -> str:
 
 
 def code_span(text: str) -> str:
-    """``text`` as a Markdown code span, fenced by more backticks than it contains in a row."""
+    """``text`` on one line as a Markdown code span (the Markdown loader's rules); nothing for no text."""
     text = one_line(text)
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or (text.startswith(" ") and text.endswith(" ")) else ""
-    return f"{fence}{pad}{text}{pad}{fence}" if text else ""
+    return markdown_code_span(text) if text else ""
 
 
 def _wrapped(marker: str, inner: str) -> str:

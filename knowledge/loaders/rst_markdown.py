@@ -6,11 +6,11 @@ renders itself; a container captures its children's blocks to indent or prefix t
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from docutils import nodes
 
+from knowledge.loaders.markdown_render import fence
 from knowledge.loaders.rst_directives import highlight_marker
 from knowledge.loaders.rst_inline import code_span, inline_text
 from knowledge.loaders.rst_tables import children, render_table
@@ -36,12 +36,6 @@ _SKIPPED = (
 
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line if line else line for line in text.split("\n"))
-
-
-def _fence(code: str, language: str) -> str:
-    longest = max((len(run) for run in re.findall(r"^[ \t]*(`{3,}|~{3,})", code, flags=re.MULTILINE)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{language}\n{code}\n{fence}"
 
 
 class MarkdownWriter(nodes.NodeVisitor):
@@ -156,15 +150,15 @@ class MarkdownWriter(nodes.NodeVisitor):
             classes = [name for name in node["classes"] if name != "code"]
             language = classes[0] if "code" in node["classes"] and classes else self.language
         if node.astext().strip():  # an empty block (a directive whose content failed to parse) says nothing
-            self.add(_fence(node.astext(), str(language)))
+            self.add(fence(node.astext(), str(language)))
         raise nodes.SkipNode
 
     def visit_doctest_block(self, node: nodes.doctest_block) -> None:
-        self.add(_fence(node.astext(), "pycon"))
+        self.add(fence(node.astext(), "pycon"))
         raise nodes.SkipNode
 
     def visit_math_block(self, node: nodes.math_block) -> None:
-        self.add(_fence(node.astext(), "math"))
+        self.add(fence(node.astext(), "math"))
         raise nodes.SkipNode
 
     # --- lists ---------------------------------------------------------------------------------------------

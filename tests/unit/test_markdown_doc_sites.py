@@ -13,6 +13,7 @@ from markdown_it import MarkdownIt
 
 from knowledge.loaders import load_file, load_markdown
 from knowledge.loaders.markdown_render import normalise_markdown
+from knowledge.markdown_blocks import fence_spans
 
 HTTPX_TIMEOUTS = Path("/work/shared/data/docs-qa/httpx/corpus/advanced/timeouts.md")
 CODE_WITH_PROMPTS = '$ pip install "httpx[cli]"  \n\n$ httpx --help\n\n\nUsage: httpx [OPTIONS] URL\n'
@@ -249,9 +250,13 @@ def test_deeply_nested_input_does_not_overflow_the_stack() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=400) | st.text(alphabet="!?=:+-*_`~#>[](){}<>/\\|\"' \n\tabc.1", max_size=400))
-def test_any_text_normalises_without_raising(text: str) -> None:
+def test_any_text_normalises_without_raising_or_leaving_a_fence_open(text: str) -> None:
     for out in (md(text), mdx(text)):
         assert out == "" or out.endswith("\n")
+        # Every fence the output opens, it closes: a quote of it never runs code into the rest of a message.
+        lines = out.split("\n")
+        spans = fence_spans(lines)
+        assert not spans or spans[-1][1] < len(lines)
 
 
 DOC_PAGE_UNIT = (
