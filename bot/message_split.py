@@ -4,36 +4,41 @@ fenced with three backticks."""
 
 from __future__ import annotations
 
+from knowledge.markdown_blocks import fence_spans
+
 _FENCE = "```"
 
 
-def _blocks(text: str) -> list[str]:
-    """Paragraphs and whole fenced code blocks, in order (an unclosed fence is closed)."""
-    blocks: list[str] = []
+def _blocks(text: str) -> list[tuple[str, bool]]:
+    """Paragraphs and whole fenced code blocks (True), in order; an unclosed fence is closed. Fences are found as
+    CommonMark finds them (``knowledge.markdown_blocks``): "```x``` inline" on a line of text opens none."""
+    lines = text.strip().split("\n")
+    fences = dict(fence_spans(lines))
+    blocks: list[tuple[str, bool]] = []
     current: list[str] = []
-    in_fence = False
-    for line in text.strip().split("\n"):
-        if line.lstrip().startswith(_FENCE):
-            if not in_fence and current:
-                blocks.append("\n".join(current))
-                current = []
-            current.append(line)
-            if in_fence:
-                blocks.append("\n".join(current))
-                current = []
-            in_fence = not in_fence
-        elif in_fence:
-            current.append(line)
-        elif not line.strip():
+    i = 0
+    while i < len(lines):
+        if i in fences:
             if current:
-                blocks.append("\n".join(current))
+                blocks.append(("\n".join(current), False))
                 current = []
-        else:
-            current.append(line)
-    if in_fence:
-        current.append(_FENCE)
+            end = fences[i]
+            block = lines[i:end]
+            mark = block[0].strip()[0]
+            closing = block[-1].strip()
+            if len(block) == 1 or not closing or closing.strip(mark):  # ran to the end unclosed
+                block.append(_FENCE)
+            blocks.append(("\n".join(block), True))
+            i = end
+            continue
+        if lines[i].strip():
+            current.append(lines[i])
+        elif current:
+            blocks.append(("\n".join(current), False))
+            current = []
+        i += 1
     if current:
-        blocks.append("\n".join(current))
+        blocks.append(("\n".join(current), False))
     return blocks
 
 
@@ -59,7 +64,9 @@ def _split_fence(block: str, limit: int) -> list[str]:
     """A code block too long for one message, as several blocks that each open and close the fence."""
     lines = block.split("\n")
     opener, body = lines[0].strip(), lines[1:-1]
-    budget = limit - len(opener) - len(_FENCE) - 2  # the two line breaks around the body
+    # The two line breaks around the body; at least one character, so an opener as long as a message still
+    # ends the loop below (it leaves that message over the limit rather than never returning).
+    budget = max(1, limit - len(opener) - len(_FENCE) - 2)
     pieces: list[str] = []
     current: list[str] = []
     size = 0
@@ -78,10 +85,10 @@ def _split_fence(block: str, limit: int) -> list[str]:
 def split_fenced(text: str, limit: int) -> list[str]:
     """``text`` as messages of at most ``limit`` characters, packed greedily by whole paragraphs and code blocks."""
     parts: list[str] = []
-    for block in _blocks(text):
+    for block, code in _blocks(text):
         if len(block) <= limit:
             parts.append(block)
-        elif block.lstrip().startswith(_FENCE):
+        elif code:
             parts.extend(_split_fence(block, limit))
         else:
             parts.extend(_split_words(block, limit))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from agent.schemas import AnswerReply
+from bot.message_split import split_fenced
 from bot.slack.formatting import MESSAGE_LIMIT, answer_messages, preface, source_line, split_text, to_mrkdwn
 from bot.slack.listeners.questions import looks_like_a_question, question_text
 from tests.sources import source
@@ -164,3 +165,16 @@ def test_conversion_stays_linear_on_hostile_text() -> None:
         started = time.perf_counter()
         to_mrkdwn(text)
         assert time.perf_counter() - started < 1.0
+
+
+def test_triple_backticks_inside_a_line_of_text_open_no_fence_when_split() -> None:
+    text = "```x``` is inline code\n\nSecond paragraph"
+    for pieces in (split_fenced(to_mrkdwn(text), 3800), split_fenced(text, 20)):
+        assert all(piece.count("```") % 2 == 0 for piece in pieces)
+        assert "".join(pieces).count("```") == 2
+
+
+def test_a_fence_whose_opening_line_fills_a_message_still_splits_and_returns() -> None:
+    text = "```" + "x" * 30 + "\ncode line\n```"
+    pieces = split_fenced(text, 20)  # before, this never returned
+    assert len(pieces) > 1 and all(piece.count("```") % 2 == 0 for piece in pieces)
