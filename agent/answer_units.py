@@ -166,9 +166,15 @@ def _overlaps(unit: Unit, shown: list[Unit]) -> bool:
     """Whether ``unit`` repeats a shown one, or a shown one repeats it (labels aside)."""
 
     def body(of: Unit) -> str:
-        return of.text.removeprefix(of.label).strip()
+        return _spaced(of.text.removeprefix(of.label))
 
-    return any(body(unit) in other.text or body(other) in unit.text for other in shown)
+    # Compared with whitespace collapsed: a run of sentences is re-joined with single spaces, while the whole
+    # passage keeps the source's spacing (two after a full stop, as many rST and Markdown files have).
+    return any(body(unit) in _spaced(other.text) or body(other) in _spaced(unit.text) for other in shown)
+
+
+def _spaced(text: str) -> str:
+    return " ".join(text.split())
 
 
 def compose(ranked: Ranked, order: list[Unit] | None = None, *, units: int = 1) -> str:

@@ -103,3 +103,13 @@ def test_a_sentence_already_quoted_in_other_words_is_not_quoted_again() -> None:
     assert repeats("For example, showing a progress bar with the `tqdm` library.", [first])
     assert not repeats("Install the rich library to show progress instead.", [first])
     assert not repeats("Anything at all.", [])
+
+
+def test_a_passage_spaced_two_after_each_sentence_is_not_quoted_twice() -> None:
+    # The whole short passage keeps the source's spacing; its paragraph's sentences are re-joined with one space.
+    passage = (
+        "*New in version 0.3.*\n\nCategories can be given when flashing.  The default is `'message'`.  "
+        "Errors could be red.\n\nTo flash with a category, pass it second:\n\n```\nflash('Bad password', 'error')\n```"
+    )
+    quote = best_unit("How do I flash a message with a category?", passage, units=2)
+    assert quote.count("Errors could be red") == 1, quote
