@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import gc
 
-from bot.cli import ask, bench, bench_slack, database, doctor, evaluate, keys, knowledge, report, serve
-from bot.cli.app import app
+from bot.cli.startup import collect_less_while_starting
+
+collect_less_while_starting()  # before the commands' modules are imported
+
+from bot.cli import ask, bench, bench_slack, database, doctor, evaluate, keys, knowledge, report, serve  # noqa: E402
+from bot.cli.app import app  # noqa: E402
 
 __all__ = [
     "app",

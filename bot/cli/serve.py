@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.cli.app import app, cli_settings, database_url, err, fail, out
+from bot.cli.startup import collect_as_usual
 
 if TYPE_CHECKING:
     from core.settings import DiscordSettings
@@ -82,6 +83,7 @@ def serve(
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead lets the
     # exit handlers run, which stop the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    collect_as_usual()
     AnnouncingServer(config, lambda url: out.print(f"Threadwise on [link={url}]{url}[/link]")).run()
 
 

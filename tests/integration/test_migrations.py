@@ -6,12 +6,16 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import create_engine
-from core.schema import alembic_config, current_revisions, head_revisions, migration_problem, run_migrations
+from core.schema import HEAD, alembic_config, current_revisions, head_revisions, migration_problem, run_migrations
 
 
 async def vector_installed(engine: AsyncEngine) -> bool:
     async with engine.connect() as connection:
         return bool(await connection.scalar(text("SELECT count(*) FROM pg_extension WHERE extname = 'vector'")))
+
+
+def test_the_head_every_command_checks_against_is_alembics() -> None:
+    assert head_revisions() == {HEAD}, "a migration was added: set core.schema.HEAD to its revision"
 
 
 async def test_migrations_go_up_down_and_up_again(empty_database_url: URL) -> None:
