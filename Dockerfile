@@ -14,6 +14,7 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY core ./core
 COPY knowledge ./knowledge
 COPY agent ./agent
+COPY evals ./evals
 COPY bot ./bot
 COPY migrations ./migrations
 RUN uv sync --frozen --no-dev --no-editable

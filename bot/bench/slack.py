@@ -15,7 +15,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +27,9 @@ from bot.bench.stand_ins import stand_ins
 from bot.queue import JobQueue
 from core.db import session_scope, vacuum_analyze
 from core.logging import get_logger
+from evals.toolkit.progress import Progress
+from evals.toolkit.stats import percentile
 from knowledge.documents import SourceDocument
-from knowledge.evaluation.metrics import percentile
 from knowledge.service import KnowledgeBase
 
 log = get_logger(__name__)
@@ -49,8 +49,6 @@ Open the admin console, choose Security, and press Rotate. Old tokens stop worki
 """
 
 GUIDE_DOCUMENT = SourceDocument(source_uri="bench://slack/security.md", title="Security guide", text=GUIDE)
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass

@@ -33,7 +33,7 @@ def bench_retrieval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Query latency (p50/p95/p99, query embedding excluded) of each mode over N synthetic chunks."""
-    from knowledge.benchmark.retrieval import bench_retrieval
+    from evals.speed.retrieval import bench_retrieval
 
     settings = cli_settings(log_level="WARNING")
     url = database_url(settings)
@@ -82,7 +82,7 @@ def bench_retrieval_command(
 def _query_embedding_ms(embedder: object) -> dict[str, float]:
     import time
 
-    from knowledge.evaluation.metrics import percentile
+    from evals.toolkit.stats import percentile
 
     samples = []
     texts = [f"how do I configure the {word} integration for my team?" for word in ("slack", "discord", "sso", "api")]
@@ -101,8 +101,8 @@ def bench_ingest_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Database write path (chunks/s, embedding excluded): COPY vs langchain-postgres, plus end-to-end ingest."""
-    from knowledge.benchmark.ingest import bench_ingest
-    from knowledge.evaluation.datasets import load_beir
+    from evals.load.retrieval_sets import load_beir
+    from evals.speed.ingest import bench_ingest
 
     settings = cli_settings(log_level="WARNING")
     url = database_url(settings)
@@ -178,7 +178,7 @@ def bench_agent_command(
     Every step runs for real (memory, condensing, local query embedding, hybrid search, saving); only the chat
     model is instant. Half the questions are follow-ups in a conversation with earlier turns.
     """
-    from agent.benchmark import bench_agent
+    from evals.speed.agent import bench_agent
 
     settings = cli_settings(log_level="WARNING")
     url = database_url(settings)

@@ -19,9 +19,9 @@ from bot.cli.published import UrlBaseOption, UrlStyleOption, published_site
 from knowledge.search import FUSIONS, SEARCH_MODES, Fusion, SearchMode, SearchParams
 
 if TYPE_CHECKING:
-    from agent.evaluation.calibration import CalibrationReport
-    from agent.evaluation.docs_runner import DocsReport
-    from agent.evaluation.runner import AgentInfo, MtragAnswersReport, SquadAnswersReport, ThresholdReport
+    from evals.answers.calibration import CalibrationReport
+    from evals.answers.docs_runner import DocsReport
+    from evals.answers.runner import AgentInfo, MtragAnswersReport, SquadAnswersReport, ThresholdReport
 
 DEFAULTS = SearchParams()
 DEFAULT_SQUAD_QUESTIONS = 500
@@ -72,8 +72,8 @@ def eval_retrieval(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
 ) -> None:
     """Load a public data set into a temporary collection and print nDCG@10, recall, MRR and latency."""
-    from knowledge.evaluation.datasets import load_beir, load_squad
-    from knowledge.evaluation.runner import evaluate_retrieval
+    from evals.load.retrieval_sets import load_beir, load_squad
+    from evals.retrieval.runner import evaluate_retrieval
 
     if (beir is None) == (squad is None):
         fail("pass exactly one of --beir DIR or --squad FILE")
@@ -169,8 +169,8 @@ def eval_answers(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
 ) -> None:
     """Ask a data set's questions through the agent, over a temporary collection, and score the replies."""
-    from agent.evaluation.datasets import load_mtrag, load_squad_answers
-    from agent.evaluation.runner import evaluate_mtrag_answers, evaluate_squad_answers
+    from evals.answers.runner import evaluate_mtrag_answers, evaluate_squad_answers
+    from evals.load.answer_sets import load_mtrag, load_squad_answers
 
     if (squad is None) == (mtrag is None):
         fail("pass exactly one of --squad FILE or --mtrag FILE")
@@ -286,8 +286,8 @@ def eval_docs(
 ) -> None:
     """Ingest a documentation folder into a temporary collection, ask docs-qa questions through the agent, and
     score the replies as the data set's README says."""
-    from agent.evaluation.docs_qa import load_docs_questions
-    from agent.evaluation.docs_runner import evaluate_docs
+    from evals.answers.docs_qa import load_docs_questions
+    from evals.answers.docs_runner import evaluate_docs
     from knowledge.errors import KnowledgeError
 
     settings = cli_settings(log_level="WARNING")
@@ -325,7 +325,7 @@ def eval_docs(
 
 
 def _print_docs(report: DocsReport) -> None:
-    from agent.evaluation.docs_runner import TARGET_P95_MS, TARGETS
+    from evals.answers.docs_runner import TARGET_P95_MS, TARGETS
 
     def verdict(name: str) -> str:
         return "[green]met[/]" if report.targets_met[name] else "[red]not met[/]"
@@ -415,8 +415,8 @@ def eval_threshold(
         return
     if mtrag is None:
         fail("pass --questions FILE --collection NAME to calibrate a collection, or --mtrag FILE")
-    from agent.evaluation.datasets import load_mtrag, load_squad_answers
-    from agent.evaluation.runner import tune_threshold
+    from evals.answers.runner import tune_threshold
+    from evals.load.answer_sets import load_mtrag, load_squad_answers
 
     settings = cli_settings(log_level="WARNING")
     url = database_url(settings)
@@ -456,7 +456,7 @@ def _print_header(
 
 
 def _calibrate(questions: Path, collection: str, *, tenant: str, save: bool, as_json: bool) -> None:
-    from agent.evaluation.calibration import calibrate_collection, load_labelled_questions
+    from evals.answers.calibration import calibrate_collection, load_labelled_questions
 
     settings = cli_settings(log_level="WARNING")
     url = database_url(settings)

@@ -10,13 +10,13 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from sqlalchemy import func, select
 
-from agent.evaluation.datasets import load_mtrag, load_squad_answers
-from agent.evaluation.runner import EVAL_PLATFORM, ask_mtrag, evaluate_squad_answers, summarize_mtrag
 from agent.llm import ChatModels
 from agent.models import Conversation
 from core.db import session_scope
 from core.settings import AgentSettings, LLMSettings
-from knowledge.evaluation.runner import EVAL_TENANT
+from evals.answers.runner import EVAL_PLATFORM, ask_mtrag, evaluate_squad_answers, summarize_mtrag
+from evals.load.answer_sets import load_mtrag, load_squad_answers
+from evals.load.collections import EVAL_TENANT
 from knowledge.models import Collection
 from knowledge.service import KnowledgeBase
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.evaluation.calibration import calibrate_collection, load_labelled_questions
 from agent.schemas import AnswerRequest, ConversationKey
 from agent.service import AgentService
 from core.settings import AgentSettings, LLMSettings
+from evals.answers.calibration import calibrate_collection, load_labelled_questions
 from knowledge.errors import KnowledgeError
 from knowledge.service import KnowledgeBase
 

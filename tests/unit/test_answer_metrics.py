@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.evaluation.datasets import load_mtrag
-from agent.evaluation.metrics import (
+from evals.answers.metrics import (
     Scored,
     best_exact_match,
     best_token_f1,
@@ -20,7 +19,8 @@ from agent.evaluation.metrics import (
     strip_citations,
     token_f1,
 )
-from agent.evaluation.runner import half_of
+from evals.answers.runner import half_of
+from evals.load.answer_sets import load_mtrag
 
 
 def test_normalisation_drops_case_punctuation_articles_and_extra_spaces() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.evaluation.docs_qa import DocsQuestion, is_correct, keys_match, load_docs_questions, normalize, source_hit
+from evals.answers.docs_qa import DocsQuestion, is_correct, keys_match, load_docs_questions, normalize, source_hit
 from knowledge.errors import KnowledgeError
 
 ANSWERABLE = DocsQuestion(id="a", kind="answerable", turns=("q",), keys=(("Timeout(", "connect"),), sources=("t.md",))

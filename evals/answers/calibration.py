@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.evaluation.metrics import Scored, ThresholdRates, choose_threshold, rates_at
-from agent.evaluation.runner import Progress, eval_agent, no_progress
 from agent.llm import ChatModels
 from core.settings import AgentSettings, LLMSettings
+from evals.answers.metrics import Scored, ThresholdRates, choose_threshold, rates_at
+from evals.answers.runner import eval_agent
+from evals.toolkit.progress import Progress, no_progress
 from knowledge.errors import KnowledgeError
 from knowledge.service import KnowledgeBase
 

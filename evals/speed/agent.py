@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,17 +34,18 @@ from agent.schemas import AnswerRequest, ConversationKey
 from agent.service import AgentService
 from core.db import session_scope
 from core.settings import AgentSettings, LLMSettings
-from knowledge.benchmark.retrieval import (
+from evals.speed.retrieval import (
     BENCH_TENANT,
     SyntheticLoad,
     drop_synthetic_collection,
     load_synthetic_collection,
     open_synthetic_collection,
 )
-from knowledge.benchmark.synthetic import SyntheticCorpus
+from evals.speed.synthetic import SyntheticCorpus
+from evals.toolkit.progress import Progress, no_progress
+from evals.toolkit.stats import latency_percentiles
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import KnowledgeError
-from knowledge.evaluation.metrics import percentile
 from knowledge.search import SearchHit, SearchMode, SearchParams
 from knowledge.service import KnowledgeBase
 from knowledge.vector_index import vacuum_search_tables
@@ -57,7 +58,6 @@ TARGET_P95_MS = 40.0
 SCRIPTED_MODEL = "scripted:instant"
 SCRIPTED_ANSWER = "The synthetic corpus covers this in its first passage [1], with more detail in the second [2]."
 
-Progress = Callable[[str, int, int], None]
 
 _LATEST_MESSAGE = re.compile(r"Latest message: (.*)\n\nStandalone question:\s*$", re.DOTALL)
 
@@ -208,10 +208,6 @@ class AgentBenchmark:
         return asdict(self)
 
 
-def _latency(samples: Sequence[float]) -> dict[str, float]:
-    return {f"p{q}": round(percentile(samples, q), 2) for q in (50, 95, 99)}
-
-
 async def bench_agent(
     knowledge: KnowledgeBase,
     *,
@@ -220,7 +216,7 @@ async def bench_agent(
     warmup: int = WARMUP_QUESTIONS,
     keep: bool = False,
     index_memory_mb: int = 2048,
-    progress: Progress = lambda stage, done, total: None,
+    progress: Progress = no_progress,
 ) -> AgentBenchmark:
     """Reuse (or build) ``bench/synthetic-N`` and time ``warmup + questions`` answers, half of them follow-ups.
 
@@ -310,11 +306,11 @@ async def _run(
         by_kind[follow_up].append(took)
         outcomes[reply.outcome] = outcomes.get(reply.outcome, 0) + 1
     result.follow_ups = len(by_kind[True])
-    result.latency_ms = _latency(totals)
-    result.query_embedding_ms = _latency(embeddings)
-    result.search_ms = _latency(searches)
-    result.new_conversation_ms = _latency(by_kind[False])
-    result.follow_up_ms = _latency(by_kind[True])
+    result.latency_ms = latency_percentiles(totals, digits=2)
+    result.query_embedding_ms = latency_percentiles(embeddings, digits=2)
+    result.search_ms = latency_percentiles(searches, digits=2)
+    result.new_conversation_ms = latency_percentiles(by_kind[False], digits=2)
+    result.follow_up_ms = latency_percentiles(by_kind[True], digits=2)
     result.outcomes = outcomes
     # Only answers count: an error path is fast and would flatter the figures.
     result.target_met = result.latency_ms["p95"] <= TARGET_P95_MS and outcomes == {"answered": result.questions}

@@ -6,11 +6,7 @@ database search are timed separately, so the search latency is the database's al
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,24 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import session_scope
 from core.settings import KnowledgeSettings
-from knowledge.collections import delete_collection, get_or_create_collection
-from knowledge.documents import SourceDocument
+from evals.load.collections import EVAL_TENANT, EmbeddingCache, load_collection
+from evals.load.retrieval_sets import EvalQuery, EvalSet
+from evals.retrieval.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from evals.toolkit.progress import Progress, no_progress
+from evals.toolkit.stats import latency_percentiles, unique_in_order
+from knowledge.collections import delete_collection
 from knowledge.embeddings.base import Embedder
-from knowledge.evaluation.datasets import EvalQuery, EvalSet
-from knowledge.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k, unique_in_order
-from knowledge.ingest import chunk_for_embedder
 from knowledge.models import Collection
 from knowledge.search import SearchMode, SearchParams, search
-from knowledge.store import PreparedDocument, write_documents
-from knowledge.vector_index import build_vector_index, vacuum_search_tables
 
-EVAL_TENANT = "eval"
-WRITE_BATCH_DOCUMENTS = 500
 RANKING_DEPTH = 100
 WARMUP_QUERIES = 20
-
-Progress = Callable[[str, int, int], None]
-"""(stage, done, total)."""
 
 
 @dataclass
@@ -58,84 +48,6 @@ class EvaluationResult:
     modes: list[ModeResult] = field(default_factory=list)
 
 
-class EmbeddingCache:
-    """Vectors by text hash in one ``.npz`` per model, so repeated evaluations skip re-embedding the corpus."""
-
-    def __init__(self, folder: Path | None, model: str) -> None:
-        slug = "".join(ch if ch.isalnum() else "-" for ch in model)
-        self._path = folder / f"embeddings-{slug}.npz" if folder else None
-        self._vectors: dict[str, npt.NDArray[np.float32]] = {}
-        self._dirty = False
-        if self._path and self._path.is_file():
-            with np.load(self._path) as stored:
-                self._vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
-
-    @staticmethod
-    def key(text: str) -> str:
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def embed(self, embedder: Embedder, texts: list[str]) -> npt.NDArray[np.float32]:
-        keys = [self.key(t) for t in texts]
-        missing = [i for i, k in enumerate(keys) if k not in self._vectors]
-        if missing:
-            fresh = embedder.embed_array([texts[i] for i in missing])
-            for i, vector in zip(missing, fresh, strict=True):
-                self._vectors[keys[i]] = vector
-            self._dirty = True
-        return np.stack([self._vectors[k] for k in keys]) if keys else np.zeros((0, embedder.dims), np.float32)
-
-    def save(self) -> None:
-        if self._path is None or not self._dirty:
-            return
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        keys = list(self._vectors)
-        np.savez(self._path, keys=np.array(keys), vectors=np.stack([self._vectors[k] for k in keys]))
-
-
-async def load_collection(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    embedder: Embedder,
-    settings: KnowledgeSettings,
-    dataset: EvalSet,
-    *,
-    cache: EmbeddingCache,
-    progress: Progress,
-) -> tuple[Collection, int]:
-    """Chunk, embed and bulk-write the data set into a new collection, then build its vector index."""
-    async with session_scope(sessionmaker) as session:
-        collection, _ = await get_or_create_collection(
-            session, tenant=EVAL_TENANT, name=f"{dataset.name}-{uuid.uuid4().hex[:8]}", embedder=embedder
-        )
-    total, chunks_written = len(dataset.documents), 0
-    for start in range(0, total, WRITE_BATCH_DOCUMENTS):
-        batch = dataset.documents[start : start + WRITE_BATCH_DOCUMENTS]
-
-        def prepare(batch: list[SourceDocument] = batch) -> list[PreparedDocument]:
-            drafts = [chunk_for_embedder(document, embedder, settings) for document in batch]
-            # One embedding call for the whole batch: batches of similar lengths, not one per document.
-            vectors = cache.embed(embedder, [chunk.embedding_text() for chunks in drafts for chunk in chunks])
-            prepared, offset = [], 0
-            for document, chunks in zip(batch, drafts, strict=True):
-                prepared.append(
-                    PreparedDocument(document, cache.key(document.text), chunks, vectors[offset : offset + len(chunks)])
-                )
-                offset += len(chunks)
-            return prepared
-
-        prepared = await asyncio.to_thread(prepare)
-        async with session_scope(sessionmaker) as session:
-            chunks_written += await write_documents(session, collection, prepared)
-        progress("embedding and writing", start + len(batch), total)
-    cache.save()
-    progress("building the vector index", 0, 1)
-    async with session_scope(sessionmaker) as session:
-        await build_vector_index(session, collection)
-    await vacuum_search_tables(sessionmaker.kw["bind"])
-    async with session_scope(sessionmaker) as session:
-        refreshed = await session.get(Collection, collection.id)
-    return refreshed or collection, chunks_written
-
-
 async def evaluate_retrieval(
     sessionmaker: async_sessionmaker[AsyncSession],
     embedder: Embedder,
@@ -146,7 +58,7 @@ async def evaluate_retrieval(
     params: SearchParams,
     cache_dir: Path | None = None,
     max_queries: int | None = None,
-    progress: Progress = lambda stage, done, total: None,
+    progress: Progress = no_progress,
 ) -> EvaluationResult:
     cache = EmbeddingCache(cache_dir, embedder.name)
     started = time.perf_counter()
@@ -170,7 +82,7 @@ async def evaluate_retrieval(
             embed_ms.append((time.perf_counter() - tick) * 1000)
             if done % 50 == 0 or done == len(queries):
                 progress("embedding queries", done, len(queries))
-        result.embed_query_ms = _latency(embed_ms)
+        result.embed_query_ms = latency_percentiles(embed_ms, digits=2)
         for mode in modes:
             result.modes.append(
                 await _run_mode(sessionmaker, collection, queries, vectors, mode=mode, params=params, progress=progress)
@@ -224,8 +136,6 @@ async def _run_mode(
             if done % 50 == 0 or done == len(queries):
                 progress(f"{mode} search", done, len(queries))
     metrics = {name: round(float(np.mean(values)), 4) if values else 0.0 for name, values in scores.items()}
-    return ModeResult(mode=mode, queries=len(queries), metrics=metrics, search_ms=_latency(search_ms))
-
-
-def _latency(samples: list[float]) -> dict[str, float]:
-    return {f"p{q}": round(percentile(samples, q), 2) for q in (50, 95, 99)}
+    return ModeResult(
+        mode=mode, queries=len(queries), metrics=metrics, search_ms=latency_percentiles(search_ms, digits=2)
+    )

@@ -1,6 +1,6 @@
 """Question sets with reference answers, in their published formats: SQuAD v1.1 JSON and MTRAG generation tasks.
 
-The SQuAD corpus and gold paragraphs are the retrieval evaluation's (``knowledge.evaluation.datasets``), so both
+The SQuAD corpus and gold paragraphs are the retrieval evaluation's (``evals.load.retrieval_sets``), so both
 evaluations index the same documents and share the corpus embedding cache.
 """
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evals.load.retrieval_sets import EvalSet, load_squad
 from knowledge.documents import SourceDocument
 from knowledge.errors import KnowledgeError
-from knowledge.evaluation.datasets import EvalSet, load_squad
 
 ANSWERABILITY_CLASSES = ("ANSWERABLE", "PARTIAL", "UNDERSPECIFIED", "UNANSWERABLE")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import session_scope
 from core.settings import KnowledgeSettings
+from evals.toolkit.progress import Progress, no_progress
 from knowledge.collections import delete_collection, get_or_create_collection
 from knowledge.documents import ChunkDraft, SourceDocument
 from knowledge.embeddings.base import Embedder
@@ -29,8 +29,6 @@ from knowledge.vector_index import build_vector_index
 BENCH_TENANT = "bench"
 WRITE_BATCH_DOCUMENTS = 500
 PGVECTOR_BATCH = 500
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -142,7 +140,7 @@ async def bench_ingest(
     documents: list[SourceDocument],
     *,
     end_to_end: bool = True,
-    progress: Progress = lambda stage, done, total: None,
+    progress: Progress = no_progress,
 ) -> IngestBenchmark:
     progress("chunking", 0, 1)
     tick = time.perf_counter()

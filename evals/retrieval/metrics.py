@@ -29,21 +29,3 @@ def mrr_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 10) ->
         if relevant.get(doc, 0) > 0:
             return 1.0 / rank
     return 0.0
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0–100) with linear interpolation, as numpy's default."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def unique_in_order(items: Sequence[str]) -> list[str]:
-    """Chunk hits → document ranking: each document at the rank of its best chunk."""
-    seen: dict[str, None] = {}
-    for item in items:
-        seen.setdefault(item, None)
-    return list(seen)

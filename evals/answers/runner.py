@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +19,14 @@ from typing import Literal
 
 from sqlalchemy import delete, select
 
-from agent.evaluation.datasets import ANSWERABILITY_CLASSES, MtragSet, MtragTask, SquadAnswerSet, SquadQuestion
-from agent.evaluation.metrics import (
+from agent.llm import ChatModels
+from agent.memory import AnswerRecord
+from agent.models import Conversation
+from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, ConversationKey
+from agent.service import AgentService
+from core.db import session_scope
+from core.settings import AgentSettings, LLMSettings
+from evals.answers.metrics import (
     Scored,
     ThresholdRates,
     answered_share,
@@ -31,17 +37,12 @@ from agent.evaluation.metrics import (
     rates_at,
     strip_citations,
 )
-from agent.llm import ChatModels
-from agent.memory import AnswerRecord
-from agent.models import Conversation
-from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, ConversationKey
-from agent.service import AgentService
-from core.db import session_scope
-from core.settings import AgentSettings, LLMSettings
+from evals.load.answer_sets import ANSWERABILITY_CLASSES, MtragSet, MtragTask, SquadAnswerSet, SquadQuestion
+from evals.load.collections import EVAL_TENANT, EmbeddingCache, load_collection
+from evals.load.retrieval_sets import EvalSet
+from evals.toolkit.progress import Progress, no_progress
+from evals.toolkit.stats import latency_percentiles, mean, percentile, rate, unique_in_order
 from knowledge.collections import delete_collection
-from knowledge.evaluation.datasets import EvalSet
-from knowledge.evaluation.metrics import percentile, unique_in_order
-from knowledge.evaluation.runner import EVAL_TENANT, EmbeddingCache, load_collection
 from knowledge.models import Collection
 from knowledge.service import KnowledgeBase
 
@@ -50,14 +51,6 @@ TARGET_RATE = 0.8
 """The issue's targets: abstain on ≥ 80 % of unanswerable questions and answer ≥ 80 % of answerable ones."""
 SWEEP = [round(0.05 * i, 2) for i in range(15)]
 """Thresholds shown next to the chosen one (0.00–0.70)."""
-
-Progress = Callable[[str, int, int], None]
-"""(stage, done, total)."""
-
-
-def no_progress(stage: str, done: int, total: int) -> None:
-    return None
-
 
 # --- the throwaway corpus -------------------------------------------------------------------------------------
 
@@ -235,19 +228,6 @@ def _with_threshold(settings: AgentSettings, min_similarity: float | None) -> Ag
     return settings if min_similarity is None else settings.model_copy(update={"min_similarity": min_similarity})
 
 
-def latency_percentiles(samples: Sequence[float]) -> dict[str, float]:
-    """p50, p95 and p99 in ms, to a tenth."""
-    return {f"p{q}": round(percentile(samples, q), 1) for q in (50, 95, 99)}
-
-
-def _rate(hits: int, total: int) -> float:
-    return round(hits / total, 4) if total else 0.0
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return round(sum(values) / len(values), 4) if values else None
-
-
 def _answer_text(asked: Asked) -> str:
     """The reply as an answer to score: no citation markers."""
     return strip_citations(asked.text)
@@ -321,22 +301,22 @@ def summarize_squad(corpus: CorpusInfo, agent: AgentInfo, items: Sequence[SquadI
         questions=total,
         agent=agent,
         outcomes={o: sum(i.asked.outcome == o for i in items) for o in ("answered", "abstained", "error")},
-        answered_rate=_rate(len(answered), total),
+        answered_rate=rate(len(answered), total),
         retrieval={
-            "recall@1": _rate(sum(i.asked.retrieved[:1] == [i.question.gold_uri] for i in items), total),
-            f"recall@{agent.sources}": _rate(sum(i.question.gold_uri in i.asked.retrieved for i in items), total),
+            "recall@1": rate(sum(i.asked.retrieved[:1] == [i.question.gold_uri] for i in items), total),
+            f"recall@{agent.sources}": rate(sum(i.question.gold_uri in i.asked.retrieved for i in items), total),
         },
-        contains_answer_rate=_rate(sum(contained), len(answered)),
-        contains_answer_rate_all=_rate(sum(contained), total),
+        contains_answer_rate=rate(sum(contained), len(answered)),
+        contains_answer_rate_all=rate(sum(contained), total),
         latency_ms=latency_percentiles([i.asked.latency_ms for i in items]),
     )
     if not agent.extractive:
         em = {id(i): best_exact_match(_answer_text(i.asked), i.question.answers) for i in answered}
         f1 = {id(i): best_token_f1(_answer_text(i.asked), i.question.answers) for i in answered}
-        report.exact_match = _mean([em.get(id(i), 0.0) for i in items])
-        report.f1 = _mean([f1.get(id(i), 0.0) for i in items])
-        report.exact_match_answered = _mean(list(em.values()))
-        report.f1_answered = _mean(list(f1.values()))
+        report.exact_match = mean([em.get(id(i), 0.0) for i in items])
+        report.f1 = mean([f1.get(id(i), 0.0) for i in items])
+        report.exact_match_answered = mean(list(em.values()))
+        report.f1_answered = mean(list(f1.values()))
     return report
 
 
@@ -440,8 +420,8 @@ def _class_figures(items: Sequence[MtragItem]) -> ClassFigures:
         answered=answered,
         abstained=abstained,
         error=count - answered - abstained,
-        answered_rate=_rate(answered, count),
-        abstained_rate=_rate(abstained, count),
+        answered_rate=rate(answered, count),
+        abstained_rate=rate(abstained, count),
     )
 
 
@@ -471,13 +451,13 @@ def summarize_mtrag(corpus: CorpusInfo, agent: AgentInfo, items: Sequence[MtragI
             "answerable_answer_rate": answer_rate >= TARGET_RATE,
             "unanswerable_abstention_rate": abstention_rate >= TARGET_RATE,
         },
-        context_recall=_rate(
+        context_recall=rate(
             sum(bool(set(i.task.context_ids) & set(i.asked.retrieved)) for i in with_contexts), len(with_contexts)
         ),
         latency_ms=latency_percentiles([i.asked.latency_ms for i in items]),
     )
     if not agent.extractive:
-        report.f1_answered_answerable = _mean(
+        report.f1_answered_answerable = mean(
             [
                 best_token_f1(_answer_text(i.asked), i.task.targets)
                 for i in items

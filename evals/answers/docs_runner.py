@@ -1,5 +1,5 @@
 """The docs-qa evaluation: ingest a documentation folder into a throwaway collection, ask every question through a
-real ``AgentService`` and score the replies with the data set's rules (``agent.evaluation.docs_qa``).
+real ``AgentService`` and score the replies with the data set's rules (``evals.answers.docs_qa``).
 
 A follow-up's turns are asked in one conversation and only the last is scored. The collection and the run's
 conversations are deleted afterwards, whatever happens.
@@ -15,12 +15,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.evaluation.docs_qa import KINDS, DocsQuestion, is_correct, source_hit
-from agent.evaluation.runner import AgentInfo, Asked, Progress, eval_agent, latency_percentiles, no_progress
 from agent.llm import ChatModels
 from core.settings import AgentSettings, LLMSettings
+from evals.answers.docs_qa import KINDS, DocsQuestion, is_correct, source_hit
+from evals.answers.runner import AgentInfo, Asked, eval_agent
+from evals.load.collections import EVAL_TENANT
+from evals.toolkit.progress import Progress, no_progress
+from evals.toolkit.stats import latency_percentiles, rate
 from knowledge.errors import KnowledgeError
-from knowledge.evaluation.runner import EVAL_TENANT
 from knowledge.published import PublishedSite
 from knowledge.service import KnowledgeBase
 
@@ -137,19 +139,15 @@ def score(question: DocsQuestion, asked: Asked, *, folder_name: str, latency_ms:
     )
 
 
-def _rate(hits: int, total: int) -> float:
-    return round(hits / total, 4) if total else 0.0
-
-
 def _kind_figures(items: Sequence[DocsItem]) -> KindFigures:
     correct = sum(i.correct for i in items)
     hits = sum(i.source_hit for i in items)
     return KindFigures(
         count=len(items),
         correct=correct,
-        correct_rate=_rate(correct, len(items)),
+        correct_rate=rate(correct, len(items)),
         source_hits=hits,
-        source_hit_rate=_rate(hits, len(items)),
+        source_hit_rate=rate(hits, len(items)),
         outcomes={o: sum(i.outcome == o for i in items) for o in ("answered", "abstained", "error")},
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -13,8 +12,9 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import session_scope
-from knowledge.benchmark.synthetic import SyntheticCorpus
-from knowledge.evaluation.metrics import percentile
+from evals.speed.synthetic import SyntheticCorpus
+from evals.toolkit.progress import Progress, no_progress
+from evals.toolkit.stats import latency_percentiles
 from knowledge.models import Collection, Document
 from knowledge.search import SEARCH_MODES, SearchParams, search
 from knowledge.store import copy_chunks
@@ -24,8 +24,6 @@ from knowledge.vector_index import build_vector_index, drop_vector_index, has_ve
 BENCH_TENANT = "bench"
 COPY_BATCH = 20_000
 WARMUP_QUERIES = 20
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -150,7 +148,7 @@ async def load_synthetic_collection(
     corpus: SyntheticCorpus,
     *,
     index_memory_mb: int = 2048,
-    progress: Progress = lambda stage, done, total: None,
+    progress: Progress = no_progress,
 ) -> SyntheticLoad:
     """COPY the corpus into the (empty) collection, then its term statistics and HNSW index."""
     load = SyntheticLoad(reused=False)
@@ -187,7 +185,7 @@ async def bench_retrieval(
     params: SearchParams | None = None,
     keep: bool = False,
     index_memory_mb: int = 2048,
-    progress: Progress = lambda stage, done, total: None,
+    progress: Progress = no_progress,
 ) -> RetrievalBenchmark:
     """Build (or reuse a complete, kept) synthetic collection of ``chunks`` chunks and time queries on it."""
     params = params or SearchParams()
@@ -233,7 +231,7 @@ async def bench_retrieval(
                         stage = f"{mode} queries" if timed else f"warming the caches ({mode})"
                         progress(stage, index + 1, len(workload))
                 if timed:
-                    result.latency_ms[mode] = {f"p{q}": round(percentile(samples, q), 2) for q in (50, 95, 99)}
+                    result.latency_ms[mode] = latency_percentiles(samples, digits=2)
         if params.postings_per_term is not None:
             result.keyword_overlap_with_exact_at_10 = await _overlap_with_exact(
                 sessionmaker, collection, workload[WARMUP_QUERIES:], params, progress

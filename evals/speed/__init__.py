@@ -1,0 +1,1 @@
+"""Speed: ingest, retrieval and the agent under load, on synthetic data."""

@@ -1,0 +1,1 @@
+"""What every evaluation and benchmark shares."""

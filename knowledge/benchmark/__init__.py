@@ -1,1 +1,0 @@
-"""Speed measurements: retrieval latency on large synthetic corpora and the database write path."""
