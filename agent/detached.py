@@ -51,7 +51,7 @@ class DetachedRuns:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("an answer running in the background failed", error=f"{type(error).__name__}: {error}")
+            log.error("an answer running in the background failed", exc_info=error)
 
     async def aclose(self) -> None:
         """Wait up to ``grace_seconds`` for the answers still running, then cancel the rest."""

@@ -110,11 +110,11 @@ class Worker:
                     await self._run(QueueExecutionMode.continuous, stop)
                 except Exception as error:
                     if stop.is_set():
-                        log.warning("worker stopped with an error", error=f"{type(error).__name__}: {error}")
+                        log.warning("worker stopped with an error", exc_info=error)
                         break
                     log.error(
                         "worker interrupted; starting over",
-                        error=f"{type(error).__name__}: {error}",
+                        exc_info=error,
                         retry_in_seconds=self.restart_delay,
                     )
                 with suppress(TimeoutError):
@@ -240,7 +240,7 @@ class Worker:
                     listener_lost.set()
                     manager.shutdown.set()
                 except Exception as error:  # the database is unreachable: the run itself fails and starts over
-                    log.warning("could not check the job listener", error=f"{type(error).__name__}: {error}")
+                    log.warning("could not check the job listener", exc_info=error)
 
         stalled_after = self.settings.stalled_after_seconds
         helpers = [asyncio.create_task(stop_when_asked())]
@@ -340,14 +340,14 @@ class Worker:
             await deliverer.deliver(event, reply)
             await self.queue.mark_delivered(event)
         except Exception as error:
-            log.error("apology not delivered either", reference_id=reference, error=f"{type(error).__name__}: {error}")
+            log.error("apology not delivered either", reference_id=reference, exc_info=error)
 
     async def _prune_periodically(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 pruned = await self.queue.prune()
             except Exception as error:
-                log.warning("could not prune processed events", error=f"{type(error).__name__}: {error}")
+                log.warning("could not prune processed events", exc_info=error)
             else:
                 if any(pruned):
                     log.info("pruned processed events", events=pruned.events, queue_log_lines=pruned.log_lines)
@@ -381,7 +381,7 @@ class Worker:
         try:
             await deliverer.working(event)
         except Exception as error:
-            log.warning("could not show that the bot is working", error=f"{type(error).__name__}: {error}")
+            log.warning("could not show that the bot is working", exc_info=error)
 
     async def _stream(
         self,
@@ -408,7 +408,7 @@ class Worker:
                 try:
                     posted = await deliverer.update(event, text)
                 except Exception as error:
-                    log.warning("could not show the partial answer", error=f"{type(error).__name__}: {error}")
+                    log.warning("could not show the partial answer", exc_info=error)
                 else:
                     if posted is not None:
                         await self._keep_placeholder(event, posted)
@@ -422,7 +422,7 @@ class Worker:
         try:
             await self.queue.save_placeholder(event, placeholder_id)
         except Exception as error:
-            log.warning("could not store the placeholder's id", error=f"{type(error).__name__}: {error}")
+            log.warning("could not store the placeholder's id", exc_info=error)
 
 
 def tenant_wait_seconds(waited: float, *, first: float, most: float) -> float:

@@ -89,7 +89,7 @@ class LangfuseTracing:
                 public_key=self.public_key, trace_context={"trace_id": langfuse_trace_id(trace_id)}
             )
         except Exception as error:
-            log.warning("langfuse trace not started", error=repr(error))
+            log.warning("langfuse trace not started", exc_info=error)
             return None
         metadata: dict[str, Any] = {"langfuse_session_id": session_id, "langfuse_trace_name": TRACE_NAME}
         if user_id:
@@ -110,7 +110,7 @@ class LangfuseTracing:
                 comment=comment,
             )
         except Exception as error:
-            log.warning("langfuse score not sent", error=repr(error), trace_id=trace_id)
+            log.warning("langfuse score not sent", trace_id=trace_id, exc_info=error)
 
     async def delete_score(self, *, trace_id: str, user_id: str) -> None:
         """The user took their vote back: its score goes too."""
@@ -126,7 +126,7 @@ class LangfuseTracing:
         try:
             await asyncio.wait_for(delete(), DELETE_TIMEOUT)  # a vote waits for Langfuse this long at most
         except Exception as error:  # e.g. the score never arrived: nothing to take back
-            log.warning("langfuse score not deleted", error=repr(error), trace_id=trace_id)
+            log.warning("langfuse score not deleted", trace_id=trace_id, exc_info=error)
 
     def shutdown(self) -> None:
         """Send what is queued and stop the client's background threads (blocks)."""
@@ -143,4 +143,4 @@ class LangfuseTracing:
             with LangfuseResourceManager._lock:
                 LangfuseResourceManager._instances.pop(self.public_key, None)
         except Exception as error:
-            log.warning("langfuse shutdown failed", error=repr(error))
+            log.warning("langfuse shutdown failed", exc_info=error)

@@ -123,7 +123,13 @@ class SecretMasker:
         self._known = sorted({s for s in known_secrets if s}, key=len, reverse=True)
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-        return {key: self.mask_value(key, value) for key, value in event_dict.items()}
+        return {key: self._mask_field(key, value) for key, value in event_dict.items()}
+
+    def _mask_field(self, key: str, value: Any) -> Any:
+        if key == "exception" and isinstance(value, str):
+            # A traceback rendered by ``format_exc_info``: its frames, and the error at its end, get more room.
+            return self.mask_text(value, MAX_EXCEPTION_CHARS)
+        return self.mask_value(key, value)
 
     def mask_text(self, text: str, limit: int = MAX_VALUE_CHARS) -> str:
         """``text`` capped (first: masking then costs at most ``limit``), then with every secret masked."""
@@ -152,19 +158,6 @@ def _drop_color_message(logger: WrappedLogger, method_name: str, event_dict: Eve
     # uvicorn attaches an ANSI-coloured copy of its message; the renderer colours on its own.
     event_dict.pop("color_message", None)
     return event_dict
-
-
-def _render_exception_masked(masker: SecretMasker) -> Processor:
-    """Format exceptions to text, then mask them: tracebacks quote URLs and arguments."""
-    format_exc = structlog.processors.format_exc_info
-
-    def processor(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-        event_dict = format_exc(logger, method_name, event_dict)
-        if isinstance(event_dict.get("exception"), str):
-            event_dict["exception"] = masker.mask_text(event_dict["exception"], MAX_EXCEPTION_CHARS)
-        return event_dict
-
-    return processor
 
 
 def _masked_traceback(masker: SecretMasker) -> Callable[[TextIO, Any], None]:
@@ -231,7 +224,9 @@ def configure_logging(
     final: list[Processor]
     if as_json:
         renderer = structlog.processors.JSONRenderer()
-        final = [_render_exception_masked(masker), masker, renderer]
+        # ``exc_info`` (an exception, or True in an ``except`` block) becomes the traceback text under
+        # ``exception``; the masker after it caps and masks that too: tracebacks quote URLs and arguments.
+        final = [structlog.processors.format_exc_info, masker, renderer]
     else:
         # The console renderer prints exceptions itself: through a formatter that masks them too.
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty(), exception_formatter=_masked_traceback(masker))

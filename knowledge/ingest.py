@@ -293,7 +293,7 @@ class IngestPipeline:
 
     def _fail_before_writing(self, uri: str, error: Exception, report: IngestReport) -> None:
         report.failed.append((uri, f"{type(error).__name__}: {error}"))
-        log.warning("document failed before writing", source=uri, error=str(error))
+        log.warning("document failed before writing", source=uri, exc_info=error)
         self._progress(uri, None)
 
     async def _store_batch(

@@ -52,7 +52,7 @@ def _reason(error: OSError) -> str:
 def _report_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         error = task.exception()
-        log.error("discord gateway stopped", error=f"{type(error).__name__}: {error}")
+        log.error("discord gateway stopped", exc_info=error)
 
 
 async def start_gateway(stack: AsyncExitStack, settings: DiscordSettings, deps: DiscordDeps, *, data_dir: Path) -> None:

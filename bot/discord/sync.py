@@ -44,5 +44,5 @@ async def sync_if_changed(bot: commands.Bot, *, data_dir: Path, dev_guild_id: in
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(digest + "\n")
     except OSError as error:  # registering worked; the next start registers again, harmlessly
-        log.warning("could not remember the registered commands", error=str(error))
+        log.warning("could not remember the registered commands", exc_info=error)
     log.info("discord commands registered", scope=scope, count=len(synced))

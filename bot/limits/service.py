@@ -140,7 +140,7 @@ class Limits:
             windows = await prune_windows(self.database, now=now)
             leases = await self.slots.prune(now=now)
         except Exception as error:
-            log.warning("could not prune the limits' counters", error=f"{type(error).__name__}: {error}")
+            log.warning("could not prune the limits' counters", exc_info=error)
         else:
             if windows or leases:
                 log.info("pruned the limits' counters", windows=windows, expired_leases=leases)

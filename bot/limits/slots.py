@@ -103,13 +103,13 @@ class TenantSlots:
             try:
                 await self.database.execute(_RENEW, lease.tenant, lease.slot, lease.holder, self.lease_seconds)
             except Exception as error:  # the next try may work; the lease lasts two more intervals
-                log.warning("could not renew an answer's lease", error=f"{type(error).__name__}: {error}")
+                log.warning("could not renew an answer's lease", exc_info=error)
 
     async def _release(self, lease: Lease) -> None:
         try:
             await self.database.execute(_RELEASE, lease.tenant, lease.slot, lease.holder)
         except Exception as error:
-            log.warning("could not release an answer's lease; it expires", error=f"{type(error).__name__}: {error}")
+            log.warning("could not release an answer's lease; it expires", exc_info=error)
 
     async def prune(self, *, now: datetime) -> int:
         """Forget leases of crashed holders (their slots are taken over anyway; this keeps the table small)."""

@@ -28,7 +28,7 @@ def rst_to_markdown(text: str, *, source_uri: str = "<rst>") -> tuple[str, list[
         document = parse_rst(text, source_uri=source_uri)
         markdown, titles = render_markdown(document)
     except Exception as error:  # a docutils bug on odd input must not lose the whole document
-        log.warning("rst.docutils_failed", source_uri=source_uri, error=type(error).__name__)
+        log.warning("rst.docutils_failed", source_uri=source_uri, exc_info=error)
         return rewrite_titles(text)
     title = document.get("title")  # set by a ``.. title::`` directive
     if isinstance(title, str) and title.strip():

@@ -57,7 +57,7 @@ def _walk(
         with os.scandir(directory) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
     except OSError as error:
-        log.warning("cannot list directory; skipping it", directory=str(directory), error=str(error))
+        log.warning("cannot list directory; skipping it", directory=str(directory), exc_info=error)
         return
     for entry in entries:
         if entry.name.startswith("."):
@@ -112,6 +112,6 @@ def _read_gitignore(directory: Path, relative_dir: str) -> list[_IgnoreFile]:
     except (FileNotFoundError, NotADirectoryError):
         return []
     except OSError as error:
-        log.warning("cannot read .gitignore; its patterns are not applied", path=str(path), error=str(error))
+        log.warning("cannot read .gitignore; its patterns are not applied", path=str(path), exc_info=error)
         return []
     return [_IgnoreFile(relative_dir, GitIgnoreSpec.from_lines(lines))]

@@ -76,6 +76,32 @@ def test_secrets_inside_tracebacks_are_masked(json_stream: io.StringIO) -> None:
     assert "registered-secret-123" not in json_stream.getvalue()
 
 
+def _fetch(url: str) -> None:
+    raise ConnectionError(f"fetch failed for {url} with registered-secret-123: " + "detail " * 400 + "END")
+
+
+def _load_page(url: str) -> None:
+    _fetch(url)
+
+
+def test_a_logged_exception_carries_its_traceback(json_stream: io.StringIO) -> None:
+    # As the app's call sites do: the exception itself as exc_info, at warning level, inside the except block.
+    try:
+        _load_page("https://docs.example.com/start")
+    except ConnectionError as error:
+        get_logger("test").warning("page not loaded", exc_info=error)
+    (line,) = lines(json_stream)
+    assert line["event"] == "page not loaded" and line["level"] == "warning"
+    assert "exc_info" not in line and "error" not in line
+    traceback = str(line["exception"])
+    assert traceback.startswith("Traceback (most recent call last):")
+    # Every frame down to the raise, then the error itself: longer than an ordinary value, it is not cut.
+    assert "in _load_page" in traceback and "in _fetch" in traceback
+    assert "ConnectionError: fetch failed for https://docs.example.com/start with ***" in traceback
+    assert traceback.rstrip().endswith("END")
+    assert "registered-secret-123" not in json_stream.getvalue()
+
+
 def test_console_rendering_in_a_terminal() -> None:
     stream = Terminal()
     configure_logging(log_format="auto", stream=stream, secrets=["registered-secret-123"])

@@ -30,7 +30,7 @@ async def on_app_command_error(interaction: discord.Interaction, error: app_comm
         command=interaction.command.qualified_name if interaction.command else None,
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
-        error=f"{type(original).__name__}: {original}",
+        exc_info=original,
     )
     text = APOLOGY.format(reference=reference)
     try:
@@ -39,7 +39,7 @@ async def on_app_command_error(interaction: discord.Interaction, error: app_comm
         else:
             await interaction.response.send_message(text, ephemeral=True)
     except discord.HTTPException as notify_error:
-        log.error("discord apology not delivered", reference_id=reference, error=str(notify_error))
+        log.error("discord apology not delivered", reference_id=reference, exc_info=notify_error)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -33,7 +33,7 @@ def register(app: AsyncApp) -> None:
             event_type=event.get("type"),
             event_id=body.get("event_id"),
             channel=event.get("channel"),
-            error=f"{type(error).__name__}: {error}",
+            exc_info=error,
         )
         channel = event.get("channel")
         # An unverified body names whatever channel its sender likes: never post there with our token.
@@ -46,4 +46,4 @@ def register(app: AsyncApp) -> None:
                     channel=channel, thread_ts=thread, text=APOLOGY.format(reference=reference)
                 )
             except Exception as notify_error:
-                log.error("slack apology not delivered", reference_id=reference, error=str(notify_error))
+                log.error("slack apology not delivered", reference_id=reference, exc_info=notify_error)
