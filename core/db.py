@@ -127,6 +127,13 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+def bound_engine(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine | None:
+    """The engine ``sessionmaker`` is bound to; ``None`` when it is bound to one connection (a test's
+    transaction) or to nothing."""
+    bind = sessionmaker.kw.get("bind")
+    return bind if isinstance(bind, AsyncEngine) else None
+
+
 _autocommitting: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
 
 
@@ -138,8 +145,8 @@ async def statement_scope(sessionmaker: async_sessionmaker[AsyncSession]) -> Asy
     It saves BEGIN and COMMIT, two of the three round trips of a one-statement ``session_scope``: an answer
     opens four such sessions, and under load every round trip also waits its turn on the event loop.
     """
-    engine = sessionmaker.kw.get("bind")
-    if not isinstance(engine, AsyncEngine):  # bound to one connection (its transaction decides) or to nothing
+    engine = bound_engine(sessionmaker)
+    if engine is None:  # bound to one connection (its transaction decides) or to nothing
         async with session_scope(sessionmaker) as session:
             yield session
         return

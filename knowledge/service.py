@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.batching import Batcher
-from core.db import session_scope, statement_scope
+from core.db import bound_engine, session_scope, statement_scope
 from core.futures import drop_outcome
 from core.metrics import RETRIEVAL_SECONDS
 from core.settings import KnowledgeSettings
@@ -58,6 +58,15 @@ class KnowledgeBase:
         self.settings = settings
         self._queries: Batcher[str, npt.NDArray[np.float32]] = Batcher(self._embed_queries, max_size=QUERY_BATCH)
         self._collections = CollectionCache() if collection_cache is None else collection_cache
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine its sessions use: for the work that needs a connection of its own (outside any
+        transaction: ``DROP INDEX CONCURRENTLY``, ``VACUUM``) or the database's URL."""
+        engine = bound_engine(self.sessionmaker)
+        if engine is None:
+            raise TypeError("this knowledge base's sessionmaker is bound to a connection or to nothing, not an engine")
+        return engine
 
     async def ingest(
         self,
@@ -219,7 +228,7 @@ class KnowledgeBase:
         async with session_scope(self.sessionmaker) as session:
             await delete_collection(session, tenant=tenant, name=name)
         self._collections.clear()
-        await drop_orphan_vector_indexes(self.sessionmaker.kw["bind"])
+        await drop_orphan_vector_indexes(self.engine)
 
     async def reindex(
         self, *, tenant: str, name: str, progress: Callable[[int, int], None] | None = None

@@ -14,6 +14,8 @@ from sqlalchemy.engine import URL
 from core.settings import ConfigurationError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from agent.service import AgentService
     from knowledge.service import KnowledgeBase
 
@@ -77,43 +79,39 @@ def database_url(settings: Settings) -> URL:
 
 
 @asynccontextmanager
-async def knowledge_base(settings: Settings, url: URL, *, role: str = "cli") -> AsyncIterator[KnowledgeBase]:
-    """A ``KnowledgeBase`` on a migrated database, with the configured embedder; disposed on exit."""
-    from core.db import create_engine, create_sessionmaker
+async def migrated_engine(settings: Settings, url: URL, *, role: str = "cli") -> AsyncIterator[AsyncEngine]:
+    """An engine on a migrated database (``DatabaseNotMigratedError`` otherwise); disposed on exit."""
+    from core.db import create_engine
     from core.schema import ensure_migrated
-    from knowledge.embeddings import create_embedder
-    from knowledge.service import KnowledgeBase
 
     engine = create_engine(url, role=role, database=settings.database)
     try:
         await ensure_migrated(engine)
-        yield KnowledgeBase(
-            sessionmaker=create_sessionmaker(engine),
-            embedder=create_embedder(settings.embedding),
-            settings=settings.knowledge,
-        )
+        yield engine
     finally:
         await engine.dispose()
 
 
 @asynccontextmanager
+async def knowledge_base(settings: Settings, url: URL, *, role: str = "cli") -> AsyncIterator[KnowledgeBase]:
+    """A ``KnowledgeBase`` on a migrated database, with the configured embedder; disposed on exit."""
+    from bot.services import build_knowledge_base
+
+    async with migrated_engine(settings, url, role=role) as engine:
+        yield build_knowledge_base(settings, engine)
+
+
+@asynccontextmanager
 async def agent_service(settings: Settings, url: URL, *, role: str = "cli") -> AsyncIterator[AgentService]:
     """An ``AgentService`` with the configured LLM (or extractive answers when there is none)."""
-    from agent.service import AgentService
-    from core.langfuse import LangfuseTracing
+    from bot.services import build_services
 
-    tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
-    try:
-        async with knowledge_base(settings, url, role=role) as kb:
-            agent = AgentService(
-                knowledge=kb, sessionmaker=kb.sessionmaker, llm=settings.llm, settings=settings.agent, tracing=tracing
-            )
-            try:
-                yield agent
-            finally:
-                await agent.aclose()
-    finally:
-        await asyncio.to_thread(tracing.shutdown)  # sends the traces still queued before the command exits
+    async with migrated_engine(settings, url, role=role) as engine:
+        services = build_services(settings, engine)
+        try:
+            yield services.agent
+        finally:
+            await services.aclose()  # sends the traces still queued before the command exits
 
 
 @contextmanager

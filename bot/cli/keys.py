@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from bot.cli.app import app, cli_settings, database_url, fail, out, run_async
+from bot.cli.app import app, cli_settings, database_url, fail, migrated_engine, out, run_async
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -34,15 +34,10 @@ class Scope(StrEnum):
 async def key_store(settings: Settings, url: URL) -> AsyncIterator[ApiKeyStore]:
     """The key store on a migrated database; no embedder or agent is loaded for it."""
     from bot.access.keys import ApiKeyStore
-    from core.db import create_engine, create_sessionmaker
-    from core.schema import ensure_migrated
+    from core.db import create_sessionmaker
 
-    engine = create_engine(url, role="cli", database=settings.database)
-    try:
-        await ensure_migrated(engine)
+    async with migrated_engine(settings, url) as engine:
         yield ApiKeyStore(create_sessionmaker(engine))
-    finally:
-        await engine.dispose()
 
 
 @keys_app.command("create")

@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
-from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 
 from bot.slack.verification import VERIFIED, refusal
+from bot.web.dependencies import SettingsDep, SlackHandlerDep
 from bot.web.problems import problem, problem_response
 
 router = APIRouter(tags=["slack"])
@@ -47,9 +47,8 @@ def _unreadable(text: str, content_type: str) -> str | None:
 
 
 @router.post("/slack/events", include_in_schema=False)
-async def slack_events(request: Request) -> Response:
-    handler: AsyncSlackRequestHandler | None = getattr(request.state, "slack_handler", None)
-    secret = request.state.settings.slack.signing_secret if handler is not None else None
+async def slack_events(request: Request, handler: SlackHandlerDep, settings: SettingsDep) -> Response:
+    secret = settings.slack.signing_secret if handler is not None else None
     if handler is None or secret is None:
         return _refused(404, "Slack over HTTP is not configured (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)")
     body = await request.body()  # capped by the app's body limits (bot/web/body_limits.py) as it is read

@@ -17,12 +17,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from agent.gaps import EXAMPLES_SHOWN, knowledge_gaps
 from agent.reports import answer_tenant, overview
 from agent.schemas import MAX_ID, StorableText
-from agent.service import AgentService
-from agent.text_vectors import TextVectors
 from agent.verified import NotVerifiableError, VerifiedAnswers
 from bot.access.keys import KEY_START
 from bot.web.auth import AdminLoginDep, require_admin_login, tenant_filter
 from bot.web.charts import OUTCOME_COLOURS, questions_per_day
+from bot.web.dependencies import AgentDep, GapVectorsDep
 
 WINDOWS = (7, 30)
 GAP_GROUPS_SHOWN = 15
@@ -37,16 +36,16 @@ templates = Jinja2Templates(
 async def dashboard(
     request: Request,
     principal: AdminLoginDep,
+    agent: AgentDep,
+    vectors: GapVectorsDep,
     days: Annotated[int, Query(ge=1, le=365, description="The window: the last N days (today included).")] = 7,
     tenant: Annotated[StorableText | None, Query(max_length=200, description="One tenant only.")] = None,
 ) -> HTMLResponse:
     tenant = tenant_filter(principal, tenant or None)
-    agent: AgentService = request.state.agent
     sessionmaker = agent.store.sessionmaker
     today = datetime.now(UTC)
     since = (today - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     figures = await overview(sessionmaker, since=since, until=today.date(), tenant=tenant)
-    vectors: TextVectors = request.state.gap_vectors
     gaps = await knowledge_gaps(sessionmaker, vectors, since=since, tenant=tenant)
     return templates.TemplateResponse(
         request,
@@ -82,8 +81,8 @@ def _back(days: int, tenant: str | None) -> RedirectResponse:
 
 @router.post("/admin/answers/{answer_id}/{action}", include_in_schema=False, dependencies=[Depends(_same_origin)])
 async def verify_answer(
-    request: Request,
     principal: AdminLoginDep,
+    agent: AgentDep,
     answer_id: Annotated[int, Path(gt=0, le=MAX_ID)],
     action: Literal["verify", "unverify"],
     days: Annotated[int, Query(ge=1, le=365)] = 7,
@@ -91,7 +90,6 @@ async def verify_answer(
 ) -> RedirectResponse:
     """The dashboard's ✅ button: save an answer as a verified answer, or take that back."""
     tenant = tenant_filter(principal, tenant or None)
-    agent: AgentService = request.state.agent
     if not principal.is_operator and await answer_tenant(agent.store.sessionmaker, answer_id=answer_id) != tenant:
         # A key learns nothing of other tenants' answers: the same 404 as for an id that was never used.
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no answer {answer_id} in tenant {tenant}")

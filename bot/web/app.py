@@ -10,7 +10,7 @@ from typing import TypedDict
 from fastapi import FastAPI
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.service import AgentService
 from agent.text_vectors import TextVectors
@@ -18,6 +18,7 @@ from bot.limits import Limits
 from bot.limits.database import EngineDatabase
 from bot.platforms import start_platforms
 from bot.queue import JobQueue
+from bot.services import build_services
 from bot.slack import http as slack_http
 from bot.web import admin, api, docs, health, metrics, playground
 from bot.web.assets import mount_assets
@@ -28,15 +29,12 @@ from bot.web.security_headers import SecurityHeadersMiddleware
 from bot.web.trusted_hosts import TrustedHostMiddleware, allowed_host_names
 from core import __version__
 from core.collector import freeze_long_lived
-from core.db import create_engine, create_sessionmaker, resolve_database_url
+from core.db import create_engine, resolve_database_url
 from core.health import describe_connection_error
-from core.langfuse import LangfuseTracing
 from core.logging import get_logger
 from core.schema import ensure_migrated
 from core.sentry import init_sentry
 from core.settings import DatabaseSettings, Settings
-from knowledge.embeddings import create_embedder
-from knowledge.service import KnowledgeBase
 
 log = get_logger(__name__)
 
@@ -61,17 +59,6 @@ async def _check_schema(engine: AsyncEngine) -> None:
         log.warning(
             "database unreachable at start-up; /readyz reports 503 until it is", reason=describe_connection_error(error)
         )
-
-
-def _create_agent(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], tracing: LangfuseTracing
-) -> AgentService:
-    knowledge = KnowledgeBase(
-        sessionmaker=sessionmaker, embedder=create_embedder(settings.embedding), settings=settings.knowledge
-    )
-    return AgentService(
-        knowledge=knowledge, sessionmaker=sessionmaker, llm=settings.llm, settings=settings.agent, tracing=tracing
-    )
 
 
 def _database_for(settings: Settings, *, worker: bool) -> DatabaseSettings:
@@ -102,21 +89,20 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
         url = await asyncio.to_thread(resolve_database_url, settings)
         engine = create_engine(url, role=role, database=_database_for(settings, worker=worker))
-        tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
         try:
             await _check_schema(engine)
-            sessionmaker = create_sessionmaker(engine)
-            agent = _create_agent(settings, sessionmaker, tracing)
+            services = build_services(settings, engine)
             async with AsyncExitStack() as stack:
                 limits = Limits(settings.limits, EngineDatabase(engine))
                 stack.push_async_callback(limits.aclose)
-                stack.push_async_callback(agent.aclose)  # last out: the worker may still be answering until then
+                # Closed after the platforms (the worker may still be answering until then); the traces sent last.
+                stack.push_async_callback(services.aclose)
                 platforms = await start_platforms(
                     stack,
                     settings,
                     url,
-                    agent=agent,
-                    sessionmaker=sessionmaker,
+                    agent=services.agent,
+                    sessionmaker=services.sessionmaker,
                     listeners=listeners,
                     worker=worker,
                     gateway=gateway,
@@ -136,15 +122,14 @@ def create_app(
                 yield {
                     "settings": settings,
                     "engine": engine,
-                    "agent": agent,
-                    "gap_vectors": TextVectors(agent.context.knowledge.embedder),
+                    "agent": services.agent,
+                    "gap_vectors": TextVectors(services.knowledge.embedder),
                     "slack_handler": platforms.slack_handler,
                     "queue": platforms.queue,
                     "limits": limits,
                 }
         finally:
             await engine.dispose()
-            await asyncio.to_thread(tracing.shutdown)  # sends the traces and scores still queued
 
     app = FastAPI(
         title="Threadwise",

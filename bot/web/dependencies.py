@@ -1,16 +1,20 @@
-"""Typed FastAPI dependencies over the lifespan state."""
+"""Typed FastAPI dependencies over the lifespan state (``bot/web/app.py``'s ``LifespanState``): the one module
+that reads the app's services off ``request.state``. A route takes what it needs as a parameter, e.g.
+``agent: AgentDep``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from agent.service import AgentService
+from agent.text_vectors import TextVectors
+from bot.limits import Limits
+from bot.queue import JobQueue
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    from agent.service import AgentService
 
 
 def get_engine(request: Request) -> AsyncEngine:
@@ -23,11 +27,45 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_agent(request: Request) -> AgentService:
+    agent: AgentService = request.state.agent
+    return agent
+
+
 def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     """The app's sessionmaker (the agent's: one connection pool per process)."""
-    agent: AgentService = request.state.agent
-    return agent.store.sessionmaker
+    return get_agent(request).store.sessionmaker
+
+
+def get_gap_vectors(request: Request) -> TextVectors:
+    vectors: TextVectors = request.state.gap_vectors
+    return vectors
+
+
+def get_limits(request: Request) -> Limits:
+    limits: Limits = request.state.limits
+    return limits
+
+
+def get_queue(request: Request) -> JobQueue | None:
+    """The job queue; ``None`` without Slack or Discord configured."""
+    queue: JobQueue | None = getattr(request.state, "queue", None)
+    return queue
+
+
+def get_slack_handler(request: Request) -> AsyncSlackRequestHandler | None:
+    """Slack's request handler; ``None`` when Slack over HTTP is not configured."""
+    handler: AsyncSlackRequestHandler | None = getattr(request.state, "slack_handler", None)
+    return handler
 
 
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+AgentDep = Annotated[AgentService, Depends(get_agent)]
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+GapVectorsDep = Annotated[TextVectors, Depends(get_gap_vectors)]
+"""Kept across ``GET /admin`` loads, so gap questions are embedded once."""
+LimitsDep = Annotated[Limits, Depends(get_limits)]
+"""The API's questions a minute and answers at once."""
+QueueDep = Annotated[JobQueue | None, Depends(get_queue)]
+SlackHandlerDep = Annotated[AsyncSlackRequestHandler | None, Depends(get_slack_handler)]

@@ -3,9 +3,9 @@ problem with ``Retry-After``, before the agent is asked anything."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import HTTPException, status
 
 from bot.access.principal import Principal
 from bot.limits import Limits, Refusal, TenantBusyError
@@ -20,14 +20,6 @@ TOO_MANY_REQUESTS_DOC: dict[int | str, dict[str, Any]] = {
         "tenant's answers at once. `Retry-After` says in how many seconds to try again.",
     }
 }
-
-
-def get_limits(request: Request) -> Limits:
-    limits: Limits = request.state.limits
-    return limits
-
-
-LimitsDep = Annotated[Limits, Depends(get_limits)]
 
 
 _DETAILS: dict[LimitName, str] = {

@@ -7,11 +7,11 @@ read from the database at scrape time, so they are right even in a process that 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.queue import JobQueue
 from bot.web.auth import require_operator
+from bot.web.dependencies import QueueDep
 from core.logging import get_logger
 from core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
 
@@ -21,12 +21,11 @@ router = APIRouter(tags=["operations"], dependencies=[Depends(require_operator)]
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    queue: JobQueue | None = getattr(request.state, "queue", None)
+async def metrics(queue: QueueDep) -> Response:
     if queue is not None:
         try:
             QUEUE_DEPTH.set(await queue.depth())
             QUEUE_OLDEST_SECONDS.set(await queue.oldest_age_seconds() or 0.0)
         except Exception as error:  # the rest of the figures are still worth serving
-            log.warning("queue figures unavailable", error=f"{type(error).__name__}: {error}")
+            log.warning("queue figures unavailable", exc_info=error)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test imports the CLI in a fresh Python process
+
 NEVER_FOR_ASK = ["langchain", "openai", "fastapi", "starlette", "uvicorn", "discord", "slack_bolt", "pypdf", "bs4"]
 NEVER_FOR_REGISTRATION = [*NEVER_FOR_ASK, "langchain_core", "langgraph", "sentry_sdk", "onnxruntime", "alembic"]
 
@@ -25,5 +29,10 @@ def test_registering_the_commands_imports_no_heavy_package() -> None:
 
 def test_what_ask_runs_imports_no_llm_sdk_web_framework_or_parser() -> None:
     # The modules `threadwise ask` imports on its way to an extractive answer (bot/cli/app.py, agent_service).
-    used = imported_packages("bot.cli", "agent.service", "core.langfuse", "core.schema", "knowledge.embeddings")
+    used = imported_packages("bot.cli", "bot.services", "agent.service", "core.schema")
     assert used & set(NEVER_FOR_ASK) == set()
+
+
+def test_the_knowledge_commands_import_no_agent() -> None:
+    # `knowledge_base` (bot/cli/app.py) builds through bot.services, whose agent is imported only when built.
+    assert imported_packages("bot.cli", "bot.services", "core.schema") & {"agent", "langgraph"} == set()

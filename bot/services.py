@@ -1,0 +1,72 @@
+"""What the web app and the CLI both build on a database engine: the knowledge base and, for whatever answers
+questions, the agent with its tracing. Built here once, so that the two cannot drift apart.
+
+The agent (and with it LangGraph and LangChain) is imported only by ``build_services``: the CLI's commands
+that only need the knowledge base (``build_knowledge_base``) start without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.db import create_sessionmaker
+from core.langfuse import LangfuseTracing
+from core.settings import Settings
+from knowledge.embeddings import create_embedder
+from knowledge.service import KnowledgeBase
+
+if TYPE_CHECKING:
+    from agent.service import AgentService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The knowledge base and the agent over it, on one engine (one connection pool per process).
+
+    The caller owns the engine (it disposes of it after ``aclose``)."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    knowledge: KnowledgeBase
+    tracing: LangfuseTracing
+    agent: AgentService
+
+    async def aclose(self) -> None:
+        """Let the agent's answers still under way finish (for a while) and close its chat models' clients, then
+        send the traces and scores still queued."""
+        try:
+            await self.agent.aclose()
+        finally:
+            await asyncio.to_thread(self.tracing.shutdown)
+
+
+def _knowledge_base(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> KnowledgeBase:
+    return KnowledgeBase(
+        sessionmaker=sessionmaker, embedder=create_embedder(settings.embedding), settings=settings.knowledge
+    )
+
+
+def build_knowledge_base(settings: Settings, engine: AsyncEngine) -> KnowledgeBase:
+    """The knowledge base alone, with the configured embedder (for what never asks the agent)."""
+    return _knowledge_base(settings, create_sessionmaker(engine))
+
+
+def build_services(settings: Settings, engine: AsyncEngine) -> Services:
+    """The knowledge base, Langfuse tracing (a no-op when unset) and the agent with the configured LLM (extractive
+    answers when there is none); ``Services.aclose`` closes them."""
+    from agent.service import AgentService
+
+    sessionmaker = create_sessionmaker(engine)
+    knowledge = _knowledge_base(settings, sessionmaker)
+    tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
+    try:
+        agent = AgentService(
+            knowledge=knowledge, sessionmaker=sessionmaker, llm=settings.llm, settings=settings.agent, tracing=tracing
+        )
+    except BaseException:
+        tracing.shutdown()
+        raise
+    return Services(sessionmaker=sessionmaker, knowledge=knowledge, tracing=tracing, agent=agent)
