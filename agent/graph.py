@@ -1,8 +1,11 @@
-"""The agent's LangGraph: load_memory → condense (follow-ups only) → retrieve → decide → answer | abstain → save.
+"""The agent's LangGraph: load_memory → condense (follow-ups only) → retrieve → decide → answer | abstain → save
+→ summarize (when turns have left the verbatim window).
 
 Model-calling nodes retry transient failures (429, 5xx, timeouts) with backoff. When ``answer`` still fails,
 its error handler hands over to ``answer_with_fallback`` (if a fallback model is configured); when that or any
-other step fails, the run ends in ``save`` with outcome ``error`` and a reference id the user can quote.
+other step before ``save`` fails, the run ends in ``save`` with outcome ``error`` and a reference id the user can
+quote. ``summarize`` comes after the answer is saved: when it still fails, its error handler logs it and the
+answer stands.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from langgraph.types import RetryPolicy
 
 from agent import nodes
 from agent.llm import is_transient
-from agent.state import AgentContext, AgentInput, AgentState
+from agent.state import AgentInput, AgentState, AnswerContext
 from core.settings import LLMSettings
 
 
@@ -30,9 +33,9 @@ def llm_retry_policy(settings: LLMSettings) -> RetryPolicy:
     )
 
 
-def build_graph(llm: LLMSettings) -> CompiledStateGraph[AgentState, AgentContext, AgentInput, Any]:
+def build_graph(llm: LLMSettings) -> CompiledStateGraph[AgentState, AnswerContext, AgentInput, Any]:
     retry = llm_retry_policy(llm)
-    builder = StateGraph(AgentState, context_schema=AgentContext, input_schema=AgentInput)
+    builder = StateGraph(AgentState, context_schema=AnswerContext, input_schema=AgentInput)
     builder.add_node("load_memory", nodes.load_memory, error_handler=nodes.on_error)
     builder.add_node("condense", nodes.condense, retry_policy=retry, error_handler=nodes.on_error)
     builder.add_node("retrieve", nodes.retrieve, error_handler=nodes.on_error)
@@ -42,6 +45,7 @@ def build_graph(llm: LLMSettings) -> CompiledStateGraph[AgentState, AgentContext
     )
     builder.add_node("abstain", nodes.abstain)
     builder.add_node("save", nodes.save)
+    builder.add_node("summarize", nodes.summarize, retry_policy=retry, error_handler=nodes.on_summary_error)
     builder.add_edge(START, "load_memory")
     builder.add_conditional_edges("load_memory", nodes.needs_condensing, ["condense", "retrieve"])
     builder.add_edge("condense", "retrieve")
@@ -49,5 +53,6 @@ def build_graph(llm: LLMSettings) -> CompiledStateGraph[AgentState, AgentContext
     builder.add_edge("answer", "save")
     builder.add_edge("answer_with_fallback", "save")
     builder.add_edge("abstain", "save")
-    builder.add_edge("save", END)
+    builder.add_conditional_edges("save", nodes.needs_summary, ["summarize", END])
+    builder.add_edge("summarize", END)
     return builder.compile(name="threadwise-agent")

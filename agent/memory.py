@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, func, insert, select, text, true, update
+from sqlalchemy import ColumnElement, Row, Select, Table, func, insert, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent.models import Conversation, Message
 from agent.schemas import ConversationKey
-from core.db import session_scope, statement_scope
+from core.db import statement_scope
 
 # Enough for any sane budget; bounds the read for very long threads.
 MAX_TURNS_READ = 60
@@ -97,7 +97,6 @@ def _latest_turns(conversation_id: ColumnElement[int], memory_from: ColumnElemen
     )
 
 
-_RECENT_TURNS = _latest_turns(bindparam("conversation_id"), bindparam("memory_from"))
 # The upsert and the latest turns in one statement, one round trip: a row per turn, newest first, or one row
 # without a turn (its id NULL) for a new conversation.
 _opened = _UPSERT.columns(
@@ -127,15 +126,24 @@ def _message_row(**values: object) -> dict[str, object]:
     return dict.fromkeys(_MESSAGE_COLUMNS) | values
 
 
+def link_answer_sql(*, answer_id: str, posted_as: str) -> str:
+    """An ``UPDATE`` for another layer's statement (a data-modifying ``WITH``): tie the stored answer ``answer_id``
+    to the platform's id for the post it became, ``posted_as``, so reactions on that post count as feedback.
+    Nothing changes when ``posted_as`` is NULL or there is no such message.
+
+    The two are SQL expressions of the enclosing statement, written in code (bind parameters such as
+    ``$3::bigint``), never values: they are pasted in as they are. The queue composes this with its delivered mark
+    so that both are one statement.
+    """
+    return (
+        f"UPDATE messages SET platform_message_id = {posted_as}"  # noqa: S608
+        f" WHERE id = {answer_id} AND {posted_as} IS NOT NULL"
+    )
+
+
 def _as_turn(row: Row[Any]) -> Turn:
     """A turn from a row of ``_latest_turns``' columns."""
     return Turn(id=row.id, role=row.role, content=row.content, question=row.standalone_question)
-
-
-async def _recent_turns(session: AsyncSession, conversation_id: int, memory_from: int) -> list[Turn]:
-    """The latest remembered turns, newest first."""
-    rows = await session.execute(_RECENT_TURNS, {"conversation_id": conversation_id, "memory_from": memory_from})
-    return [_as_turn(r) for r in rows]
 
 
 def _window(
@@ -155,6 +163,10 @@ def _window(
 
 
 class ConversationStore:
+    """Conversations and their memory. ``open``, ``open_and_load`` and ``record`` are one statement each that
+    commits on its own (``core.db.statement_scope``: every answer runs them, and no transaction is needed around a
+    single statement); the other methods work in the caller's unit of work (``core.db.session_scope``)."""
+
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
 
@@ -164,20 +176,12 @@ class ConversationStore:
             return int((await session.execute(_UPSERT, key.model_dump())).one().id)
 
     async def open_and_load(self, key: ConversationKey, *, budget_tokens: int) -> Memory:
-        """``open`` and ``load`` in one statement: every answer starts with both."""
+        """``open`` and reading its memory (within ``budget_tokens``) in one statement: every answer starts so."""
         async with statement_scope(self.sessionmaker) as session:
             rows = (await session.execute(_OPEN_AND_READ_TURNS, key.model_dump())).all()
         first = rows[0]
         newest_first = [_as_turn(r) for r in rows if r.id is not None]
         return _window(first.conversation_id, first.summary, first.summary_through, newest_first, budget_tokens)
-
-    async def load(self, conversation_id: int, *, budget_tokens: int) -> Memory:
-        async with session_scope(self.sessionmaker) as session:
-            conversation = await session.get(Conversation, conversation_id)
-            if conversation is None:
-                raise LookupError(f"conversation {conversation_id} does not exist")
-            newest_first = await _recent_turns(session, conversation_id, conversation.memory_from)
-        return _window(conversation_id, conversation.summary, conversation.summary_through, newest_first, budget_tokens)
 
     async def record(self, conversation_id: int, record: AnswerRecord) -> tuple[int, int]:
         """Store the question and the answer in one statement; returns their message ids."""
@@ -210,23 +214,27 @@ class ConversationStore:
             question_id, answer_id = (await session.scalars(_INSERT_MESSAGES, [question, answer])).all()
         return question_id, answer_id
 
-    async def set_summary(self, conversation_id: int, *, summary: str, through: int) -> None:
-        async with session_scope(self.sessionmaker) as session:
-            await session.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id, Conversation.summary_through < through)
-                .values(summary=summary, summary_through=through)
-            )
-
-    async def forget_channel(self, *, tenant: str, platform: str, channel: str) -> int:
-        """Forget every conversation of a channel (the channel's own and its threads'); returns how many."""
-        return await self._forget(
-            Conversation.tenant == tenant, Conversation.platform == platform, Conversation.channel == channel
+    async def set_summary(self, session: AsyncSession, conversation_id: int, *, summary: str, through: int) -> None:
+        """Keep ``summary`` as the summary of the turns up to message ``through`` (unless a newer one is kept), in
+        the caller's unit of work."""
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id, Conversation.summary_through < through)
+            .values(summary=summary, summary_through=through)
         )
 
-    async def forget(self, key: ConversationKey) -> bool:
-        """Start the conversation's memory afresh; the messages stay for feedback and reports. False if unknown."""
-        forgotten = await self._forget(
+    async def forget_channel(self, session: AsyncSession, *, tenant: str, platform: str, channel: str) -> int:
+        """Forget every conversation of a channel (the channel's own and its threads'), in the caller's unit of
+        work; returns how many."""
+        return await _forget(
+            session, Conversation.tenant == tenant, Conversation.platform == platform, Conversation.channel == channel
+        )
+
+    async def forget(self, session: AsyncSession, key: ConversationKey) -> bool:
+        """Start the conversation's memory afresh, in the caller's unit of work; the messages stay for feedback and
+        reports. False if unknown."""
+        forgotten = await _forget(
+            session,
             Conversation.tenant == key.tenant,
             Conversation.platform == key.platform,
             Conversation.channel == key.channel,
@@ -234,14 +242,14 @@ class ConversationStore:
         )
         return forgotten > 0
 
-    async def _forget(self, *conditions: ColumnElement[bool]) -> int:
-        """Move the memory start of the matching conversations past their last message; returns how many."""
-        async with session_scope(self.sessionmaker) as session:
-            last = select(func.coalesce(func.max(Message.id), 0) + 1).where(Message.conversation_id == Conversation.id)
-            result = await session.execute(
-                update(Conversation)
-                .where(*conditions)
-                .values(memory_from=last.scalar_subquery(), summary="", summary_through=0, updated_at=func.now())
-                .returning(Conversation.id)
-            )
-            return len(result.all())
+
+async def _forget(session: AsyncSession, *conditions: ColumnElement[bool]) -> int:
+    """Move the memory start of the matching conversations past their last message; returns how many."""
+    last = select(func.coalesce(func.max(Message.id), 0) + 1).where(Message.conversation_id == Conversation.id)
+    result = await session.execute(
+        update(Conversation)
+        .where(*conditions)
+        .values(memory_from=last.scalar_subquery(), summary="", summary_through=0, updated_at=func.now())
+        .returning(Conversation.id)
+    )
+    return len(result.all())

@@ -1,4 +1,4 @@
-"""The graph's nodes: load memory → condense → retrieve → (decide) → answer | abstain → save.
+"""The graph's nodes: load memory → condense → retrieve → (decide) → answer | abstain → save → summarize.
 
 Nodes that call a model raise on failure; the graph's RetryPolicy retries transient failures and its error
 handlers move on to the fallback model, then to ``fail``.
@@ -26,8 +26,9 @@ from agent.extract_answer import extract_quotes, extract_text, passages
 from agent.extractive import best_passage, condense_extractively
 from agent.memory import AnswerRecord, Memory, Turn
 from agent.schemas import Source, Usage
-from agent.state import AgentContext, AgentState, AnswerText
+from agent.state import AgentContext, AgentState, AnswerContext, AnswerText
 from agent.verified import LOOKAHEAD, prefer_verified
+from core.db import session_scope
 from core.logging import get_logger
 from core.metrics import count_error
 from core.sentry import report_failure, span
@@ -72,7 +73,7 @@ def to_source(number: int, hit: SearchHit, question: str) -> Source:
     )
 
 
-async def load_memory(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def load_memory(state: AgentState, runtime: Runtime[AnswerContext]) -> dict[str, Any]:
     memory = await runtime.context.store.open_and_load(
         state["request"].conversation, budget_tokens=runtime.context.settings.history_tokens
     )
@@ -87,7 +88,7 @@ def needs_condensing(state: AgentState) -> Literal["condense", "retrieve"]:
     return "retrieve" if state["memory"].is_empty else "condense"
 
 
-async def condense(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def condense(state: AgentState, runtime: Runtime[AnswerContext]) -> dict[str, Any]:
     question = state["request"].question
     memory = state["memory"]
     models = runtime.context.models
@@ -106,13 +107,13 @@ async def condense(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     return {"question": standalone[:4000], "usage": _usage(reply)}
 
 
-async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def retrieve(state: AgentState, runtime: Runtime[AnswerContext]) -> dict[str, Any]:
     context = runtime.context
     request = state["request"]
     question = state["question"]
     collections = request.collections or context.settings.collections or None
     terms = distinctive_terms(request.question)
-    vector = await state["query_embedding"].for_question(question)
+    vector = await context.query_embedding.for_question(question)
     with span("threadwise.retrieve", "retrieve"):
         if vector is None:  # a rephrased follow-up: embedded once here, for the search and for prefer_verified
             vector = await context.knowledge.embed_query(question)
@@ -137,7 +138,7 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         evidence = best_similarity(hits)
     else:
         # The person's own message was embedded when the answer began, whether or not the search used it.
-        message_vector = await state["query_embedding"].for_question(request.question)
+        message_vector = await context.query_embedding.for_question(request.question)
         evidence = await extractive_evidence(
             context.knowledge,
             hits,
@@ -158,7 +159,7 @@ async def retrieve(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     }
 
 
-def decide(state: AgentState, runtime: Runtime[AgentContext]) -> Literal["answer", "abstain"]:
+def decide(state: AgentState, runtime: Runtime[AnswerContext]) -> Literal["answer", "abstain"]:
     """Answer only with evidence: its score (see ``agent.evidence``) must reach the threshold."""
     evidence = state.get("evidence")
     return "answer" if evidence is not None and evidence >= state["threshold"] else "abstain"
@@ -205,7 +206,7 @@ def _finish_answer(state: AgentState, reply: BaseMessage, configured: str) -> di
     }
 
 
-async def _extract(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def _extract(state: AgentState, runtime: Runtime[AnswerContext]) -> dict[str, Any]:
     """No LLM: quote the best answer unit of each source that is nearly as relevant as the best one."""
     hits = state["hits"]
     floor = state["threshold"]
@@ -223,7 +224,7 @@ async def _extract(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     }
 
 
-async def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def answer(state: AgentState, runtime: Runtime[AnswerContext]) -> dict[str, Any]:
     models = runtime.context.models
     if models is None:
         return await _extract(state, runtime)
@@ -232,7 +233,7 @@ async def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     return _finish_answer(state, reply, models.primary_name)
 
 
-async def answer_with_fallback(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def answer_with_fallback(state: AgentState, runtime: Runtime[AnswerContext]) -> dict[str, Any]:
     models = runtime.context.models
     if models is None or models.fallback is None or models.fallback_name is None:
         raise RuntimeError("answer_with_fallback runs only when a fallback model is configured")
@@ -283,7 +284,7 @@ async def abstain(state: AgentState) -> dict[str, Any]:
 def _failure(node: str, error: BaseException) -> dict[str, Any]:
     reference = report_failure(error)
     count_error(f"agent_{node}")
-    log.error("answer failed", node=node, reference_id=reference, error=f"{type(error).__name__}: {error}")
+    log.error("answer failed", node=node, reference_id=reference, exc_info=error)
     # Knowledge-base errors are written for people (unknown collection, model mismatch): pass them on.
     text = (
         prompts.SEARCH_ERROR_TEXT.format(problem=error, reference=reference)
@@ -299,11 +300,11 @@ def _failure(node: str, error: BaseException) -> dict[str, Any]:
     }
 
 
-def on_answer_error(state: AgentState, error: NodeError, runtime: Runtime[AgentContext]) -> Command[str]:
+def on_answer_error(state: AgentState, error: NodeError, runtime: Runtime[AnswerContext]) -> Command[str]:
     """The primary model kept failing: the fallback model gets its turn, if there is one."""
     models = runtime.context.models
     if models is not None and models.fallback is not None:
-        log.warning("primary model failed; trying the fallback", error=type(error.error).__name__)
+        log.warning("primary model failed; trying the fallback", exc_info=error.error)
         return Command(goto="answer_with_fallback")
     return Command(goto="save", update=_failure(error.node, error.error))
 
@@ -313,7 +314,7 @@ def on_error(state: AgentState, error: NodeError) -> Command[str]:
     return Command(goto="save", update=_failure(error.node, error.error))
 
 
-async def save(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+async def save(state: AgentState, runtime: Runtime[AnswerContext]) -> dict[str, Any]:
     context = runtime.context
     request = state["request"]
     conversation_id = state.get("conversation_id")
@@ -342,36 +343,50 @@ async def save(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, A
             trace_id=request.trace_id,
         ),
     )
-    update: dict[str, Any] = {"message_id": answer_id}
+    return {"message_id": answer_id}
+
+
+def needs_summary(state: AgentState) -> Literal["summarize", "__end__"]:
+    """Once enough turns have left the verbatim window, the saved answer is followed by rewriting the rolling
+    summary."""
     memory = state.get("memory")
-    if memory is not None and len(memory.overflow) >= SUMMARIZE_AFTER_TURNS:
-        update["usage"] = await _update_summary(context, memory)
-    return update
+    return "summarize" if memory is not None and len(memory.overflow) >= SUMMARIZE_AFTER_TURNS else "__end__"  # END
+
+
+async def summarize(state: AgentState, runtime: Runtime[AnswerContext]) -> dict[str, Any]:
+    return {"usage": await _update_summary(runtime.context, state["memory"])}
+
+
+def on_summary_error(state: AgentState, error: NodeError) -> dict[str, Any]:
+    """Best effort: the answer is saved and stands. The summary failed after its retries, so it is logged and its
+    turns stay overflow, summarised on a later turn."""
+    log.warning("conversation summary not updated", exc_info=error.error)
+    return {}
 
 
 async def _update_summary(context: AgentContext, memory: Memory) -> Usage:
-    """Fold the turns that left the verbatim window into the rolling summary. Best effort: a failure here must
-    not turn a delivered answer into an error, so it is logged and retried on a later turn."""
+    """Fold the turns that left the verbatim window into the rolling summary. Raises when that fails: the
+    ``summarize`` node's RetryPolicy retries a transient failure, then ``on_summary_error`` gives up on it."""
     through = memory.overflow[-1].id
     if context.models is None:
         questions = [t.question or t.content for t in memory.overflow if t.role == "user"]
         summary = "Earlier questions: " + "; ".join(q[:200] for q in questions)
         if memory.summary:
             summary = f"{memory.summary}; " + "; ".join(q[:200] for q in questions)
-        await context.store.set_summary(memory.conversation_id, summary=summary[-2000:], through=through)
+        async with session_scope(context.store.sessionmaker) as session:
+            await context.store.set_summary(session, memory.conversation_id, summary=summary[-2000:], through=through)
         return Usage()
     turns = "\n".join(_turn_line(t) for t in memory.overflow)
-    try:
-        reply = await context.models.runnable().ainvoke(
-            [
-                SystemMessage(prompts.SUMMARIZE_SYSTEM),
-                HumanMessage(prompts.SUMMARIZE_USER.format(summary=memory.summary or "(none)", turns=turns)),
-            ]
+    reply = await context.models.runnable().ainvoke(
+        [
+            SystemMessage(prompts.SUMMARIZE_SYSTEM),
+            HumanMessage(prompts.SUMMARIZE_USER.format(summary=memory.summary or "(none)", turns=turns)),
+        ]
+    )
+    async with session_scope(context.store.sessionmaker) as session:
+        await context.store.set_summary(
+            session, memory.conversation_id, summary=str(reply.content).strip()[:4000], through=through
         )
-    except Exception as error:  # see the docstring
-        log.warning("conversation summary not updated", error=f"{type(error).__name__}: {error}")
-        return Usage()
-    await context.store.set_summary(memory.conversation_id, summary=str(reply.content).strip()[:4000], through=through)
     return _usage(reply)
 
 

@@ -1,7 +1,8 @@
 """What people asked and how it went, over a time window: the figures behind the admin dashboard.
 
 Every figure is one SQL aggregate over ``messages``, ``conversations`` and ``feedback``; a question is a user
-message and its outcome is that of the answer stored with it.
+message and its outcome is that of the answer stored with it. What comes from knowledge's tables (a cited page's
+title, whether an answer was verified) is SQL that ``knowledge.documents_read`` hands over, in the same statement.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agent.models import OUTCOMES
 from agent.verified import SOURCE_URI_PREFIX, VERIFIED_COLLECTION
 from core.db import session_scope
+from knowledge.documents_read import document_exists_sql, document_title_sql
 
 # Answers in the window with their votes (and the 👎 comments); the base of every figure below and of the
 # knowledge-gap report. {question} adds each answer's question: the user's message just before it.
@@ -82,34 +84,32 @@ _CHANNELS = over_answers(
     """
 )
 
-# The title of a cited page is looked up in the same tenant only: another tenant's page at the same address
-# may be titled with what that tenant keeps to itself.
+# A cited page is counted per tenant, titled with that tenant's document at its address: another tenant's page
+# at the same address may be titled with what that tenant keeps to itself (the all-tenants report too).
 _SOURCES = over_answers(
-    """
-    SELECT s.uri, count(*) AS citations,
-           (SELECT d.title FROM documents d JOIN collections col ON col.id = d.collection_id
-            WHERE d.source_uri = s.uri AND (CAST(:tenant AS text) IS NULL OR col.tenant = :tenant)
-            ORDER BY d.id DESC LIMIT 1) AS title
+    f"""
+    SELECT answers.tenant, s.uri, count(*) AS citations,
+           {document_title_sql(tenant="answers.tenant", source_uri="s.uri")} AS title
     FROM answers CROSS JOIN LATERAL unnest(answers.cited_sources) AS s(uri)
-    GROUP BY s.uri
-    ORDER BY citations DESC, s.uri
+    GROUP BY answers.tenant, s.uri
+    ORDER BY citations DESC, s.uri, answers.tenant
     LIMIT :limit
-    """
+    """  # noqa: S608 (knowledge's fragment, from code)
 )
 
+# The answer was saved as a verified answer: its document is in the tenant's verified collection.
+_VERIFIED = document_exists_sql(
+    tenant="answers.tenant", collection=":verified_collection", source_uri=":verified_prefix || answers.id"
+)
 _RECENT = over_answers(
-    """
+    f"""
     SELECT answers.id, answers.created_at, answers.outcome, answers.platform, answers.channel, answers.thread,
            answers.up, answers.down, answers.question,
-           EXISTS (
-               SELECT 1 FROM documents d JOIN collections col ON col.id = d.collection_id
-               WHERE col.tenant = answers.tenant AND col.name = :verified_collection
-                 AND d.source_uri = :verified_prefix || answers.id
-           ) AS verified
+           {_VERIFIED} AS verified
     FROM answers
     ORDER BY answers.created_at DESC, answers.id DESC
     LIMIT :limit
-    """,
+    """,  # noqa: S608 (knowledge's fragment, from code)
     with_question=True,
 )
 
@@ -145,6 +145,7 @@ class ChannelCount:
 
 @dataclass(frozen=True, slots=True)
 class SourceCount:
+    tenant: str
     source_uri: str
     title: str | None
     citations: int
@@ -235,7 +236,7 @@ async def overview(
         result.days.append(DayCounts(day, **counts.get(day, {})))
         day = date.fromordinal(day.toordinal() + 1)
     result.channels = [ChannelCount(r.tenant, r.platform, r.channel, r.questions, int(r.down)) for r in channels]
-    result.sources = [SourceCount(r.uri, r.title, r.citations) for r in sources]
+    result.sources = [SourceCount(r.tenant, r.uri, r.title, r.citations) for r in sources]
     result.recent = [
         RecentQuestion(
             r.id, r.created_at, r.question, r.outcome, r.platform, r.channel, r.thread, r.up, r.down, r.verified

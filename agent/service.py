@@ -27,8 +27,9 @@ from agent.schemas import (
     StreamFinal,
     Usage,
 )
-from agent.state import AgentContext, AgentInput, AgentState, AnswerText
+from agent.state import AgentContext, AgentInput, AgentState, AnswerContext, AnswerText
 from agent.text_vectors import TextVectors
+from core.db import session_scope
 from core.langfuse import LangfuseTracing
 from core.logging import get_logger
 from core.metrics import ANSWER_SECONDS, LLM_TOKENS, QUESTIONS, count_error
@@ -92,16 +93,14 @@ class AgentService:
         embedding overlaps that work instead of following it."""
         return QueryEmbedding(self.context.knowledge, request.question)
 
-    def graph_input(
-        self, request: AnswerRequest, started: float, query_embedding: QueryEmbedding | None = None
-    ) -> AgentInput:
-        """What the graph starts from for ``request`` (``started``: its ``time.perf_counter()``); the question's
-        embedding gets under way at once unless ``query_embedding`` already has."""
-        return {
-            "request": request,
-            "started": started,
-            "query_embedding": query_embedding if query_embedding is not None else self.embed_question(request),
-        }
+    def graph_input(self, request: AnswerRequest, started: float) -> AgentInput:
+        """What the graph starts from for ``request`` (``started``: its ``time.perf_counter()``): plain data."""
+        return {"request": request, "started": started}
+
+    def run_context(self, request: AnswerRequest, query_embedding: QueryEmbedding | None = None) -> AnswerContext:
+        """The context of one run of the graph for ``request``; the question's embedding gets under way at once
+        unless ``query_embedding`` already has."""
+        return self.context.for_answer(query_embedding if query_embedding is not None else self.embed_question(request))
 
     async def stream(
         self, request: AnswerRequest, *, query_embedding: QueryEmbedding | None = None
@@ -115,7 +114,8 @@ class AgentService:
         state: dict[str, Any] = {}
         held = ""  # text not yet sent: it could still turn out to be the "no answer" marker
         sent = False
-        inputs = self.graph_input(request, started, query_embedding)
+        inputs = self.graph_input(request, started)
+        context = self.run_context(request, query_embedding)
         # With Langfuse on, this run is one trace (its id follows from ours) in the conversation's session.
         # Either way every step, the LLM calls included, carries our trace id in its run metadata.
         config: RunnableConfig = (
@@ -129,7 +129,7 @@ class AgentService:
             async for mode, payload in self.graph.astream(
                 inputs,
                 config=config,
-                context=self.context,
+                context=context,
                 stream_mode=["custom", "values"],
             ):
                 if mode == "values":
@@ -191,8 +191,14 @@ class AgentService:
         )
 
     async def forget(self, conversation: ConversationKey) -> bool:
-        """Clear the conversation's memory (its messages stay for feedback and reports)."""
-        return await self.store.forget(conversation)
+        """Clear the conversation's memory (its messages stay for feedback and reports). False if unknown."""
+        async with session_scope(self.store.sessionmaker) as session:
+            return await self.store.forget(session, conversation)
+
+    async def forget_channel(self, *, tenant: str, platform: str, channel: str) -> int:
+        """Clear the memory of every conversation of a channel (its own and its threads'); returns how many."""
+        async with session_scope(self.store.sessionmaker) as session:
+            return await self.store.forget_channel(session, tenant=tenant, platform=platform, channel=channel)
 
 
 def session_id(conversation: ConversationKey) -> str:

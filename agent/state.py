@@ -1,8 +1,9 @@
-"""The graph's typed state and its run context (the dependencies every node may use)."""
+"""The graph's typed state (plain data only) and its run context (the dependencies every node may use, and what
+belongs to one answer but is no data: the question's embedding under way)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Annotated, NamedTuple, TypedDict
 
 from agent.llm import ChatModels
@@ -35,14 +36,11 @@ class AgentInput(TypedDict):
     request: AnswerRequest
     started: float
     """``time.perf_counter()`` when the question arrived, for the stored latency."""
-    query_embedding: QueryEmbedding
-    """The question's embedding, already under way when the graph starts."""
 
 
 class AgentState(TypedDict, total=False):
     request: AnswerRequest
     started: float
-    query_embedding: QueryEmbedding
     conversation_id: int
     memory: Memory
     question: str
@@ -75,3 +73,17 @@ class AgentContext:
     settings: AgentSettings
     verified_questions: TextVectors
     """The verified answers' questions, embedded once each (``agent.verified.prefer_verified``)."""
+
+    def for_answer(self, query_embedding: QueryEmbedding) -> AnswerContext:
+        """The context of one run of the graph: these dependencies and that answer's question embedding."""
+        shared = {field.name: getattr(self, field.name) for field in fields(AgentContext)}
+        return AnswerContext(**shared, query_embedding=query_embedding)
+
+
+@dataclass(frozen=True)
+class AnswerContext(AgentContext):
+    """One answer's run context (the graph's ``context_schema``). The question's embedding is a task under way, not
+    data, so it lives here rather than in the state, which holds only plain values."""
+
+    query_embedding: QueryEmbedding
+    """The question's embedding, started when the answer began (``agent.prefetch``)."""

@@ -21,6 +21,7 @@ from pgqueuer.domain.settings import DBSettings, Durability
 from pgqueuer.queries import Queries
 from sqlalchemy.engine import URL
 
+from agent.memory import link_answer_sql
 from agent.schemas import AnswerReply
 from bot.events import ChatEvent
 from core.batching import Batcher
@@ -92,10 +93,10 @@ def pgqueuer_settings() -> DBSettings:
 
 
 _DELIVERED = "UPDATE processed_events SET delivered_at = now() WHERE platform = $1 AND event_id = $2"
-# Two constants of this module, nothing from outside.
+# The answer's link to its post is agent's SQL (``messages`` is agent's table), in the same statement as the
+# delivered mark: both or neither. Its expressions are this module's bind parameters, nothing from outside.
 _DELIVERED_AND_LINKED = (
-    "WITH linked AS (UPDATE messages SET platform_message_id = $4::varchar"  # noqa: S608
-    " WHERE id = $3::bigint AND $4::varchar IS NOT NULL) " + _DELIVERED
+    f"WITH linked AS ({link_answer_sql(answer_id='$3::bigint', posted_as='$4::varchar')}) " + _DELIVERED
 )
 
 
@@ -300,7 +301,7 @@ class JobQueue:
                 raise
             # The post is made: it must be marked even when the link cannot be written (say the platform's id
             # does not fit), or a retry would post the answer again. Only reactions on that post are lost.
-            log.error("could not link the answer to its posted message", error=f"{type(error).__name__}: {error}")
+            log.error("could not link the answer to its posted message", exc_info=error)
             await self.pool.execute(_DELIVERED, event.platform, event.event_id)
 
     async def prune(self, older_than: timedelta = PROCESSED_RETENTION) -> Pruned:

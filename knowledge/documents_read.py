@@ -1,4 +1,6 @@
-"""Reading a document's chunks in order, beyond what a search returned."""
+"""Reading documents beyond what a search returned: a document's chunks in order, and the SQL other layers
+compose into their own statements to read a document's title or ask whether a document exists (the tables are
+knowledge's: no other layer names them)."""
 
 from __future__ import annotations
 
@@ -18,3 +20,34 @@ async def next_chunk_content(session: AsyncSession, chunk_id: int) -> str | None
     """The content of the chunk after ``chunk_id`` in the same document (by ordinal), or None at its end."""
     content: str | None = (await session.execute(_NEXT_CHUNK, {"chunk_id": chunk_id})).scalar_one_or_none()
     return content
+
+
+# The fragments below name their tables with aliases no caller's statement uses, so that the caller's columns
+# (``answers.tenant``) are not shadowed inside them.
+
+
+def document_title_sql(*, tenant: str, source_uri: str) -> str:
+    """A scalar subquery for another layer's statement: the title of ``tenant``'s document at ``source_uri``
+    (the newest when several of its collections hold one), NULL when it has none. Never another tenant's: a page
+    at the same address may be titled with what that tenant keeps to itself.
+
+    ``tenant`` and ``source_uri`` are SQL expressions of the enclosing statement, written in code (a column such as
+    ``answers.tenant``, a bind parameter such as ``:uri``), never values: they are pasted in as they are.
+    """
+    return (
+        "(SELECT knowledge_document.title FROM documents knowledge_document"  # noqa: S608
+        " JOIN collections knowledge_collection ON knowledge_collection.id = knowledge_document.collection_id"
+        f" WHERE knowledge_collection.tenant = ({tenant}) AND knowledge_document.source_uri = ({source_uri})"
+        " ORDER BY knowledge_document.id DESC LIMIT 1)"
+    )
+
+
+def document_exists_sql(*, tenant: str, collection: str, source_uri: str) -> str:
+    """A boolean ``EXISTS`` for another layer's statement: ``tenant``'s collection ``collection`` holds a document
+    at ``source_uri``. The three are SQL expressions written in code, as for ``document_title_sql``."""
+    return (
+        "EXISTS (SELECT 1 FROM documents knowledge_document"  # noqa: S608
+        " JOIN collections knowledge_collection ON knowledge_collection.id = knowledge_document.collection_id"
+        f" WHERE knowledge_collection.tenant = ({tenant}) AND knowledge_collection.name = ({collection})"
+        f" AND knowledge_document.source_uri = ({source_uri}))"
+    )

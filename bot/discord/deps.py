@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from agent.feedback import FeedbackStore
-from agent.memory import ConversationStore
+from agent.schemas import ConversationKey
 from agent.verified import VerifiedAnswers
 from bot.channels import ChannelSettingsStore
 from bot.events import EventSink
@@ -17,12 +18,20 @@ VERIFY_REACTIONS = frozenset({"✅", "☑️", "✔️"})
 """By a member who may manage the server, also saves the answer as a verified answer (by anyone else: a 👍)."""
 
 
+class Conversations(Protocol):
+    """What ``/forget`` asks of the agent (``AgentService``): each call one unit of work."""
+
+    async def forget(self, conversation: ConversationKey) -> bool: ...
+
+    async def forget_channel(self, *, tenant: str, platform: str, channel: str) -> int: ...
+
+
 @dataclass(frozen=True)
 class DiscordDeps:
     queue: EventSink
     feedback: FeedbackStore
     channels: ChannelSettingsStore
-    conversations: ConversationStore
+    conversations: Conversations
     tenant: str | None = None
     """Overrides each server's id as the tenant (DISCORD_TENANT)."""
     dm_tenant: str = "local"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -24,10 +24,12 @@ from agent.schemas import (
     StreamDelta,
 )
 from agent.service import AgentService
-from bot.feedback import record_vote
+from bot.feedback import record_vote, vote_committed
 from bot.web.auth import PrincipalDep, require_principal, tenant_of
-from bot.web.limits import TOO_MANY_REQUESTS_DOC, LimitsDep, admit_question, take_answer_slot
+from bot.web.dependencies import AgentDep, LimitsDep
+from bot.web.limits import TOO_MANY_REQUESTS_DOC, admit_question, take_answer_slot
 from bot.web.problems import PROBLEM_RESPONSES, Problem
+from core.db import session_scope
 from knowledge.collections import MAX_NAME_LENGTH
 
 API_PLATFORM = "api"
@@ -61,14 +63,6 @@ class AskBody(BaseModel):
 class AskResponse(AnswerReply):
     conversation: str
     """The conversation id to send with follow-ups."""
-
-
-def get_agent(request: Request) -> AgentService:
-    agent: AgentService = request.state.agent
-    return agent
-
-
-AgentDep = Annotated[AgentService, Depends(get_agent)]
 
 
 def _event(name: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -146,20 +140,24 @@ async def feedback(body: FeedbackBody, agent: AgentDep, principal: PrincipalDep)
     """Vote on an answer (👍 up, 👎 down; changeable), take the vote back, or add a comment to it."""
     tenant = tenant_of(principal, body.tenant)
     store = FeedbackStore(agent.store.sessionmaker, tracing=agent.tracing)
-    answer = await store.answer(message_id=body.message_id, platform=API_PLATFORM, tenant=tenant)
-    if answer is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no answer {body.message_id} was given through this API")
     reaction, score = VOTE_REACTIONS[body.vote]
     comment = (body.comment or "").strip() or None
-    await record_vote(
-        store,
-        answer,
-        platform=API_PLATFORM,
-        user_id=principal.user_id(body.user),
-        score=score,
-        reaction=reaction,
-        comment=comment,
-    )
+    async with session_scope(store.sessionmaker) as session:
+        answer = await store.answer(session, message_id=body.message_id, platform=API_PLATFORM, tenant=tenant)
+        if answer is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, detail=f"no answer {body.message_id} was given through this API"
+            )
+        change = await record_vote(
+            session,
+            store,
+            answer,
+            user_id=principal.user_id(body.user),
+            score=score,
+            reaction=reaction,
+            comment=comment,
+        )
+    await vote_committed(store, change, platform=API_PLATFORM)
 
 
 async def _events(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agent.memory import AnswerRecord, ConversationStore
 from agent.schemas import ConversationKey
+from core.db import session_scope
 from knowledge.service import KnowledgeBase
 
 
@@ -46,7 +47,8 @@ async def test_the_latest_turns_within_the_budget_come_oldest_first(kb: Knowledg
     assert [t.content for t in small.turns] == ["question 3", "answer 3"]
     assert [t.id for t in small.overflow] == [ids[0][0], ids[0][1], ids[1][0], ids[1][1]]
     # Turns the summary already covers are no longer overflow.
-    await store.set_summary(conversation_id, summary="Asked about 1.", through=ids[0][1])
+    async with session_scope(kb.sessionmaker) as session:
+        await store.set_summary(session, conversation_id, summary="Asked about 1.", through=ids[0][1])
     summarised = await store.open_and_load(key(tenant), budget_tokens=6)
     assert summarised.summary == "Asked about 1." and not summarised.is_empty
     assert [t.id for t in summarised.overflow] == [ids[1][0], ids[1][1]]
@@ -56,7 +58,8 @@ async def test_after_forget_only_newer_turns_are_remembered(kb: KnowledgeBase, t
     store = ConversationStore(kb.sessionmaker)
     conversation_id = (await store.open_and_load(key(tenant), budget_tokens=1000)).conversation_id
     await exchange(store, conversation_id, 1)
-    assert await store.forget(key(tenant))
+    async with session_scope(kb.sessionmaker) as session:
+        assert await store.forget(session, key(tenant))
     assert (await store.open_and_load(key(tenant), budget_tokens=1000)).is_empty
     await exchange(store, conversation_id, 2)
     memory = await store.open_and_load(key(tenant), budget_tokens=1000)

@@ -14,6 +14,7 @@ from bot.discord.bot import ThreadwiseBot, threadwise_bot
 from bot.discord.deps import Place
 from bot.discord.places import guild_id_of, place_of, question_text
 from bot.events import ChatEvent, enqueue_question
+from bot.feedback import take_comment
 
 COMMENT_THANKS = "Thanks, I've passed that on to the people who look after the docs."
 
@@ -61,11 +62,10 @@ class Questions(commands.Cog):
 
     async def _take_comment(self, message: discord.Message, tenant: str, place: Place, bot_id: int) -> bool:
         key = ConversationKey(tenant=tenant, platform="discord", channel=place.channel, thread=place.thread)
-        feedback_id = await self.deps.feedback.comment_awaited(key, user_id=str(message.author.id))
-        if feedback_id is None:
-            return False
         # A comment that is only a mention keeps its raw text rather than becoming empty.
-        await self.deps.feedback.add_comment(feedback_id, question_text(message.content, bot_id) or message.content)
+        comment = question_text(message.content, bot_id) or message.content
+        if not await take_comment(self.deps.feedback, key, user_id=str(message.author.id), comment=comment):
+            return False
         await message.reply(COMMENT_THANKS, mention_author=False)
         return True
 

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from agent.schemas import ConversationKey
 from bot.events import ChatEvent, enqueue_question
+from bot.feedback import take_comment
 from bot.slack.deps import SlackDeps
 
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
@@ -125,9 +126,8 @@ async def _take_comment(deps: SlackDeps, body: dict[str, Any], event: dict[str, 
     if not thread and event.get("channel_type") != "im":
         return False
     key = ConversationKey(tenant=deps.tenant_of(body), platform="slack", channel=event["channel"], thread=thread)
-    feedback_id = await deps.feedback.comment_awaited(key, user_id=event.get("user", ""))
-    if feedback_id is None:
+    comment = question_text(event.get("text", "")) or event.get("text", "")
+    if not await take_comment(deps.feedback, key, user_id=event.get("user", ""), comment=comment):
         return False
-    await deps.feedback.add_comment(feedback_id, question_text(event.get("text", "")) or event.get("text", ""))
     await client.chat_postMessage(channel=event["channel"], text=COMMENT_THANKS, thread_ts=thread or None)
     return True
