@@ -37,7 +37,8 @@ run: install
 	$(BIN)/threadwise serve --host $(HOST) --port $(PORT)
 
 test: install
-	$(BIN)/pytest
+	@# --durations=25: the slowest tests are listed at the end, to see where the time goes.
+	$(BIN)/pytest --durations=25
 
 lint: install
 	$(BIN)/ruff check .

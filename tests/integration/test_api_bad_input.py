@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.web.app import create_app
 from core.settings import load_settings
-from tests.integration.test_api import ADMIN_TOKEN, client_for
+from tests.integration.helpers.api import ADMIN_TOKEN, client_for
 
 PROBLEM = "application/problem+json"
 TABLES = ("conversations", "messages", "feedback")

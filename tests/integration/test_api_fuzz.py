@@ -19,7 +19,7 @@ from schemathesis.python.asgi import shutdown_lifespans
 
 from bot.web.app import create_app
 from core.settings import load_settings
-from tests.integration.test_api import ADMIN_TOKEN
+from tests.integration.helpers.api import ADMIN_TOKEN
 
 EXAMPLES = 60
 """Per generation mode and set of headers: the four cases of a run take about 30 s together."""

@@ -22,7 +22,7 @@ from bot.cli import app as cli
 from bot.web.api import API_PLATFORM
 from core.db import create_sessionmaker
 from knowledge.service import KnowledgeBase
-from tests.integration.test_api import ADMIN_TOKEN, client_for
+from tests.integration.helpers.api import ADMIN_TOKEN, client_for
 
 OPERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ORIGIN = {"Origin": "http://threadwise.test"}

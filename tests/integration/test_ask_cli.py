@@ -7,10 +7,13 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.integration.test_cli import THREADWISE, assert_no_traceback, run
-from tests.integration.test_knowledge_cli import env, tenant, write_docs
+import pytest
 
-__all__ = ["env", "tenant"]  # fixtures shared with the knowledge CLI tests
+from tests.integration.helpers.cli import THREADWISE, assert_no_traceback, env, run, tenant, write_docs
+
+__all__ = ["env", "tenant"]  # fixtures used below
+
+pytestmark = pytest.mark.slow  # each test runs `threadwise` in a process of its own
 
 
 def test_ask_answers_with_sources_and_follows_up(env: dict[str, str], tenant: str, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import URL
 
 from bot.bench.slack import BENCH_COLLECTION, BENCH_EVENT_PREFIX, BENCH_TEAM, CHURNED_TABLES, GUIDE
@@ -15,7 +16,9 @@ from bot.events import ChatEvent
 from bot.queue import JobQueue, dedupe_key
 from knowledge.documents import SourceDocument
 from knowledge.service import KnowledgeBase
-from tests.integration.test_cli import run
+from tests.integration.helpers.cli import run
+
+pytestmark = pytest.mark.slow  # each test runs `threadwise bench slack`: a server and a load run
 
 
 async def vacuums(database_url: URL) -> dict[str, int]:

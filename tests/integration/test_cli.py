@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,29 +15,9 @@ from sqlalchemy.engine import URL
 from core.schema import head_revisions
 from tests.conftest import REPO_ROOT
 from tests.integration.fake_integrations import GOOD_DISCORD_TOKEN, GOOD_LLM_KEY, GOOD_SLACK_TOKEN, fake_integrations
+from tests.integration.helpers.cli import THREADWISE, assert_no_traceback, free_port, run
 
-THREADWISE = str(Path(sys.executable).parent / "threadwise")
-
-
-def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [THREADWISE, *args],
-        env={**os.environ, "LOG_FORMAT": "json", **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
-    assert "Traceback" not in result.stdout + result.stderr
+pytestmark = pytest.mark.slow  # each test runs `threadwise` in a process of its own
 
 
 def test_doctor_is_green_with_every_integration_configured(database_url_text: str) -> None:

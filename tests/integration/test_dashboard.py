@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from agent.feedback import FeedbackStore
 from agent.gaps import knowledge_gaps
 from agent.memory import AnswerRecord, ConversationStore
 from agent.reports import overview
@@ -25,60 +23,16 @@ from bot.cli import app as cli
 from bot.web.app import create_app
 from core.db import create_sessionmaker
 from core.settings import load_settings
+from knowledge.documents import SourceDocument
 from knowledge.embeddings.local import LocalEmbedder
+from knowledge.service import KnowledgeBase
 from tests.browser import chromium
 from tests.counting_embedder import CountingEmbedder
+from tests.integration.helpers.api import ADMIN_TOKEN, client_for
+from tests.integration.helpers.dashboard import SEEDED, seeded
 from tests.integration.live_server import serving
-from tests.integration.test_api import ADMIN_TOKEN, client_for
 
-
-@dataclass(frozen=True)
-class Asked:
-    channel: str
-    question: str
-    outcome: str
-    latency_ms: int
-    cited: tuple[str, ...] = ()
-
-
-SEEDED = [
-    Asked("C1", "How do I deploy the service?", "answered", 100, ("docs/deploy.md",)),
-    Asked("C1", "Where is the office?", "answered", 200, ("docs/office.md", "docs/deploy.md")),
-    Asked("C1", "How do I reset my VPN password?", "abstained", 300),
-    Asked("C2", "How can I reset the password for the VPN?", "abstained", 400),
-    Asked("C2", "Why did the nightly export crash?", "error", 500),
-]
-
-
-@pytest.fixture
-async def seeded(engine: AsyncEngine) -> str:
-    """Five answered, abstained or failed questions in a tenant of their own: 👍👍 on the first, 👎 with a
-    comment on the second."""
-    tenant = f"dash-{uuid.uuid4().hex[:8]}"
-    sessionmaker = create_sessionmaker(engine)
-    store, feedback = ConversationStore(sessionmaker), FeedbackStore(sessionmaker)
-    answer_ids = []
-    for index, asked in enumerate(SEEDED):
-        key = ConversationKey(tenant=tenant, platform="slack", channel=asked.channel, thread=f"t{index}")
-        conversation_id = await store.open(key)
-        _, answer_id = await store.record(
-            conversation_id,
-            AnswerRecord(
-                question=asked.question,
-                standalone_question=asked.question,
-                answer=f"answer {index}",
-                outcome=asked.outcome,
-                latency_ms=asked.latency_ms,
-                cited_sources=asked.cited,
-            ),
-        )
-        answer_ids.append(answer_id)
-    await feedback.vote(message_id=answer_ids[0], user_id="U1", score=1, reaction="+1")
-    await feedback.vote(message_id=answer_ids[0], user_id="U2", score=1, reaction="+1")
-    await feedback.vote(
-        message_id=answer_ids[1], user_id="U3", score=-1, reaction="-1", comment="The office moved last year."
-    )
-    return tenant
+__all__ = ["seeded"]  # a fixture used below
 
 
 def _week_ago() -> datetime:
@@ -98,6 +52,40 @@ async def test_overview_counts_the_seeded_questions(engine: AsyncEngine, seeded:
     assert [(s.source_uri, s.citations) for s in figures.sources] == [("docs/deploy.md", 2), ("docs/office.md", 1)]
     assert [r.question for r in figures.recent] == [a.question for a in reversed(SEEDED)]
     assert (figures.recent[-1].up_votes, figures.recent[-2].down_votes) == (2, 1)
+
+
+async def test_a_cited_page_is_titled_by_the_answers_own_tenant(engine: AsyncEngine, kb: KnowledgeBase) -> None:
+    """Two tenants keep a page at the same address under different titles: each one's answers show its own title,
+    in its own report and in the all-tenants one (the operator's)."""
+    uri = f"https://intranet.example/{uuid.uuid4().hex[:8]}/plans"
+    acme, globex = (f"dash-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    titles = {acme: "Acme: the merger plans", globex: "Globex: rota"}
+    sessionmaker = create_sessionmaker(engine)
+    store = ConversationStore(sessionmaker)
+    for tenant, title in titles.items():  # the second tenant's document is the newer
+        page = SourceDocument(uri, title, f"# {title}\n\nWhat we plan.")
+        await kb.add_documents([page], tenant=tenant, collection="wiki")
+        conversation_id = await store.open(ConversationKey(tenant=tenant, platform="slack", channel="C1"))
+        await store.record(
+            conversation_id,
+            AnswerRecord(
+                question="What are the plans?",
+                standalone_question="What are the plans?",
+                answer="These [1].",
+                outcome="answered",
+                cited_sources=(uri,),
+            ),
+        )
+    today = datetime.now(UTC).date()
+
+    everyone = await overview(sessionmaker, since=_week_ago(), until=today, top=100_000)
+    own = {tenant: await overview(sessionmaker, since=_week_ago(), until=today, tenant=tenant) for tenant in titles}
+
+    assert sorted((s.tenant, s.title, s.citations) for s in everyone.sources if s.source_uri == uri) == sorted(
+        (tenant, title, 1) for tenant, title in titles.items()
+    )
+    for tenant, title in titles.items():
+        assert [(s.tenant, s.source_uri, s.title) for s in own[tenant].sources] == [(tenant, uri, title)]
 
 
 async def test_gaps_group_paraphrases_and_keep_the_comments(
@@ -158,6 +146,7 @@ async def test_the_dashboard_needs_the_token_and_logs_no_secrets_or_text(databas
     assert not any(ADMIN_TOKEN in str(entry) or "VPN password" in str(entry) for entry in informative)
 
 
+@pytest.mark.slow  # in Chromium
 async def test_the_dashboard_in_chromium_shows_the_seeded_figures(
     database_url_text: str, seeded: str, tmp_path: Path
 ) -> None:

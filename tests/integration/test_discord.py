@@ -9,23 +9,18 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from subprocess import PIPE
-from typing import Any
 
 import pytest
 import sentry_sdk
-from asgi_lifespan import LifespanManager
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from agent.models import Conversation, Feedback, Message
 from agent.verified import source_uri
-from bot.web.app import create_app
 from core.db import session_scope
-from core.settings import load_settings
 from knowledge.service import KnowledgeBase
 from tests.fakes.discord_api import (
     ADMIN,
@@ -45,8 +40,9 @@ from tests.fakes.discord_api import (
 )
 from tests.fakes.openai_server import Reply, scripted_llm
 from tests.fakes.sentry_ingest import FakeSentry
-from tests.integration.helpers import stored_answer_for, verified_documents
-from tests.integration.test_sentry import sentry
+from tests.integration.helpers.discord import CALLBACK, CHANNEL_MESSAGES, discord_app, discord_settings
+from tests.integration.helpers.sentry import sentry
+from tests.integration.helpers.stored import stored_answer_for, verified_documents
 
 __all__ = ["sentry"]  # a fixture used below
 
@@ -58,8 +54,6 @@ Open the admin console, choose Security, and press Rotate. Old tokens stop worki
 """
 QUESTION = "how do I rotate the signing key?"
 FOLLOWUP = r"/webhooks/\d+/[^/]+"
-CHANNEL_MESSAGES = rf"/channels/{CHANNEL_ID}/messages"
-CALLBACK = r"/interactions/\d+/[^/]+/callback"
 
 
 @pytest.fixture
@@ -69,35 +63,6 @@ async def discord_fake(kb: KnowledgeBase, tmp_path: Path) -> AsyncIterator[FakeD
         (tmp_path / "guide.md").write_text(GUIDE)
         await kb.ingest([str(tmp_path / "guide.md")], tenant=str(fake.guild_id), collection="guide")
         yield fake
-
-
-def discord_settings(fake: FakeDiscord, **extra: Any) -> dict[str, Any]:
-    """DISCORD_* for the fake: its endpoints, and a short wait after the last GUILD_CREATE."""
-    return {
-        "bot_token": BOT_TOKEN,
-        "api_url": fake.api_url,
-        "gateway_url": fake.gateway_url,
-        "guild_ready_timeout": 0.2,
-    } | extra
-
-
-@asynccontextmanager
-async def discord_app(
-    database_url: str, fake: FakeDiscord, *, gateway: bool = True, worker: bool = True, **overrides: Any
-) -> AsyncIterator[None]:
-    """``serve`` on the fake: the gateway and a worker unless told otherwise (``--role discord|worker``)."""
-    values: dict[str, Any] = {
-        "database": {"url": database_url},
-        "discord": discord_settings(fake),
-        "agent": {"min_similarity": 0.25},
-        "queue": {"update_interval": 0.2},
-    }
-    settings = load_settings(**(values | overrides))
-    app = create_app(settings, listeners=False, gateway=gateway, worker=worker)
-    async with LifespanManager(app, startup_timeout=30):
-        if gateway:
-            await asyncio.wait_for(fake.identified.wait(), timeout=15)
-        yield
 
 
 async def answered_question(fake: FakeDiscord, kb: KnowledgeBase) -> tuple[str, Message]:
@@ -385,6 +350,7 @@ async def test_a_worker_without_the_gateway_delivers_over_rest(
     assert len(discord_fake.identify_payloads) == 1  # the worker never opened a gateway connection
 
 
+@pytest.mark.slow  # starts `threadwise serve` in a process of its own
 async def test_serve_role_discord_runs_the_gateway_without_a_worker(
     database_url_text: str, discord_fake: FakeDiscord
 ) -> None:

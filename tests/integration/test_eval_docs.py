@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import assert_no_traceback, run
+from tests.integration.helpers.cli import assert_no_traceback, run
+
+pytestmark = pytest.mark.slow  # each test runs `threadwise` in a process of its own
 
 
 @pytest.fixture

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import assert_no_traceback, run
+from tests.integration.helpers.cli import assert_no_traceback, env, run, tenant, write_docs
 
+__all__ = ["env", "tenant"]  # fixtures used below
 
-@pytest.fixture
-def env(database_url_text: str, tmp_path: Path) -> dict[str, str]:
-    # Embedding caches and anything else the CLI writes stay in this test's folder.
-    return {"DATABASE_URL": database_url_text, "APP_DATA_DIR": str(tmp_path / "data")}
-
-
-@pytest.fixture
-def tenant() -> str:
-    return f"cli:{uuid.uuid4().hex[:8]}"
-
-
-def write_docs(root: Path) -> Path:
-    docs = root / "kb"
-    docs.mkdir()
-    (docs / "vpn.md").write_text(
-        "# VPN\n\n## Connect from home\n\nOpen WireGuard, import the office profile and press Activate.\n"
-    )
-    (docs / "lunch.txt").write_text("The canteen serves lunch from noon until two, vegetarian on Fridays.\n")
-    (docs / "bad.pdf").write_bytes(b"%PDF-1.4 garbage")
-    return docs
+pytestmark = pytest.mark.slow  # each test runs `threadwise` in a process of its own (benchmarks too)
 
 
 def test_ingest_search_list_delete(env: dict[str, str], tenant: str, tmp_path: Path) -> None:

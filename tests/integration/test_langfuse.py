@@ -13,7 +13,7 @@ from langfuse import Langfuse
 from core.langfuse import SCORE_NAME, langfuse_trace_id
 from tests.fakes.langfuse_api import SCORES_PATH, TRACES_PATH, fake_langfuse
 from tests.fakes.openai_server import Reply, scripted_llm
-from tests.integration.test_api import client_for, docs_tenant
+from tests.integration.helpers.api import client_for, docs_tenant
 
 __all__ = ["docs_tenant"]  # fixture used below
 

@@ -7,7 +7,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
-from tests.integration.test_slack import answers, mention, post_event, slack, slack_app, team
+from tests.integration.helpers.slack import answers, mention, post_event, slack, slack_app, team
 
 __all__ = ["slack", "team"]  # fixtures used below
 

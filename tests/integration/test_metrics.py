@@ -17,8 +17,8 @@ from bot.web.app import create_app
 from core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
 from core.settings import load_settings
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
-from tests.integration.test_api import ADMIN_TOKEN, client_for, docs_tenant
-from tests.integration.test_slack import slack
+from tests.integration.helpers.api import ADMIN_TOKEN, client_for, docs_tenant
+from tests.integration.helpers.slack import slack
 
 __all__ = ["docs_tenant", "slack"]  # fixtures used below
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.models import Feedback
-from tests.integration.test_api import ADMIN_TOKEN, client_for, docs_tenant
+from tests.integration.helpers.api import ADMIN_TOKEN, client_for, docs_tenant
 
 __all__ = ["docs_tenant"]  # a fixture used below
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,10 +14,12 @@ from bot.web.app import create_app
 from core.settings import load_settings
 from tests.browser import chromium
 from tests.fakes.openai_server import Reply, scripted_llm
+from tests.integration.helpers.api import docs_tenant
 from tests.integration.live_server import serving
-from tests.integration.test_api import docs_tenant
 
 __all__ = ["docs_tenant"]  # a fixture used below
+
+pytestmark = pytest.mark.slow  # in Chromium
 
 ANSWER = "Open the admin console, choose Security, and press Rotate [1]. Old tokens stop working after one hour [1]."
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import Page
 
 from bot.extract_note import EXTRACT_NOTE
@@ -14,10 +15,12 @@ from core.settings import load_settings
 from knowledge.service import KnowledgeBase
 from tests.browser import chromium
 from tests.fakes.openai_server import Reply, scripted_llm
+from tests.integration.helpers.api import docs_tenant
 from tests.integration.live_server import serving
-from tests.integration.test_api import docs_tenant
 
 __all__ = ["docs_tenant"]  # a fixture used below
+
+pytestmark = pytest.mark.slow  # in Chromium
 
 CODE = "$ threadwise keys rotate --now\n\n$ threadwise keys list\n"
 ANSWER = (

@@ -14,7 +14,7 @@ from core.db import session_scope
 from knowledge.models import Chunk, Collection, Document
 from knowledge.published import PublishedSite
 from knowledge.service import KnowledgeBase
-from tests.integration.test_cli import run
+from tests.integration.helpers.cli import run
 
 TIMEOUTS = """# Timeouts
 
@@ -81,6 +81,7 @@ async def test_ingest_with_a_url_base_links_sources_and_relative_links(
     assert "the CLI flag" in " ".join(hit.content.split())
 
 
+@pytest.mark.slow  # runs `threadwise` in a process of its own
 def test_the_ingest_command_takes_and_keeps_a_url_base(database_url_text: str, tmp_path: Path, docs: Path) -> None:
     env = {"DATABASE_URL": database_url_text, "APP_DATA_DIR": str(tmp_path / "data")}
     tenant = f"cli:{uuid.uuid4().hex[:8]}"

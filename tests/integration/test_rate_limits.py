@@ -28,9 +28,9 @@ from core.db import session_scope
 from core.settings import LimitSettings
 from knowledge.service import KnowledgeBase
 from tests.fakes.slack_api import FakeSlack
-from tests.integration.test_api import client_for, docs_tenant
-from tests.integration.test_queue import SETTINGS, GatedAgent, RecordingDeliverer, jobs, question, queue, until
-from tests.integration.test_slack import answers, mention, post_event, slack, slack_app, team
+from tests.integration.helpers.api import client_for, docs_tenant
+from tests.integration.helpers.queue import SETTINGS, GatedAgent, RecordingDeliverer, jobs, question, queue, until
+from tests.integration.helpers.slack import answers, mention, post_event, slack, slack_app, team
 
 __all__ = ["docs_tenant", "queue", "slack", "team"]  # fixtures used below
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from playwright.async_api import Page
@@ -15,11 +16,13 @@ from playwright.async_api import Page
 from bot.web.app import create_app
 from core.settings import load_settings
 from tests.browser import chromium
+from tests.integration.helpers.api import docs_tenant
+from tests.integration.helpers.dashboard import seeded
 from tests.integration.live_server import serving
-from tests.integration.test_api import docs_tenant
-from tests.integration.test_dashboard import seeded
 
 __all__ = ["docs_tenant", "seeded"]  # fixtures used below
+
+pytestmark = pytest.mark.slow  # in Chromium
 
 # Violations as the page itself sees them (the console shows them too; both are checked).
 RECORD_VIOLATIONS = """

@@ -4,33 +4,21 @@ is the reference in the user's reply."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
-import pytest
 import sentry_sdk
 
 from core.sentry import EventScrubber, span, transaction
 from core.settings import load_settings
 from tests.fakes.openai_server import Status, scripted_llm
-from tests.fakes.sentry_ingest import PROJECT, FakeSentry, fake_sentry
+from tests.fakes.sentry_ingest import PROJECT, FakeSentry
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
-from tests.integration.test_slack import answers, mention, post_event, slack, slack_app, team
+from tests.integration.helpers.sentry import sentry
+from tests.integration.helpers.slack import answers, mention, post_event, slack, slack_app, team
 
-__all__ = ["slack", "team"]  # fixtures used below
+__all__ = ["sentry", "slack", "team"]  # fixtures used below
 
 LLM_API_KEY = "sk-live-0123456789abcdefghijklmnop"  # made up; sent only to the fake LLM
 QUESTION = "how do I rotate the signing key for the payroll cluster?"
-
-
-@pytest.fixture
-def sentry() -> Iterator[FakeSentry]:
-    with fake_sentry() as fake:
-        try:
-            yield fake
-        finally:
-            client = sentry_sdk.get_client()
-            client.close(timeout=2)  # the next test starts without Sentry
-            sentry_sdk.get_global_scope().set_client(None)
 
 
 async def test_a_worker_failure_is_one_scrubbed_event_whose_id_is_the_reference(

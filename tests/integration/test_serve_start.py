@@ -13,8 +13,11 @@ from pathlib import Path
 from subprocess import PIPE
 
 import httpx
+import pytest
 
 from tests.fakes.discord_api import BOT_TOKEN, fake_discord
+
+pytestmark = pytest.mark.slow  # each test starts `threadwise serve` in a process of its own
 
 THREADWISE = str(Path(sys.executable).parent / "threadwise")
 

@@ -11,7 +11,7 @@ from bot.extract_note import EXTRACT_NOTE
 from knowledge.published import PublishedSite
 from knowledge.service import KnowledgeBase
 from tests.fakes.slack_api import FakeSlack
-from tests.integration.test_slack import answers, mention, post_event, slack, slack_app
+from tests.integration.helpers.slack import answers, mention, post_event, slack, slack_app
 
 __all__ = ["slack"]  # a fixture used below
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.logging import configure_logging, get_logger
 from tests.fakes.slack_api import SIGNING_SECRET, FakeSlack, sign
-from tests.integration.test_slack import mention, slack, slack_app, team
+from tests.integration.helpers.slack import mention, slack, slack_app, team
 
 __all__ = ["slack", "team"]  # fixtures used below
 

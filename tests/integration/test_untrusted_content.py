@@ -16,11 +16,11 @@ from knowledge.service import KnowledgeBase
 from tests.fakes.discord_api import ALICE, EXPIRED_INTERACTION, FakeDiscord, ask_option, fake_discord
 from tests.fakes.openai_server import Reply, scripted_llm
 from tests.fakes.slack_api import FakeSlack
-from tests.integration.test_agent import llm_settings, make_agent
-from tests.integration.test_discord import CALLBACK, CHANNEL_MESSAGES, discord_app
-from tests.integration.test_slack import answers, mention, post_event, slack, slack_app
+from tests.integration.helpers.agent import close_made_agents, llm_settings, make_agent
+from tests.integration.helpers.discord import CALLBACK, CHANNEL_MESSAGES, discord_app
+from tests.integration.helpers.slack import answers, mention, post_event, slack, slack_app
 
-__all__ = ["slack"]  # a fixture used below
+__all__ = ["close_made_agents", "slack"]  # fixtures used below
 
 SLACK_PAYLOAD = "<!channel> <@U123> <https://evil.example|https://sso.example.com>"
 DISCORD_PAYLOAD = (

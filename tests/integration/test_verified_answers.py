@@ -18,9 +18,9 @@ from core.settings import AgentSettings, LLMSettings
 from knowledge.service import KnowledgeBase
 from tests.fakes.openai_server import Reply, scripted_llm
 from tests.fakes.slack_api import BOT_USER_ID, FakeSlack, event_envelope
-from tests.integration.helpers import stored_answer_for, verified_documents
-from tests.integration.test_api import client_for
-from tests.integration.test_slack import answers, mention, post_event, slack, slack_app
+from tests.integration.helpers.api import client_for
+from tests.integration.helpers.slack import answers, mention, post_event, slack, slack_app
+from tests.integration.helpers.stored import stored_answer_for, verified_documents
 
 __all__ = ["slack"]  # a fixture used below
 

@@ -17,7 +17,7 @@ from bot.web.app import create_app
 from bot.web.security_headers import CONTENT_SECURITY_POLICY
 from bot.web.trusted_hosts import allowed_host_names, host_name
 from core.settings import load_settings
-from tests.integration.test_api import ADMIN_TOKEN
+from tests.integration.helpers.api import ADMIN_TOKEN
 
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

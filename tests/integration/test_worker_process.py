@@ -11,16 +11,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import URL
 
 from bot.queue import JobQueue, dedupe_key
 from tests.fakes.openai_server import Delay, Reply, ScriptedLLM, scripted_llm
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
-from tests.integration.test_cli import THREADWISE, free_port
-from tests.integration.test_queue import question, until
-from tests.integration.test_slack import slack, team
+from tests.integration.helpers.cli import THREADWISE, free_port
+from tests.integration.helpers.queue import question, until
+from tests.integration.helpers.slack import slack, team
 
 __all__ = ["slack", "team"]  # fixtures used below
+
+pytestmark = pytest.mark.slow  # each test starts and kills `threadwise serve --role worker` processes
 
 
 @contextmanager
