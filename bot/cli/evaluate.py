@@ -19,9 +19,12 @@ from bot.cli.published import UrlBaseOption, UrlStyleOption, published_site
 from knowledge.search import FUSIONS, SEARCH_MODES, Fusion, SearchMode, SearchParams
 
 if TYPE_CHECKING:
+    from evals.answers.asking import AgentInfo
     from evals.answers.calibration import CalibrationReport
-    from evals.answers.docs_runner import DocsReport
-    from evals.answers.runner import AgentInfo, MtragAnswersReport, SquadAnswersReport, ThresholdReport
+    from evals.answers.docs import DocsReport
+    from evals.answers.mtrag import MtragAnswersReport
+    from evals.answers.squad import SquadAnswersReport
+    from evals.answers.threshold import ThresholdReport
 
 DEFAULTS = SearchParams()
 DEFAULT_SQUAD_QUESTIONS = 500
@@ -169,7 +172,9 @@ def eval_answers(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the figures.")] = False,
 ) -> None:
     """Ask a data set's questions through the agent, over a temporary collection, and score the replies."""
-    from evals.answers.runner import evaluate_mtrag_answers, evaluate_squad_answers
+    from evals.answers.asking import AgentUnderTest
+    from evals.answers.mtrag import evaluate_mtrag_answers
+    from evals.answers.squad import evaluate_squad_answers
     from evals.load.answer_sets import load_mtrag, load_squad_answers
 
     if (squad is None) == (mtrag is None):
@@ -185,8 +190,7 @@ def eval_answers(
                     squad_report = await evaluate_squad_answers(
                         kb,
                         load_squad_answers(squad),
-                        llm=settings.llm,
-                        settings=settings.agent,
+                        under_test=AgentUnderTest(settings.llm, settings.agent),
                         min_similarity=min_similarity,
                         limit=limit or DEFAULT_SQUAD_QUESTIONS,
                         cache_dir=cache_dir,
@@ -196,8 +200,7 @@ def eval_answers(
                     mtrag_report = await evaluate_mtrag_answers(
                         kb,
                         load_mtrag(mtrag),  # type: ignore[arg-type]
-                        llm=settings.llm,
-                        settings=settings.agent,
+                        under_test=AgentUnderTest(settings.llm, settings.agent),
                         min_similarity=min_similarity,
                         limit=limit,
                         cache_dir=cache_dir,
@@ -286,8 +289,9 @@ def eval_docs(
 ) -> None:
     """Ingest a documentation folder into a temporary collection, ask docs-qa questions through the agent, and
     score the replies as the data set's README says."""
+    from evals.answers.asking import AgentUnderTest
+    from evals.answers.docs import evaluate_docs
     from evals.answers.docs_qa import load_docs_questions
-    from evals.answers.docs_runner import evaluate_docs
     from knowledge.errors import KnowledgeError
 
     settings = cli_settings(log_level="WARNING")
@@ -310,8 +314,7 @@ def eval_docs(
                     kb,
                     asked,
                     corpus=corpus,
-                    llm=settings.llm,
-                    settings=agent_settings,
+                    under_test=AgentUnderTest(settings.llm, agent_settings),
                     progress=on_progress,
                     site=site,
                 )
@@ -325,7 +328,7 @@ def eval_docs(
 
 
 def _print_docs(report: DocsReport) -> None:
-    from evals.answers.docs_runner import TARGET_P95_MS, TARGETS
+    from evals.answers.docs import TARGET_P95_MS, TARGETS
 
     def verdict(name: str) -> str:
         return "[green]met[/]" if report.targets_met[name] else "[red]not met[/]"
@@ -415,7 +418,7 @@ def eval_threshold(
         return
     if mtrag is None:
         fail("pass --questions FILE --collection NAME to calibrate a collection, or --mtrag FILE")
-    from evals.answers.runner import tune_threshold
+    from evals.answers.threshold import tune_threshold
     from evals.load.answer_sets import load_mtrag, load_squad_answers
 
     settings = cli_settings(log_level="WARNING")
@@ -456,6 +459,7 @@ def _print_header(
 
 
 def _calibrate(questions: Path, collection: str, *, tenant: str, save: bool, as_json: bool) -> None:
+    from evals.answers.asking import AgentUnderTest
     from evals.answers.calibration import calibrate_collection, load_labelled_questions
 
     settings = cli_settings(log_level="WARNING")
@@ -470,8 +474,7 @@ def _calibrate(questions: Path, collection: str, *, tenant: str, save: bool, as_
                     labelled,
                     tenant=tenant,
                     collection=collection,
-                    llm=settings.llm,
-                    settings=settings.agent,
+                    under_test=AgentUnderTest(settings.llm, settings.agent),
                     save=save,
                     progress=on_progress,
                 )

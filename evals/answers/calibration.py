@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.llm import ChatModels
-from core.settings import AgentSettings, LLMSettings
+from evals.answers.asking import AgentUnderTest, eval_agent
 from evals.answers.metrics import Scored, ThresholdRates, choose_threshold, rates_at
-from evals.answers.runner import eval_agent
 from evals.toolkit.progress import Progress, no_progress
 from knowledge.errors import KnowledgeError
 from knowledge.service import KnowledgeBase
@@ -101,9 +99,7 @@ async def calibrate_collection(
     *,
     tenant: str,
     collection: str,
-    llm: LLMSettings,
-    settings: AgentSettings,
-    models: ChatModels | None = None,
+    under_test: AgentUnderTest,
     save: bool = True,
     progress: Progress = no_progress,
 ) -> CalibrationReport:
@@ -112,14 +108,12 @@ async def calibrate_collection(
     names = {c.name for c in await knowledge.collections(tenant=tenant)}
     if collection not in names:
         raise KnowledgeError(f"tenant {tenant!r} has no collection {collection!r}; ingest it first")
-    mode = "llm" if models is not None or llm.model else "extractive"
+    mode = under_test.mode
     current = (await knowledge.thresholds(tenant=tenant, collections=[collection], mode=mode)).get(
-        collection, settings.min_similarity
+        collection, under_test.settings.min_similarity
     )
     items: list[CalibrationItem] = []
-    async with eval_agent(
-        knowledge, collection=collection, llm=llm, settings=settings, models=models, tenant=tenant
-    ) as agent:
+    async with eval_agent(knowledge, collection=collection, under_test=under_test, tenant=tenant) as agent:
         for done, question in enumerate(questions, start=1):
             for turn in question.turns:
                 asked = await agent.ask(turn, thread=question.id)

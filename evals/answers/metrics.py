@@ -18,6 +18,9 @@ _PUNCTUATION = frozenset(string.punctuation)
 _CITATION = re.compile(r"\s*\[\d+(?:\s*[,–-]\s*\d+)*\]")
 _QUOTE_MARKER = re.compile(r"^>\s?", re.MULTILINE)
 
+TARGET_RATE = 0.8
+"""The targets: abstain on ≥ 80 % of unanswerable questions and answer ≥ 80 % of answerable ones."""
+
 
 def normalize_answer(text: str) -> str:
     """SQuAD's normalisation: lowercase, no punctuation, no articles, single spaces."""

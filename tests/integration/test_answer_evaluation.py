@@ -14,7 +14,9 @@ from agent.llm import ChatModels
 from agent.models import Conversation
 from core.db import session_scope
 from core.settings import AgentSettings, LLMSettings
-from evals.answers.runner import EVAL_PLATFORM, ask_mtrag, evaluate_squad_answers, summarize_mtrag
+from evals.answers.asking import EVAL_PLATFORM, AgentUnderTest
+from evals.answers.mtrag import ask_mtrag, summarize_mtrag
+from evals.answers.squad import evaluate_squad_answers
 from evals.load.answer_sets import load_mtrag, load_squad_answers
 from evals.load.collections import EVAL_TENANT
 from knowledge.models import Collection
@@ -154,7 +156,7 @@ async def test_squad_answers_extractive_and_with_a_model(kb: KnowledgeBase, squa
         ("8",),
     ]
     report = await evaluate_squad_answers(
-        kb, dataset, llm=LLMSettings(), settings=AgentSettings(), min_similarity=0.2, limit=None
+        kb, dataset, under_test=AgentUnderTest(LLMSettings(), AgentSettings()), min_similarity=0.2, limit=None
     )
     assert report.agent.extractive and report.agent.min_similarity == 0.2
     assert (report.documents, report.questions) == (2, 3)
@@ -172,9 +174,9 @@ async def test_squad_answers_extractive_and_with_a_model(kb: KnowledgeBase, squa
     with_model = await evaluate_squad_answers(
         kb,
         dataset,
-        llm=LLMSettings(),
-        settings=AgentSettings(),
-        models=ChatModels(primary_name="scripted:test", primary=scripted),
+        under_test=AgentUnderTest(
+            LLMSettings(), AgentSettings(), ChatModels(primary_name="scripted:test", primary=scripted)
+        ),
         min_similarity=-1,
     )
     assert not with_model.agent.extractive and with_model.outcomes["answered"] == 3
@@ -188,7 +190,9 @@ async def test_squad_answers_extractive_and_with_a_model(kb: KnowledgeBase, squa
 async def test_mtrag_answers_per_answerability_class(kb: KnowledgeBase, mtrag_file: Path) -> None:
     dataset = load_mtrag(mtrag_file)
     assert len(dataset.documents) == 2  # eiffel-1 appears twice and is loaded once
-    corpus, agent, items = await ask_mtrag(kb, dataset, llm=LLMSettings(), settings=AgentSettings(min_similarity=0.3))
+    corpus, agent, items = await ask_mtrag(
+        kb, dataset, under_test=AgentUnderTest(LLMSettings(), AgentSettings(min_similarity=0.3))
+    )
     # The earlier turns were in the conversation: the follow-up was condensed with the first question.
     assert items[0].asked.standalone_question == "Tell me about the Eiffel Tower. When was it completed?"
     assert items[1].asked.standalone_question == "How tall is Mount Everest?"

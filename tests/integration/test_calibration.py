@@ -12,6 +12,7 @@ import pytest
 from agent.schemas import AnswerRequest, ConversationKey
 from agent.service import AgentService
 from core.settings import AgentSettings, LLMSettings
+from evals.answers.asking import AgentUnderTest
 from evals.answers.calibration import calibrate_collection, load_labelled_questions
 from knowledge.errors import KnowledgeError
 from knowledge.service import KnowledgeBase
@@ -61,7 +62,7 @@ async def test_the_chosen_threshold_separates_the_questions_and_is_stored(
     questions = load_labelled_questions(write_questions(tmp_path / "q.jsonl", QUESTIONS))
     settings = AgentSettings(min_similarity=-1.0)  # answers everything: the calibration must do better
     report = await calibrate_collection(
-        kb, questions, tenant=runbook, collection="runbook", llm=LLMSettings(), settings=settings
+        kb, questions, tenant=runbook, collection="runbook", under_test=AgentUnderTest(LLMSettings(), settings)
     )
     assert report.mode == "extractive" and report.saved
     assert report.chosen.balanced_accuracy == 1.0 and report.current.balanced_accuracy == 0.5

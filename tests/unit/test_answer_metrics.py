@@ -19,7 +19,7 @@ from evals.answers.metrics import (
     strip_citations,
     token_f1,
 )
-from evals.answers.runner import half_of
+from evals.answers.threshold import half_of
 from evals.load.answer_sets import load_mtrag
 
 

@@ -15,10 +15,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.llm import ChatModels
-from core.settings import AgentSettings, LLMSettings
+from evals.answers.asking import AgentInfo, AgentUnderTest, Asked, eval_agent
 from evals.answers.docs_qa import KINDS, DocsQuestion, is_correct, source_hit
-from evals.answers.runner import AgentInfo, Asked, eval_agent
 from evals.load.collections import EVAL_TENANT
 from evals.toolkit.progress import Progress, no_progress
 from evals.toolkit.stats import latency_percentiles, rate
@@ -181,9 +179,7 @@ async def evaluate_docs(
     questions: Sequence[DocsQuestion],
     *,
     corpus: Path,
-    llm: LLMSettings,
-    settings: AgentSettings,
-    models: ChatModels | None = None,
+    under_test: AgentUnderTest,
     progress: Progress = no_progress,
     site: PublishedSite | None = None,
 ) -> DocsReport:
@@ -194,7 +190,7 @@ async def evaluate_docs(
     items: list[DocsItem] = []
     async with (
         docs_corpus(knowledge, folder, progress=progress, site=site) as loaded,
-        eval_agent(knowledge, collection=loaded.collection, llm=llm, settings=settings, models=models) as agent,
+        eval_agent(knowledge, collection=loaded.collection, under_test=under_test) as agent,
     ):
         for done, question in enumerate(questions, start=1):
             latencies: list[float] = []
