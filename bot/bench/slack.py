@@ -22,6 +22,7 @@ import aiohttp
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from agent.conversation_purge import delete_conversations
 from bot.bench import BenchmarkError, stop_process
 from bot.bench.stand_ins import stand_ins
 from bot.queue import JobQueue
@@ -126,7 +127,7 @@ async def _wait_ready(client: aiohttp.ClientSession, server: subprocess.Popen[by
 
 async def _refuse_a_busy_queue(kb: KnowledgeBase) -> None:
     """Questions already waiting would be answered first, by the benchmark's server, and counted in its time."""
-    async with await JobQueue.connect(kb.sessionmaker.kw["bind"].url, role="bench") as queue:
+    async with await JobQueue.connect(kb.engine.url, role="bench") as queue:
         waiting = await queue.depth()
     if waiting:
         raise BenchmarkError(
@@ -152,7 +153,7 @@ async def _clean_up(kb: KnowledgeBase) -> None:
     live ones (96 MB); pgqueuer's count of queued work, run about 120 times per 1,000 answers, took 9.1 ms at the
     median (PostgreSQL's own timing) and 0.03 ms once vacuumed."""
     async with session_scope(kb.sessionmaker) as session:
-        await session.execute(text("DELETE FROM conversations WHERE tenant = :tenant"), {"tenant": BENCH_TEAM})
+        await delete_conversations(session, tenant=BENCH_TEAM)
         # Delivered ones only: a question still queued (a run cut short) keeps its progress for the worker that
         # answers it later.
         await session.execute(
@@ -164,9 +165,9 @@ async def _clean_up(kb: KnowledgeBase) -> None:
         )
     await _drop_bench_collection(kb)
     try:
-        await vacuum_analyze(kb.sessionmaker.kw["bind"], CHURNED_TABLES, skip_locked=True)
+        await vacuum_analyze(kb.engine, CHURNED_TABLES, skip_locked=True)
     except SQLAlchemyError as error:  # the figures stand; the next run may be a little slower
-        log.warning("could not vacuum after the run", tables=CHURNED_TABLES, error=f"{type(error).__name__}: {error}")
+        log.warning("could not vacuum after the run", tables=CHURNED_TABLES, exc_info=error)
 
 
 async def bench_slack(

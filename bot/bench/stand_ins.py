@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.bench import BenchmarkError, stop_process
+from evals.toolkit.stand_in_llm import completion, completion_chunks, pieces, reply_to, request_texts, usage
 
 INSTANT_ANSWER = "Press Rotate on the Security page of the admin console [1]."
 
@@ -72,20 +73,13 @@ def _slack_routes(record: SlackRecord) -> list[web.RouteDef]:
 
 async def _completion(request: web.Request) -> web.StreamResponse:
     body = await request.json()
-    base = {"id": "chatcmpl-bench", "created": int(time.time()), "model": body.get("model", "instant")}
-    usage = {"prompt_tokens": 100, "completion_tokens": 12, "total_tokens": 112}
+    system, last = request_texts(body)
+    text = reply_to(system, last, answer=INSTANT_ANSWER)
+    counted = usage(100, len(text.split()))
     if not body.get("stream"):
-        message = {"role": "assistant", "content": INSTANT_ANSWER}
-        choice = {"index": 0, "message": message, "finish_reason": "stop"}
-        return web.json_response(base | {"object": "chat.completion", "choices": [choice], "usage": usage})
-    chunk = base | {"object": "chat.completion.chunk"}
-    events = [
-        chunk | {"choices": [{"index": 0, "delta": {"role": "assistant", "content": INSTANT_ANSWER}}]},
-        chunk | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        chunk | {"choices": [], "usage": usage},
-    ]
-    text = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-    return web.Response(text=text, content_type="text/event-stream")
+        return web.json_response(completion(text, body, counted))
+    events = "".join(f"data: {json.dumps(event)}\n\n" for event in completion_chunks(pieces(text), body, counted))
+    return web.Response(text=events + "data: [DONE]\n\n", content_type="text/event-stream")
 
 
 async def _serve_until_stopped() -> None:

@@ -30,9 +30,13 @@ def bench_retrieval_command(
     index_memory_mb: Annotated[
         int, typer.Option(min=64, help="maintenance_work_mem for the HNSW build, in MB.")
     ] = 2048,
+    pgvector: Annotated[
+        bool, typer.Option(help="Also time LangChain's PGVector.similarity_search on the same chunks.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Query latency (p50/p95/p99, query embedding excluded) of each mode over N synthetic chunks."""
+    """Query latency (p50/p95/p99, query embedding excluded) of each mode over N synthetic chunks, beside
+    LangChain's PGVector on the same chunks."""
     from evals.speed.retrieval import bench_retrieval
 
     settings = cli_settings(log_level="WARNING")
@@ -47,6 +51,7 @@ def bench_retrieval_command(
                     queries=queries,
                     keep=keep,
                     index_memory_mb=index_memory_mb,
+                    pgvector_url=url if pgvector else None,
                     params=SearchParams(
                         ef_search=ef_search, candidates=candidates, postings_per_term=postings_per_term or None
                     ),
@@ -70,6 +75,14 @@ def bench_retrieval_command(
         for mode, latency in result.latency_ms.items():
             table.add_row(mode, f"{latency['p50']:.1f}", f"{latency['p95']:.1f}", f"{latency['p99']:.1f}")
         out.print(table)
+        if result.pgvector is not None:
+            alt = result.pgvector
+            out.print(
+                f"LangChain PGVector.similarity_search on the same chunks (loaded in {alt.load_seconds:.0f} s): "
+                f"as it ships (exact scan) p50 {alt.latency_ms['p50']:.1f} ms, {alt.ratio_p50:.1f}× our vector mode; "
+                f"with an HNSW index (built in {alt.hnsw_index_seconds:.0f} s) "
+                f"p50 {alt.hnsw_latency_ms['p50']:.1f} ms, {alt.hnsw_ratio_p50:.1f}×"
+            )
         if result.keyword_overlap_with_exact_at_10 is not None:
             out.print(
                 f"keyword top 10 vs exact BM25 (all postings): {result.keyword_overlap_with_exact_at_10:.1%} the same"

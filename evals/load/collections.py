@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.db import session_scope
 from core.settings import KnowledgeSettings
 from evals.load.retrieval_sets import EvalSet
+from evals.toolkit.database import engine_of
 from evals.toolkit.progress import Progress
+from knowledge.bulk_load import reloaded
 from knowledge.collections import get_or_create_collection
 from knowledge.documents import SourceDocument
 from knowledge.embeddings.base import Embedder
@@ -100,7 +102,7 @@ async def load_collection(
     progress("building the vector index", 0, 1)
     async with session_scope(sessionmaker) as session:
         await build_vector_index(session, collection)
-    await vacuum_search_tables(sessionmaker.kw["bind"])
+    await vacuum_search_tables(engine_of(sessionmaker))
     async with session_scope(sessionmaker) as session:
-        refreshed = await session.get(Collection, collection.id)
-    return refreshed or collection, chunks_written
+        refreshed = await reloaded(session, collection)
+    return refreshed, chunks_written

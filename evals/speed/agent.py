@@ -11,25 +11,18 @@ part of the overhead and reported on its own), but which chunks they find is mea
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from sqlalchemy import delete
 
-from agent import prompts
+from agent.conversation_purge import delete_conversations
 from agent.llm import ChatModels
 from agent.memory import AnswerRecord
-from agent.models import Conversation
 from agent.schemas import AnswerRequest, ConversationKey
 from agent.service import AgentService
 from core.db import session_scope
@@ -42,7 +35,9 @@ from evals.speed.retrieval import (
     open_synthetic_collection,
 )
 from evals.speed.synthetic import SyntheticCorpus
+from evals.toolkit.database import engine_of
 from evals.toolkit.progress import Progress, no_progress
+from evals.toolkit.stand_in_llm import STAND_IN_ANSWER, StandInChatModel
 from evals.toolkit.stats import latency_percentiles
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import KnowledgeError
@@ -56,78 +51,10 @@ EARLIER_EXCHANGES = 3
 """Exchanges already in a follow-up's conversation (recorded untimed before it is asked)."""
 TARGET_P95_MS = 40.0
 SCRIPTED_MODEL = "scripted:instant"
-SCRIPTED_ANSWER = "The synthetic corpus covers this in its first passage [1], with more detail in the second [2]."
-
-
-_LATEST_MESSAGE = re.compile(r"Latest message: (.*)\n\nStandalone question:\s*$", re.DOTALL)
-
-
-class ScriptedChatModel(BaseChatModel):
-    """Answers at once, in process: condensing returns the latest message, answering cites two sources, and
-    summarising returns a fixed line. Answers stream word by word, as a real model's would."""
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    @staticmethod
-    def reply_to(messages: Sequence[BaseMessage]) -> str:
-        system = str(messages[0].content) if messages else ""
-        last = str(messages[-1].content) if messages else ""
-        if system == prompts.CONDENSE_SYSTEM:
-            found = _LATEST_MESSAGE.search(last)
-            return found.group(1).strip() if found else last
-        if system == prompts.SUMMARIZE_SYSTEM:
-            return "The team asked about the synthetic corpus; the answers cited its passages."
-        return SCRIPTED_ANSWER
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.reply_to(messages)))])
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return self._generate(messages, stop)
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        for piece in re.split(r"(?<=\s)", self.reply_to(messages)):
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
-            if run_manager is not None:
-                run_manager.on_llm_new_token(piece, chunk=chunk)
-            yield chunk
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        for piece in re.split(r"(?<=\s)", self.reply_to(messages)):
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
-            if run_manager is not None:
-                await run_manager.on_llm_new_token(piece, chunk=chunk)
-            yield chunk
 
 
 def scripted_models() -> ChatModels:
-    return ChatModels(primary_name=SCRIPTED_MODEL, primary=ScriptedChatModel())
+    return ChatModels(primary_name=SCRIPTED_MODEL, primary=StandInChatModel())
 
 
 class TimedEmbedder(Embedder):
@@ -237,7 +164,7 @@ async def bench_agent(
             load = await load_synthetic_collection(
                 sessionmaker, collection, corpus, index_memory_mb=index_memory_mb, progress=progress
             )
-            await vacuum_search_tables(sessionmaker.kw["bind"])
+            await vacuum_search_tables(engine_of(sessionmaker))
         embedder = TimedEmbedder(knowledge.embedder, name=collection.embedding_model)
         kb = TimedKnowledgeBase(sessionmaker=sessionmaker, embedder=embedder, settings=knowledge.settings)
         agent = AgentService(
@@ -260,13 +187,7 @@ async def bench_agent(
         return result
     finally:
         async with session_scope(sessionmaker) as session:
-            await session.execute(
-                delete(Conversation).where(
-                    Conversation.tenant == BENCH_TENANT,
-                    Conversation.platform == BENCH_PLATFORM,
-                    Conversation.channel == f"agent-{run}",
-                )
-            )
+            await delete_conversations(session, tenant=BENCH_TENANT, platform=BENCH_PLATFORM, channel=f"agent-{run}")
         if not reused and not keep:
             await drop_synthetic_collection(sessionmaker, collection)
 
@@ -324,6 +245,6 @@ async def _seed(agent: AgentService, key: ConversationKey, workload: list[str], 
         await agent.store.record(
             conversation_id,
             AnswerRecord(
-                question=earlier, standalone_question=earlier, answer=f"{SCRIPTED_ANSWER} {earlier}", outcome="answered"
+                question=earlier, standalone_question=earlier, answer=f"{STAND_IN_ANSWER} {earlier}", outcome="answered"
             ),
         )

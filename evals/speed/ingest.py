@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import session_scope
 from core.settings import KnowledgeSettings
+from evals.speed.pgvector_alternative import KnownVectors, StoredChunk, add_chunks, pgvector_store
 from evals.toolkit.progress import Progress, no_progress
 from knowledge.collections import delete_collection, get_or_create_collection
 from knowledge.documents import ChunkDraft, SourceDocument
@@ -28,7 +29,6 @@ from knowledge.vector_index import build_vector_index
 
 BENCH_TENANT = "bench"
 WRITE_BATCH_DOCUMENTS = 500
-PGVECTOR_BATCH = 500
 
 
 @dataclass
@@ -48,19 +48,6 @@ class IngestBenchmark:
     end_to_end_seconds: float = 0.0
     end_to_end_documents_per_second: float = 0.0
     notes: list[str] = field(default_factory=list)
-
-
-class _FixedVectors:
-    """An ``Embeddings`` stand-in for PGVector: add_embeddings receives vectors, this only answers dims."""
-
-    def __init__(self, dims: int) -> None:
-        self.dims = dims
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        raise NotImplementedError("the write-path benchmark passes precomputed vectors")
-
-    def embed_query(self, text: str) -> list[float]:
-        raise NotImplementedError("the write-path benchmark passes precomputed vectors")
 
 
 async def _temporary_collection(
@@ -90,30 +77,18 @@ async def _write_all(
 
 def _pgvector_write(url: URL, prepared: list[PreparedDocument], dims: int) -> float:
     """Seconds for PGVector.add_embeddings of every chunk, in batches, on its own tables."""
-    from langchain_postgres import PGVector
-
-    connection = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    store = PGVector(
-        embeddings=_FixedVectors(dims),  # type: ignore[arg-type]
-        collection_name=f"threadwise-bench-{uuid.uuid4().hex[:8]}",
-        connection=connection,
-        embedding_length=dims,
-        use_jsonb=True,
+    chunks = (
+        StoredChunk(
+            chunk.content,
+            vector,
+            {"source": document.source.source_uri, "title": chunk.title, "ordinal": chunk.ordinal},
+        )
+        for document in prepared
+        for chunk, vector in zip(document.chunks, document.vectors, strict=True)
     )
-    texts, vectors, metadatas = [], [], []
-    for document in prepared:
-        for chunk, vector in zip(document.chunks, document.vectors, strict=True):
-            texts.append(chunk.content)
-            vectors.append(vector.tolist())
-            metadatas.append({"source": document.source.source_uri, "title": chunk.title, "ordinal": chunk.ordinal})
-    try:
-        started = time.perf_counter()
-        for start in range(0, len(texts), PGVECTOR_BATCH):
-            end = start + PGVECTOR_BATCH
-            store.add_embeddings(texts[start:end], vectors[start:end], metadatas=metadatas[start:end])
-        return time.perf_counter() - started
-    finally:
-        store.delete_collection()
+    with pgvector_store(url, KnownVectors(dims)) as store:
+        _, seconds = add_chunks(store, chunks)
+    return seconds
 
 
 async def _text_search_parse_seconds(
@@ -171,14 +146,7 @@ async def bench_ingest(
     result.threadwise_chunks_per_second = round(total_chunks / result.threadwise_write_seconds)
 
     progress("langchain-postgres PGVector.add_embeddings", 0, 1)
-    async with session_scope(sessionmaker) as session:
-        had_tables = await session.scalar(text("SELECT to_regclass('langchain_pg_embedding') IS NOT NULL"))
-    try:
-        seconds = await asyncio.to_thread(_pgvector_write, url, prepared, embedder.dims)
-    finally:
-        if not had_tables:  # leave the database as we found it
-            async with session_scope(sessionmaker) as session:
-                await session.execute(text("DROP TABLE IF EXISTS langchain_pg_embedding, langchain_pg_collection"))
+    seconds = await asyncio.to_thread(_pgvector_write, url, prepared, embedder.dims)
     result.pgvector_write_seconds = round(seconds, 3)
     result.pgvector_chunks_per_second = round(total_chunks / seconds)
     result.speedup = round(result.threadwise_chunks_per_second / result.pgvector_chunks_per_second, 1)

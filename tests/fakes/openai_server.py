@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
+from evals.toolkit.stand_in_llm import completion, completion_chunks, pieces, usage
 from tests.fakes.http_server import send_json
 
 CHAT_PATH = "/v1/chat/completions"
@@ -118,7 +117,7 @@ def _split(reply: Reply) -> list[str]:
     if reply.chunk_size:
         size = reply.chunk_size
         return [reply.text[i : i + size] for i in range(0, len(reply.text), size)]
-    return [piece for piece in re.split(r"(?<=\s)(?=\S)", reply.text) if piece]
+    return pieces(reply.text)
 
 
 class ScriptedLLM:
@@ -340,50 +339,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _usage(reply: Reply) -> dict[str, int]:
-    completion = len(reply.text.split()) if reply.completion_tokens is None else reply.completion_tokens
-    return {
-        "prompt_tokens": reply.prompt_tokens,
-        "completion_tokens": completion,
-        "total_tokens": reply.prompt_tokens + completion,
-    }
-
-
-def _envelope(body: dict[str, Any], object_: str, completion_id: str, created: int) -> dict[str, Any]:
-    """The fields every completion and chunk carries, named as OpenAI does so the SDK parses them."""
-    model = body.get("model")
-    return {
-        "id": completion_id,
-        "object": object_,
-        "created": created,
-        "model": model if isinstance(model, str) else "fake-model",
-        "system_fingerprint": None,
-    }
+    completion_tokens = len(reply.text.split()) if reply.completion_tokens is None else reply.completion_tokens
+    return usage(reply.prompt_tokens, completion_tokens)
 
 
 def _completion(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []}
-    return {
-        **_envelope(body, "chat.completion", f"chatcmpl-{uuid.uuid4().hex}", int(time.time())),
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
-        "usage": _usage(reply),
-    }
+    return completion(reply.text, body, _usage(reply))
 
 
 def _chunks(reply: Reply, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The ``chat.completion.chunk`` events of a stream, as OpenAI sends them (minus the final ``[DONE]``)."""
-    head = _envelope(body, "chat.completion.chunk", f"chatcmpl-{uuid.uuid4().hex}", int(time.time()))
-    options = body.get("stream_options")
-    include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-    if include_usage:
-        head["usage"] = None  # OpenAI sends a null usage on every chunk but the last when usage is requested
-
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return {**head, "choices": [choice]}
-
-    yield chunk({"role": "assistant", "content": "", "refusal": None})
-    for piece in _split(reply):
-        yield chunk({"content": piece})
-    yield chunk({}, "stop")
-    if include_usage:
-        yield {**head, "choices": [], "usage": _usage(reply)}
+    return completion_chunks(_split(reply), body, _usage(reply))
