@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -356,11 +358,22 @@ RST_PIECES = st.sampled_from(
 )
 
 
+def parse_and_render_or_only_docutils_fails(source: str) -> None:
+    """Parse and render without ``rst_to_markdown``'s fallback, so that a crash in our directives, roles or writer
+    fails the test. docutils itself fails on a few inputs (a substitution defined through itself can end in a
+    ValueError inside its own transform); those are left to the fallback, which the caller then exercises."""
+    try:
+        render_markdown(parse_rst(source, source_uri="fuzz.rst"))
+    except Exception as error:
+        where = traceback.extract_tb(error.__traceback__)[-1].filename
+        assert f"{os.sep}docutils{os.sep}" in where, f"failed in {where}"
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=300))
 def test_any_text_loads_without_raising_or_leaking_messages(source: str) -> None:
     # docutils and the writer themselves, not rst_to_markdown, whose fallback would hide a crash.
-    render_markdown(parse_rst(source, source_uri="fuzz.rst"))
+    parse_and_render_or_only_docutils_fails(source)
     text, titles = rst_to_markdown(source)
 
     assert "System Message" not in text
@@ -370,7 +383,7 @@ def test_any_text_loads_without_raising_or_leaking_messages(source: str) -> None
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(RST_PIECES, st.text(max_size=8)), max_size=40).map("".join))
 def test_any_rst_like_text_loads_without_raising_or_leaking_messages(source: str) -> None:
-    render_markdown(parse_rst(source, source_uri="fuzz.rst"))  # no fallback: a crash fails the test
+    parse_and_render_or_only_docutils_fails(source)
     text, _titles = rst_to_markdown(source)
 
     assert "System Message" not in text
