@@ -295,10 +295,10 @@ async def test_a_tenants_next_question_waits_for_a_free_slot_and_is_answered_onc
             agent.gate.release()
         await asyncio.wait_for(running, timeout=15)
     assert agent.most_at_once == 1
-    assert [(event.event_id, reply.text) for event, reply in deliverer.delivered] == [
-        (first.event_id, "Done."),
-        (second.event_id, "Done."),
-    ]
+    # Each answered once; which took the slot first is the queue's choice (both were handed over together).
+    assert sorted((event.event_id, reply.text) for event, reply in deliverer.delivered) == sorted(
+        [(first.event_id, "Done."), (second.event_id, "Done.")]
+    )
     assert not any(GAVE_UP_TEXT[:20] in reply.text for _, reply in deliverer.delivered)
     assert await jobs(queue) == []
 
