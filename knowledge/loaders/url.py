@@ -62,7 +62,16 @@ async def load_url(url: str, *, client: httpx.AsyncClient, max_bytes: int) -> So
     except httpx.InvalidURL as error:
         raise LoadError(url, f"invalid URL ({error})") from None
 
-    loader = _choose_loader(content_type, final_url)
+    return load_body(raw, url=url, final_url=final_url, content_type=content_type, charset=charset)
+
+
+def load_body(raw: bytes, *, url: str, final_url: str, content_type: str, charset: str | None) -> SourceDocument:
+    """A body already fetched from ``url`` (finally reached at ``final_url``), loaded by its content type.
+
+    What :func:`load_url` does once it has the bytes, for callers that fetch on their own (the website connector).
+    ``charset`` is the one the ``Content-Type`` declares. Raises :class:`LoadError` naming ``url``.
+    """
+    loader = loader_for(content_type, final_url)
     if loader is None:
         raise LoadError(url, f"unsupported content type {content_type.split(';')[0].strip() or '(none)'}")
     title = _url_title(final_url)
@@ -99,7 +108,8 @@ def _has_request(error: httpx.HTTPError) -> bool:
     return True
 
 
-def _choose_loader(content_type: str, url: str) -> Loader | None:
+def loader_for(content_type: str, url: str) -> Loader | None:
+    """The loader for a response of ``content_type`` from ``url`` (its suffix decides when the type is vague)."""
     media_type = content_type.split(";")[0].strip().lower()
     suffix = PurePosixPath(unquote(urlsplit(url).path)).suffix.lower()
     if media_type == "text/plain" and suffix in _TEXT_SUFFIXES:
