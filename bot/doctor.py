@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.open_access import open_listener_problem
-from core.db import create_engine, resolve_database_url
+from core.db import create_engine, create_sessionmaker, resolve_database_url, session_scope
 from core.embedded_postgres import EmbeddedPostgresError
 from core.health import Check, database_checks
 from core.settings import Settings, env_name
+from knowledge.sources.store import list_sources
 
 HTTP_TIMEOUT = 5.0
 
@@ -59,9 +62,33 @@ async def _database(settings: Settings) -> list[Check]:
         return [Check("database", False, str(error))]
     engine = create_engine(url, role="doctor", database=settings.database)
     try:
-        return await database_checks(engine, timeout=settings.database.connect_timeout + 2)
+        checks = await database_checks(engine, timeout=settings.database.connect_timeout + 2)
+        if all(check.ok for check in checks):
+            checks.append(await sources_check(engine))
+        return checks
     finally:
         await engine.dispose()
+
+
+async def sources_check(engine: AsyncEngine) -> Check:
+    """A source whose last run failed, or that has not synced for three of its intervals, is a problem."""
+    async with session_scope(create_sessionmaker(engine)) as session:
+        sources = await list_sources(session)
+    if not sources:
+        return Check("sources", True, "none (`threadwise sources add`)")
+    now = datetime.now(UTC)
+    problems = []
+    for source in sources:
+        if source.state == "failed":
+            problems.append(f"{source.tenant}/{source.name} failed: {source.last_error}")
+        elif source.every_seconds and not source.paused:
+            stale_after = timedelta(seconds=3 * source.every_seconds)
+            if now - (source.last_success_at or source.created_at) > stale_after:
+                since = source.last_success_at.isoformat(timespec="minutes") if source.last_success_at else "ever"
+                problems.append(f"{source.tenant}/{source.name} has not synced since {since}")
+    if problems:
+        return Check("sources", False, "; ".join(problems))
+    return Check("sources", True, f"{len(sources)} synced as scheduled")
 
 
 def _http_failure(name: str, error: httpx.HTTPError) -> Check:

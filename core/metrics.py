@@ -44,6 +44,12 @@ RATE_LIMITED = Counter(
     "answers at once; counted each time a question finds no free slot), by platform (slack, discord, api).",
     ["limit", "platform"],
 )
+SOURCE_LAST_SUCCESS = Gauge(
+    "threadwise_source_last_success_timestamp_seconds",
+    "When each source last synced successfully, Unix time (0: never; read at scrape time).",
+    ["tenant", "source", "kind"],
+)
+SOURCE_SYNC_ERRORS = Counter("threadwise_source_sync_errors", "Source syncs that failed, by source kind.", ["kind"])
 ERRORS = Counter(
     "threadwise_errors",
     "Failures by kind: agent steps (retrieve, answer, …), delivery, listeners, the queue.",

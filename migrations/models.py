@@ -7,6 +7,7 @@ import importlib
 # Add a module here when it defines tables; order does not matter.
 MODEL_MODULES: tuple[str, ...] = (
     "knowledge.models",
+    "knowledge.sources.models",
     "agent.models",
     "bot.models",
     "bot.access.models",

@@ -8,7 +8,19 @@ from bot.cli.startup import collect_less_while_starting
 
 collect_less_while_starting()  # before the commands' modules are imported
 
-from bot.cli import ask, bench, bench_slack, database, doctor, evaluate, keys, knowledge, report, serve  # noqa: E402
+from bot.cli import (  # noqa: E402
+    ask,
+    bench,
+    bench_slack,
+    database,
+    doctor,
+    evaluate,
+    keys,
+    knowledge,
+    report,
+    serve,
+    sources,
+)
 from bot.cli.app import app  # noqa: E402
 
 __all__ = [
@@ -24,6 +36,7 @@ __all__ = [
     "main",
     "report",
     "serve",
+    "sources",
 ]
 
 

@@ -5,6 +5,7 @@ password, opens it too, but shows and changes that tenant's rows only."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlencode, urlsplit
@@ -21,7 +22,13 @@ from agent.verified import NotVerifiableError, VerifiedAnswers
 from bot.access.keys import KEY_START
 from bot.web.auth import AdminLoginDep, require_admin_login, tenant_filter
 from bot.web.charts import OUTCOME_COLOURS, questions_per_day
-from bot.web.dependencies import AgentDep, GapVectorsDep
+from bot.web.dependencies import AgentDep, GapVectorsDep, SourcesDep
+from core.logging import get_logger
+from knowledge.errors import KnowledgeError
+from knowledge.sources.service import Sources
+from knowledge.sources.sync import SourceBusy
+
+log = get_logger(__name__)
 
 WINDOWS = (7, 30)
 GAP_GROUPS_SHOWN = 15
@@ -38,6 +45,7 @@ async def dashboard(
     principal: AdminLoginDep,
     agent: AgentDep,
     vectors: GapVectorsDep,
+    sources: SourcesDep,
     days: Annotated[int, Query(ge=1, le=365, description="The window: the last N days (today included).")] = 7,
     tenant: Annotated[StorableText | None, Query(max_length=200, description="One tenant only.")] = None,
 ) -> HTMLResponse:
@@ -47,6 +55,7 @@ async def dashboard(
     since = (today - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     figures = await overview(sessionmaker, since=since, until=today.date(), tenant=tenant)
     gaps = await knowledge_gaps(sessionmaker, vectors, since=since, tenant=tenant)
+    synced = await sources.statuses(tenant=tenant)
     return templates.TemplateResponse(
         request,
         "admin.html",
@@ -54,6 +63,7 @@ async def dashboard(
             "figures": figures,
             "gaps": gaps[:GAP_GROUPS_SHOWN],
             "gap_groups": len(gaps),
+            "sources": synced,
             "examples_shown": EXAMPLES_SHOWN,
             "days": days,
             "windows": WINDOWS,
@@ -74,9 +84,47 @@ def _same_origin(request: Request) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="the dashboard's buttons only work from the dashboard")
 
 
-def _back(days: int, tenant: str | None) -> RedirectResponse:
+def _back(days: int, tenant: str | None, *, section: str = "recent") -> RedirectResponse:
     query = urlencode({"days": days} | ({"tenant": tenant} if tenant else {}))
-    return RedirectResponse(f"/admin?{query}#recent", status_code=status.HTTP_303_SEE_OTHER)
+    return RedirectResponse(f"/admin?{query}#{section}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+_syncs_started: set[asyncio.Task[object]] = set()
+"""Syncs started from the dashboard, held until they end (a task nothing refers to may be collected)."""
+
+
+@router.post("/admin/sources/{name}/sync", include_in_schema=False, dependencies=[Depends(_same_origin)])
+async def sync_source_now(
+    principal: AdminLoginDep,
+    sources: SourcesDep,
+    name: Annotated[StorableText, Path(max_length=200)],
+    tenant: Annotated[StorableText, Query(max_length=200)],
+    days: Annotated[int, Query(ge=1, le=365)] = 7,
+) -> RedirectResponse:
+    """The dashboard's "sync now": the run starts in the background (a site may take minutes); the list shows it
+    running, then its outcome."""
+    own = tenant_filter(principal, tenant)
+    if own is not None and own != tenant:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no source {name} in tenant {tenant}")
+    try:
+        await sources.get(tenant=tenant, name=name)
+    except KnowledgeError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from error
+    task = asyncio.create_task(_sync_quietly(sources, tenant=tenant, name=name), name=f"threadwise-sync-{name}")
+    _syncs_started.add(task)
+    task.add_done_callback(_syncs_started.discard)
+    return _back(days, tenant if own is not None else None, section="sources")
+
+
+async def _sync_quietly(sources: Sources, *, tenant: str, name: str) -> object:
+    """A failed run is recorded on the source; one already under way is left to finish."""
+    try:
+        return await sources.sync(tenant=tenant, name=name)
+    except SourceBusy:
+        return None
+    except Exception as error:
+        log.error("dashboard sync failed", tenant=tenant, source=name, exc_info=error)
+        return None
 
 
 @router.post("/admin/answers/{answer_id}/{action}", include_in_schema=False, dependencies=[Depends(_same_origin)])

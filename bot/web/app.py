@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from typing import TypedDict
 
 from fastapi import FastAPI
@@ -35,6 +35,9 @@ from core.logging import get_logger
 from core.schema import ensure_migrated
 from core.sentry import init_sentry
 from core.settings import DatabaseSettings, Settings
+from knowledge.service import KnowledgeBase
+from knowledge.sources.scheduler import run_scheduled_syncs
+from knowledge.sources.service import Sources
 
 log = get_logger(__name__)
 
@@ -49,6 +52,7 @@ class LifespanState(TypedDict):
     queue: JobQueue | None
     limits: Limits
     """The API's questions a minute and answers at once (the worker keeps its own, on the queue's pool)."""
+    sources: Sources
 
 
 async def _check_schema(engine: AsyncEngine) -> None:
@@ -69,6 +73,24 @@ def _database_for(settings: Settings, *, worker: bool) -> DatabaseSettings:
     if worker and (settings.slack.enabled or settings.discord.enabled):
         return database.model_copy(update={"pool_size": max(database.pool_size, settings.queue.concurrency + 2)})
     return database
+
+
+SYNC_STOP_SECONDS = 10.0
+"""How long shutting down waits for a source sync under way before cancelling it (the source then shows the run
+as cut short, and the next one completes it)."""
+
+
+def _start_scheduled_syncs(stack: AsyncExitStack, knowledge: KnowledgeBase) -> None:
+    """The worker role also syncs the sources whose scheduled run has come (``knowledge/sources/scheduler.py``)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_scheduled_syncs(Sources(knowledge), stop), name="threadwise-source-syncs")
+
+    async def stop_syncing() -> None:
+        stop.set()
+        with suppress(TimeoutError):  # wait_for has cancelled it
+            await asyncio.wait_for(task, timeout=SYNC_STOP_SECONDS)
+
+    stack.push_async_callback(stop_syncing)
 
 
 def create_app(
@@ -108,6 +130,8 @@ def create_app(
                     gateway=gateway,
                     freeze_after_first_answer=freeze_startup_objects,
                 )
+                if worker:
+                    _start_scheduled_syncs(stack, services.knowledge)
                 if freeze_startup_objects:
                     # What starting made (modules, the embedding model, LangChain) lives as long as the process:
                     # moved out of the collector's sight, so that each full collection under load no longer
@@ -127,6 +151,7 @@ def create_app(
                     "slack_handler": platforms.slack_handler,
                     "queue": platforms.queue,
                     "limits": limits,
+                    "sources": Sources(services.knowledge),
                 }
         finally:
             await engine.dispose()

@@ -15,6 +15,7 @@ from agent.text_vectors import TextVectors
 from bot.limits import Limits
 from bot.queue import JobQueue
 from core.settings import Settings
+from knowledge.sources.service import Sources
 
 
 def get_engine(request: Request) -> AsyncEngine:
@@ -47,6 +48,11 @@ def get_limits(request: Request) -> Limits:
     return limits
 
 
+def get_sources(request: Request) -> Sources:
+    sources: Sources = request.state.sources
+    return sources
+
+
 def get_queue(request: Request) -> JobQueue | None:
     """The job queue; ``None`` without Slack or Discord configured."""
     queue: JobQueue | None = getattr(request.state, "queue", None)
@@ -67,5 +73,6 @@ GapVectorsDep = Annotated[TextVectors, Depends(get_gap_vectors)]
 """Kept across ``GET /admin`` loads, so gap questions are embedded once."""
 LimitsDep = Annotated[Limits, Depends(get_limits)]
 """The API's questions a minute and answers at once."""
+SourcesDep = Annotated[Sources, Depends(get_sources)]
 QueueDep = Annotated[JobQueue | None, Depends(get_queue)]
 SlackHandlerDep = Annotated[AsyncSlackRequestHandler | None, Depends(get_slack_handler)]
