@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import session_scope
@@ -28,7 +30,7 @@ from knowledge.link_resolution import publish_document
 from knowledge.loaders import LoadError, iter_files, load_file, load_url, source_uri_for
 from knowledge.models import Collection
 from knowledge.published import PublishedSite
-from knowledge.store import PreparedDocument, remove_documents, stored_hashes, write_documents
+from knowledge.store import PreparedDocument, remove_documents, stored_hashes, stored_vectors, write_documents
 from knowledge.vector_index import analyze_search_tables, build_vector_index, has_vector_index
 
 log = get_logger(__name__)
@@ -260,8 +262,15 @@ class IngestPipeline:
     def _with_hash(self, document: SourceDocument) -> _Loaded:
         return _Loaded(document, content_hash(document, embedder=self._embedder, settings=self._settings))
 
-    def _prepare(self, batch: list[_Loaded], report: IngestReport) -> list[PreparedDocument]:
-        """Chunk each document, then embed the whole batch in one call (far faster than one per document)."""
+    def _prepare(
+        self,
+        batch: list[_Loaded],
+        report: IngestReport,
+        reusable: dict[str, npt.NDArray[np.float32]] | None = None,
+    ) -> list[PreparedDocument]:
+        """Chunk each document, then embed the whole batch in one call (far faster than one per document); a chunk
+        whose text is already stored with a vector (``reusable``: a changed document's unchanged parts) keeps it."""
+        reusable = reusable or {}
         chunked: list[tuple[_Loaded, list[ChunkDraft]]] = []
         for loaded in batch:
             try:
@@ -270,7 +279,7 @@ class IngestPipeline:
                 self._fail_before_writing(loaded.document.source_uri, error, report)
         texts = [chunk.embedding_text() for _, chunks in chunked for chunk in chunks]
         try:
-            vectors = self._embedder.embed_array(texts)
+            vectors = self._embed_new(texts, reusable)
         except Exception:
             if len(chunked) <= 1:
                 raise
@@ -291,6 +300,14 @@ class IngestPipeline:
             offset += len(chunks)
         return prepared
 
+    def _embed_new(self, texts: list[str], reusable: dict[str, npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+        """Vectors for ``texts``, in order: the stored one where there is one, the rest embedded in one call."""
+        if not reusable or not texts:
+            return self._embedder.embed_array(texts)
+        fresh = [text for text in dict.fromkeys(texts) if text not in reusable]
+        embedded = dict(zip(fresh, self._embedder.embed_array(fresh), strict=True)) if fresh else {}
+        return np.stack([reusable[text] if text in reusable else embedded[text] for text in texts])
+
     def _fail_before_writing(self, uri: str, error: Exception, report: IngestReport) -> None:
         report.failed.append((uri, f"{type(error).__name__}: {error}"))
         log.warning("document failed before writing", source=uri, exc_info=error)
@@ -305,9 +322,12 @@ class IngestPipeline:
     ) -> None:
         if not batch:
             return
+        replaced = [loaded.document.source_uri for loaded in batch if loaded.document.source_uri in known]
+        async with session_scope(self._sessionmaker) as session:
+            reusable = await stored_vectors(session, collection, replaced)
         try:
             # Chunking and embedding are CPU work: keep the event loop free for other requests.
-            prepared = await asyncio.to_thread(self._prepare, batch, report)
+            prepared = await asyncio.to_thread(self._prepare, batch, report, reusable)
         except Exception as error:  # the embedder failed for the only document of the batch
             self._fail_before_writing(batch[0].document.source_uri, error, report)
             return

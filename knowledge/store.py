@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge.documents import ChunkDraft, SourceDocument
-from knowledge.models import Collection, Document
+from knowledge.models import Chunk, Collection, Document
 from knowledge.term_stats import update_term_stats
 
 CHUNK_COLUMNS = (
@@ -47,6 +47,24 @@ async def stored_hashes(session: AsyncSession, collection: Collection) -> dict[s
         select(Document.source_uri, Document.content_hash).where(Document.collection_id == collection.id)
     )
     return dict(rows.all())
+
+
+async def stored_vectors(
+    session: AsyncSession, collection: Collection, source_uris: Sequence[str]
+) -> dict[str, npt.NDArray[np.float32]]:
+    """The vectors of these documents' chunks as stored, by the text that was embedded (``embedding_text``): a
+    changed document's unchanged chunks keep theirs instead of being embedded again."""
+    if not source_uris:
+        return {}
+    rows = await session.execute(
+        select(Chunk.heading_path, Chunk.content, Chunk.embedding)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Document.collection_id == collection.id, Document.source_uri.in_(source_uris))
+    )
+    return {
+        (f"{heading}\n{content}" if heading else content): np.asarray(vector, dtype=np.float32)
+        for heading, content, vector in rows
+    }
 
 
 async def remove_documents(session: AsyncSession, collection: Collection, source_uris: Sequence[str]) -> int:
