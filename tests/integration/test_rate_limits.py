@@ -252,16 +252,17 @@ async def test_old_windows_and_dead_leases_are_pruned(replicas: Replicas, tenant
 # --- the worker: a tenant's answers at once -----------------------------------------------------------------------
 
 
-class FailsOnceFor(RecordingDeliverer):
-    """Fails the first delivery of one event (a platform hiccup), after it waited its turn."""
+class FailsTheSecondDelivery(RecordingDeliverer):
+    """Fails the second delivery (a platform hiccup for whichever question waited its turn): which of two
+    questions handed over together takes the tenant's slot first is the queue's choice."""
 
-    def __init__(self, event_id: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.event_id = event_id
+        self.calls = 0
 
     async def deliver(self, event: ChatEvent, reply: AnswerReply) -> str:
-        if event.event_id == self.event_id:
-            self.event_id = ""
+        self.calls += 1
+        if self.calls == 2:
             self.attempts += 1
             raise ConnectionError("the platform is unreachable")
         return await super().deliver(event, reply)
@@ -269,7 +270,7 @@ class FailsOnceFor(RecordingDeliverer):
 
 async def test_a_tenants_next_question_waits_for_a_free_slot_and_is_answered_once(queue: JobQueue, tenant: str) -> None:
     first, second = question(tenant), question(tenant, user_id="U0BOB")
-    agent, deliverer = GatedAgent(), FailsOnceFor(second.event_id)
+    agent, deliverer = GatedAgent(), FailsTheSecondDelivery()
     limits = Limits(LimitSettings(tenant_concurrent=1, user_per_minute=0, channel_per_minute=0), queue.pool)
     worker = Worker(queue, cast(AgentService, agent), {"slack": deliverer}, SETTINGS, limits=limits)
     worker.tenant_retry_delay, worker.tenant_retry_max_delay = 0.05, 0.1
