@@ -23,7 +23,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from bot.access.keys import ApiKeyStore, looks_like_key
 from bot.access.principal import OPERATOR, Principal, TenantForbiddenError
-from bot.web.dependencies import get_sessionmaker, get_settings
+from bot.web.dependencies import sessionmaker_of, settings_of
 
 BEARER = "Bearer"
 BASIC = 'Basic realm="Threadwise admin", charset="UTF-8"'
@@ -48,7 +48,7 @@ def _unauthorized(detail: str, challenge: str) -> HTTPException:
 
 
 async def _authenticate(request: Request, challenge: str) -> Principal:
-    token = get_settings(request).admin.token
+    token = settings_of(request).admin.token
     given = _given_token(request)
     if (
         token is not None
@@ -57,7 +57,7 @@ async def _authenticate(request: Request, challenge: str) -> Principal:
     ):
         return OPERATOR
     if given is not None and looks_like_key(given):
-        info = await ApiKeyStore(get_sessionmaker(request)).authenticate(given)
+        info = await ApiKeyStore(sessionmaker_of(request)).authenticate(given)
         if info is None:
             raise _unauthorized("this API key is unknown or was revoked", challenge)
         return info.principal()

@@ -18,51 +18,67 @@ from core.settings import Settings
 from knowledge.sources.service import Sources
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.state.engine
     return engine
 
 
-def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 
 
-def get_agent(request: Request) -> AgentService:
+def agent_of(request: Request) -> AgentService:
     agent: AgentService = request.state.agent
     return agent
 
 
-def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+def sessionmaker_of(request: Request) -> async_sessionmaker[AsyncSession]:
     """The app's sessionmaker (the agent's: one connection pool per process)."""
-    return get_agent(request).store.sessionmaker
+    return agent_of(request).store.sessionmaker
 
 
-def get_gap_vectors(request: Request) -> TextVectors:
+async def get_gap_vectors(request: Request) -> TextVectors:
     vectors: TextVectors = request.state.gap_vectors
     return vectors
 
 
-def get_limits(request: Request) -> Limits:
+async def get_limits(request: Request) -> Limits:
     limits: Limits = request.state.limits
     return limits
 
 
-def get_sources(request: Request) -> Sources:
+async def get_sources(request: Request) -> Sources:
     sources: Sources = request.state.sources
     return sources
 
 
-def get_queue(request: Request) -> JobQueue | None:
+async def get_queue(request: Request) -> JobQueue | None:
     """The job queue; ``None`` without Slack or Discord configured."""
     queue: JobQueue | None = getattr(request.state, "queue", None)
     return queue
 
 
-def get_slack_handler(request: Request) -> AsyncSlackRequestHandler | None:
+async def get_slack_handler(request: Request) -> AsyncSlackRequestHandler | None:
     """Slack's request handler; ``None`` when Slack over HTTP is not configured."""
     handler: AsyncSlackRequestHandler | None = getattr(request.state, "slack_handler", None)
     return handler
+
+
+# FastAPI runs a plain ``def`` dependency in its thread pool: each one a thread hop per request, which under load
+# raised Slack's HTTP ack p50 from about 40 ms to 70 ms. Reading request.state needs no thread: these are async.
+
+
+async def get_settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
+async def get_agent(request: Request) -> AgentService:
+    return agent_of(request)
+
+
+async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    return sessionmaker_of(request)
 
 
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
