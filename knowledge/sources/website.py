@@ -497,17 +497,8 @@ def _folder(path: str) -> str:
 
 
 def _resolve_dots(path: str) -> str:
-    segments: list[str] = []
-    for segment in path.split("/")[1:]:
-        if segment == "..":
-            if segments:
-                segments.pop()
-        elif segment != ".":
-            segments.append(segment)
-    resolved = "/" + "/".join(segments)
-    if path.rsplit("/", 1)[-1] in {".", ".."} and not resolved.endswith("/"):
-        resolved += "/"
-    return resolved
+    """``.`` and ``..`` segments resolved as RFC 3986 says (urljoin does it; the base only supplies a root)."""
+    return urlsplit(urljoin("http://host/", path)).path or "/"
 
 
 def _origin(url: str) -> str:
