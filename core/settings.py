@@ -246,6 +246,9 @@ class KnowledgeSettings(BaseModel):
     """Files larger than this are skipped with a message."""
     chunk_tokens: int = Field(default=200, ge=32, le=8192)
     chunk_overlap: int = Field(default=30, ge=0, le=1024)
+    sources_secret_key: SecretStr | None = None
+    """Seals the tokens of synced sources at rest (``threadwise sources key`` makes one); a token can also be named
+    by the environment variable that holds it instead."""
 
 
 class QueueSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from core.db import session_scope
 from knowledge.collections import get_or_create_collection
 from knowledge.errors import KnowledgeError
 from knowledge.service import KnowledgeBase
-from knowledge.sources.connectors import KINDS, connector_for
+from knowledge.sources.connectors import ConnectorKind, ConnectorKinds, RunContext
 from knowledge.sources.models import Source
 from knowledge.sources.store import (
     add_source,
@@ -54,8 +55,10 @@ class SourceStatus:
 
 
 class Sources:
-    def __init__(self, knowledge: KnowledgeBase) -> None:
+    def __init__(self, knowledge: KnowledgeBase, *, extra_kinds: Iterable[ConnectorKind] = ()) -> None:
+        """``extra_kinds``: kinds beyond the built-in ones (the chat platforms' history connectors)."""
         self.knowledge = knowledge
+        self.kinds = ConnectorKinds(extra_kinds)
 
     async def add(
         self,
@@ -67,10 +70,7 @@ class Sources:
         settings: dict[str, Any],
         every_seconds: int | None = None,
     ) -> SourceStatus:
-        if kind not in KINDS:
-            raise KnowledgeError(f"unknown source kind {kind!r}; one of: {', '.join(sorted(KINDS))}")
-        connector = connector_for(kind, settings, max_bytes=self.knowledge.settings.max_file_bytes)
-        await connector.aclose()  # it was built only to check the settings before anything is stored
+        self.kinds.validate(kind, settings)  # before anything is stored
         async with session_scope(self.knowledge.sessionmaker) as session:
             target, _ = await get_or_create_collection(
                 session, tenant=tenant, name=collection, embedder=self.knowledge.embedder
@@ -106,8 +106,14 @@ class Sources:
             source = await _find(session, tenant=tenant, name=name)
             kind, settings = source.kind, dict(source.settings)
             known = {key: item.version for key, item in (await known_items(session, source.id)).items()}
-        connector = connector_for(
-            kind, settings, known_versions=known, max_bytes=self.knowledge.settings.max_file_bytes
+        connector = self.kinds.connector(
+            kind,
+            settings,
+            RunContext(
+                known_versions=known,
+                max_bytes=self.knowledge.settings.max_file_bytes,
+                secret_key=self.knowledge.settings.sources_secret_key,
+            ),
         )
         try:
             return await sync_source(self.knowledge, tenant=tenant, name=name, connector=connector, progress=progress)

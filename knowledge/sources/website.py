@@ -46,6 +46,7 @@ from core.logging import get_logger
 from knowledge.loaders.errors import LoadError
 from knowledge.loaders.html import decode_html
 from knowledge.loaders.url import load_body, loader_for
+from knowledge.sources.connectors import ConnectorKind, RunContext
 from knowledge.sources.http import ResponseTooLarge, SourceHttp, SourceResponse, redacted_url
 from knowledge.sources.protocol import ConnectorError, Fetched, Gone, ItemRef, NotModified
 
@@ -533,3 +534,10 @@ def _gunzip(content: bytes, *, limit: int, url: str) -> bytes:
 
 def _media_type(response: SourceResponse) -> str:
     return response.content_type.split(";")[0].strip().lower()
+
+
+def _build(settings: WebsiteSettings, context: RunContext) -> WebsiteConnector:
+    return WebsiteConnector(settings, known_versions=context.known_versions, max_bytes=context.max_bytes)
+
+
+KIND = ConnectorKind(kind="website", settings=WebsiteSettings, build=_build)
