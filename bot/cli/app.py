@@ -27,6 +27,8 @@ collections_app = typer.Typer(no_args_is_help=True, help="Knowledge-base collect
 eval_app = typer.Typer(no_args_is_help=True, help="Measure answer and retrieval quality on public data sets.")
 bench_app = typer.Typer(no_args_is_help=True, help="Measure speed.")
 sources_app = typer.Typer(no_args_is_help=True, help="Places a collection is kept in step with (a website…).")
+sources_add_app = typer.Typer(no_args_is_help=True, help="Add a source; its first sync runs now unless --no-sync.")
+sources_app.add_typer(sources_add_app, name="add")
 app.add_typer(db_app, name="db")
 app.add_typer(collections_app, name="collections")
 app.add_typer(eval_app, name="eval")

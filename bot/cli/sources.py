@@ -23,6 +23,7 @@ from bot.cli.app import (
     knowledge_base,
     out,
     run_async,
+    sources_add_app,
     sources_app,
 )
 
@@ -82,40 +83,103 @@ def _with_sources(work: Callable[[Sources], Awaitable[None]]) -> None:
     run_async(go())
 
 
-@sources_app.command("add")
-def sources_add(
-    kind: Annotated[str, typer.Argument(help="What kind of place: website.")],
-    urls: Annotated[
-        list[str], typer.Argument(help="Start URLs (a website: its pages and sitemap are found from them).")
-    ],
-    collection: Annotated[str, typer.Option("--collection", "-c", help="Collection its documents go to.")] = "docs",
-    name: Annotated[str | None, typer.Option(help="How to refer to it (default: the first URL's host).")] = None,
-    every: Annotated[str | None, typer.Option(help="Sync it on a schedule: 30m, 6h, 1d (default: on demand).")] = None,
-    max_pages: Annotated[int, typer.Option(min=1, help="At most this many pages.")] = 1000,
-    max_depth: Annotated[int, typer.Option(min=0, help="Links followed at most this deep from a start URL.")] = 5,
-    tenant: TenantOption = DEFAULT_TENANT,
-    sync: Annotated[bool, typer.Option(help="Sync it once now.")] = True,
-) -> None:
-    """Add a source; its first sync runs now unless --no-sync."""
-    from urllib.parse import urlsplit
+EveryOption = Annotated[str | None, typer.Option(help="Sync it on a schedule: 30m, 6h, 1d (default: on demand).")]
+CollectionOption = Annotated[str, typer.Option("--collection", "-c", help="Collection its documents go to.")]
+SyncOption = Annotated[bool, typer.Option(help="Sync it once now.")]
+TokenEnvOption = Annotated[
+    str | None, typer.Option(help="The environment variable holding the token (read at each sync, never stored).")
+]
+TokenStdinOption = Annotated[
+    bool,
+    typer.Option(
+        help="Read the token from standard input and store it sealed with KNOWLEDGE_SOURCES_SECRET_KEY.",
+    ),
+]
 
+
+def token_setting(*, token_env: str | None, token_stdin: bool) -> dict[str, str]:
+    """The ``token`` setting of a source from the command's options: a variable's name, or the token sealed."""
+    from knowledge.sources.secrets import TokenRef, seal
+
+    if (token_env is None) == (not token_stdin):
+        raise typer.BadParameter("give the token with --token-env NAME or --token-stdin (one of the two)")
+    if token_env is not None:
+        try:
+            return TokenRef(env=token_env).model_dump(exclude_none=True)
+        except ValueError:
+            raise typer.BadParameter(f"not an environment variable name: {token_env!r}") from None
+    import sys
+
+    token = sys.stdin.readline().strip()
+    if not token:
+        raise typer.BadParameter("--token-stdin read an empty line")
+    try:
+        return seal(token, cli_settings(log_level="WARNING").knowledge.sources_secret_key).model_dump(exclude_none=True)
+    except Exception as error:  # ConnectorError: no key, or not a key
+        fail(str(error))
+        raise AssertionError("unreachable") from None  # pragma: no cover
+
+
+def add_source(
+    *,
+    kind: str,
+    name: str,
+    collection: str,
+    settings: dict[str, Any],
+    every: str | None,
+    tenant: str,
+    sync: bool,
+) -> None:
+    """What every ``sources add KIND`` command does once it has the kind's settings: store, then sync once."""
     every_seconds = parse_every(every) if every else None
-    source_name = name or (urlsplit(urls[0]).hostname or "source")
 
     async def work(sources: Sources) -> None:
         await sources.add(
             tenant=tenant,
-            name=source_name,
+            name=name,
             kind=kind,
             collection=collection,
-            settings={"start_urls": urls, "max_pages": max_pages, "max_depth": max_depth},
+            settings=settings,
             every_seconds=every_seconds,
         )
-        out.print(f"Added source {escape(source_name)} ({kind}, {_every_text(every_seconds)}) → {escape(collection)}.")
+        out.print(f"Added source {escape(name)} ({kind}, {_every_text(every_seconds)}) → {escape(collection)}.")
         if sync:
-            await _sync(sources, tenant=tenant, name=source_name)
+            await _sync(sources, tenant=tenant, name=name)
 
     _with_sources(work)
+
+
+@sources_add_app.command("website")
+def sources_add_website(
+    urls: Annotated[list[str], typer.Argument(help="Start URLs: the site's pages and sitemap are found from them.")],
+    collection: CollectionOption = "docs",
+    name: Annotated[str | None, typer.Option(help="How to refer to it (default: the first URL's host).")] = None,
+    every: EveryOption = None,
+    max_pages: Annotated[int, typer.Option(min=1, help="At most this many pages.")] = 1000,
+    max_depth: Annotated[int, typer.Option(min=0, help="Links followed at most this deep from a start URL.")] = 5,
+    tenant: TenantOption = DEFAULT_TENANT,
+    sync: SyncOption = True,
+) -> None:
+    """A website: its sitemap and the pages linked from the start URLs, within their host and folder."""
+    from urllib.parse import urlsplit
+
+    add_source(
+        kind="website",
+        name=name or (urlsplit(urls[0]).hostname or "source"),
+        collection=collection,
+        settings={"start_urls": urls, "max_pages": max_pages, "max_depth": max_depth},
+        every=every,
+        tenant=tenant,
+        sync=sync,
+    )
+
+
+@sources_app.command("key")
+def sources_key() -> None:
+    """Print a new key for KNOWLEDGE_SOURCES_SECRET_KEY (seals the tokens of sources at rest)."""
+    from knowledge.sources.secrets import new_key
+
+    print(new_key())
 
 
 @sources_app.command("list")
