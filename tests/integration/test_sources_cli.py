@@ -62,7 +62,7 @@ def test_bad_input_gets_a_clear_message(env: dict[str, str], tenant: str) -> Non
     every = run("sources", "add", "website", "http://127.0.0.1:9/docs/", "--every", "1m", **env)
     assert every.returncode != 0 and "at least 5m" in every.stderr
     kind = run("sources", "add", "ftp", "ftp://127.0.0.1/", "--tenant", tenant, "--no-sync", **env)
-    assert kind.returncode == 1 and "unknown source kind 'ftp'" in kind.stderr
+    assert kind.returncode == 2 and "No such command 'ftp'" in kind.stderr
     missing = run("sources", "sync", "nowhere", "--tenant", tenant, **env)
     assert missing.returncode == 1 and "has no source named 'nowhere'" in missing.stderr
     for result in (kind, missing):
