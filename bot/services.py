@@ -21,6 +21,7 @@ from knowledge.service import KnowledgeBase
 
 if TYPE_CHECKING:
     from agent.service import AgentService
+    from knowledge.sources.service import Sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +71,11 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         tracing.shutdown()
         raise
     return Services(sessionmaker=sessionmaker, knowledge=knowledge, tracing=tracing, agent=agent)
+
+
+def build_sources(settings: Settings, knowledge: KnowledgeBase) -> Sources:
+    """The synced sources over ``knowledge``, with the chat platforms' history kinds this deployment has."""
+    from bot.source_kinds import history_kinds
+    from knowledge.sources.service import Sources
+
+    return Sources(knowledge, extra_kinds=history_kinds(settings))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from knowledge.audience import TENANT_WIDE
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import EmbeddingModelMismatchError, KnowledgeError, UnknownCollectionError
 from knowledge.models import Collection
@@ -37,18 +38,30 @@ def ensure_same_model(collection: Collection, embedder: Embedder) -> None:
 
 
 async def get_or_create_collection(
-    session: AsyncSession, *, tenant: str, name: str, embedder: Embedder
+    session: AsyncSession, *, tenant: str, name: str, embedder: Embedder, audience: str | None = None
 ) -> tuple[Collection, bool]:
-    """The tenant's collection called ``name`` (created if missing) and whether it was created.
+    """The tenant's collection called ``name`` (created if missing, for ``audience``: by default the whole
+    tenant) and whether it was created.
 
-    Refuses a collection that was embedded with another model.
+    Refuses a collection that was embedded with another model, or one whose audience is not ``audience`` (when
+    given): a private channel's history must never land where others can search it.
     """
     name = check_name(name)
     collection = await session.scalar(select(Collection).where(Collection.tenant == tenant, Collection.name == name))
     if collection is not None:
         ensure_same_model(collection, embedder)
+        if audience is not None and collection.audience != audience:
+            raise KnowledgeError(
+                f"collection {name!r} is shown to {collection.audience!r}, not {audience!r}; use another collection"
+            )
         return collection, False
-    collection = Collection(tenant=tenant, name=name, embedding_model=embedder.name, dims=embedder.dims)
+    collection = Collection(
+        tenant=tenant,
+        name=name,
+        embedding_model=embedder.name,
+        dims=embedder.dims,
+        audience=audience or TENANT_WIDE,
+    )
     session.add(collection)
     await session.flush()
     return collection, True

@@ -53,6 +53,8 @@ class Collection(Base):
     term_total: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # What later ingests keep using unless told otherwise, e.g. the published site ({"published": {...}}).
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    audience: Mapped[str] = mapped_column(String(200), server_default="tenant")
+    """Who may be shown its documents (``knowledge.audience``): the tenant, or one chat channel."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

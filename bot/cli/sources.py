@@ -75,10 +75,10 @@ def _with_sources(work: Callable[[Sources], Awaitable[None]]) -> None:
     url = database_url(settings)
 
     async def go() -> None:
-        from knowledge.sources.service import Sources
+        from bot.services import build_sources
 
         async with knowledge_base(settings, url) as kb:
-            await work(Sources(kb))
+            await work(build_sources(settings, kb))
 
     run_async(go())
 

@@ -18,7 +18,7 @@ from bot.limits import Limits
 from bot.limits.database import EngineDatabase
 from bot.platforms import start_platforms
 from bot.queue import JobQueue
-from bot.services import build_services
+from bot.services import build_services, build_sources
 from bot.slack import http as slack_http
 from bot.web import admin, api, docs, health, metrics, playground
 from bot.web.assets import mount_assets
@@ -35,7 +35,6 @@ from core.logging import get_logger
 from core.schema import ensure_migrated
 from core.sentry import init_sentry
 from core.settings import DatabaseSettings, Settings
-from knowledge.service import KnowledgeBase
 from knowledge.sources.scheduler import run_scheduled_syncs
 from knowledge.sources.service import Sources
 
@@ -80,10 +79,10 @@ SYNC_STOP_SECONDS = 10.0
 as cut short, and the next one completes it)."""
 
 
-def _start_scheduled_syncs(stack: AsyncExitStack, knowledge: KnowledgeBase) -> None:
+def _start_scheduled_syncs(stack: AsyncExitStack, sources: Sources) -> None:
     """The worker role also syncs the sources whose scheduled run has come (``knowledge/sources/scheduler.py``)."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run_scheduled_syncs(Sources(knowledge), stop), name="threadwise-source-syncs")
+    task = asyncio.create_task(run_scheduled_syncs(sources, stop), name="threadwise-source-syncs")
 
     async def stop_syncing() -> None:
         stop.set()
@@ -114,6 +113,7 @@ def create_app(
         try:
             await _check_schema(engine)
             services = build_services(settings, engine)
+            sources = build_sources(settings, services.knowledge)
             async with AsyncExitStack() as stack:
                 limits = Limits(settings.limits, EngineDatabase(engine))
                 stack.push_async_callback(limits.aclose)
@@ -131,7 +131,7 @@ def create_app(
                     freeze_after_first_answer=freeze_startup_objects,
                 )
                 if worker:
-                    _start_scheduled_syncs(stack, services.knowledge)
+                    _start_scheduled_syncs(stack, sources)
                 if freeze_startup_objects:
                     # What starting made (modules, the embedding model, LangChain) lives as long as the process:
                     # moved out of the collector's sight, so that each full collection under load no longer
@@ -151,7 +151,7 @@ def create_app(
                     "slack_handler": platforms.slack_handler,
                     "queue": platforms.queue,
                     "limits": limits,
-                    "sources": Sources(services.knowledge),
+                    "sources": sources,
                 }
         finally:
             await engine.dispose()

@@ -69,11 +69,14 @@ class Sources:
         collection: str,
         settings: dict[str, Any],
         every_seconds: int | None = None,
+        audience: str | None = None,
     ) -> SourceStatus:
+        """Store a new source (its settings checked first) writing to ``collection``, created for ``audience`` if
+        missing (by default the whole tenant); an existing collection must already have that audience."""
         self.kinds.validate(kind, settings)  # before anything is stored
         async with session_scope(self.knowledge.sessionmaker) as session:
             target, _ = await get_or_create_collection(
-                session, tenant=tenant, name=collection, embedder=self.knowledge.embedder
+                session, tenant=tenant, name=collection, embedder=self.knowledge.embedder, audience=audience
             )
             source = await add_source(
                 session,

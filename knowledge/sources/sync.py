@@ -88,8 +88,8 @@ async def sync_source(
 ) -> SyncReport:
     """Run the source ``name`` once; raises ``SourceBusy`` when a run is already under way. A failure during the
     run is recorded on the source and in the report, not raised."""
-    source_id, collection, known = await _claim(knowledge, tenant=tenant, name=name, busy="is already syncing")
-    run = _Run(knowledge, tenant=tenant, collection=collection, source_id=source_id, known=known)
+    source_id, target, known = await _claim(knowledge, tenant=tenant, name=name, busy="is already syncing")
+    run = _Run(knowledge, tenant=tenant, collection=target, source_id=source_id, known=known)
     report = run.report = SyncReport(source=name)
     try:
         await run.go(connector, progress)
@@ -125,27 +125,38 @@ async def sync_source(
     return report
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The collection a source writes to."""
+
+    name: str
+    audience: str
+
+
 async def _claim(
     knowledge: KnowledgeBase, *, tenant: str, name: str, busy: str
-) -> tuple[int, str, dict[str, KnownItem]]:
-    """Claim the source for this process (``SourceBusy`` saying it ``busy`` otherwise): its id, its collection's
-    name and the items the last sync stored."""
+) -> tuple[int, _Target, dict[str, KnownItem]]:
+    """Claim the source for this process (``SourceBusy`` saying it ``busy`` otherwise): its id, its collection
+    and the items the last sync stored."""
     async with session_scope(knowledge.sessionmaker) as session:
         source = await find_source(session, tenant=tenant, name=name)
         if source is None:
             raise KnowledgeError(f"tenant {tenant!r} has no source named {name!r}")
         if not await claim(session, source.id):
             raise SourceBusy(f"source {name!r} {busy}")
-        return source.id, (await collection_of(session, source)).name, await known_items(session, source.id)
+        collection = await collection_of(session, source)
+        target = _Target(name=collection.name, audience=collection.audience)
+        return source.id, target, await known_items(session, source.id)
 
 
 class _Run:
     def __init__(
-        self, knowledge: KnowledgeBase, *, tenant: str, collection: str, source_id: int, known: dict[str, KnownItem]
+        self, knowledge: KnowledgeBase, *, tenant: str, collection: _Target, source_id: int, known: dict[str, KnownItem]
     ) -> None:
         self.knowledge = knowledge
         self.tenant = tenant
-        self.collection = collection
+        self.collection = collection.name
+        self.audience = collection.audience
         self.source_id = source_id
         self.known = known
         self.report = SyncReport(source="")
@@ -157,6 +168,12 @@ class _Run:
             if item.key in seen:
                 continue
             seen.add(item.key)
+            if item.audience != self.audience:
+                # A channel made private since it was added, say: its threads must not land where others search.
+                raise ConnectorError(
+                    f"{item.url} may be shown only to {item.audience!r}, but this source's collection is shown to "
+                    f"{self.audience!r}; add the source again with a collection of its own"
+                )
             self.report.listed += 1
             progress(item.url, self.report.listed)
             previous = self.known.get(item.key)
@@ -213,11 +230,11 @@ class _Run:
 
 async def delete_source(knowledge: KnowledgeBase, *, tenant: str, name: str) -> int:
     """Remove the source and the documents it brought; returns how many documents went."""
-    _, collection, known = await _claim(
+    _, target, known = await _claim(
         knowledge, tenant=tenant, name=name, busy="is syncing; remove it when the run is over"
     )
     uris = [item.source_uri for item in known.values()]
-    removed = await knowledge.remove_documents(uris, tenant=tenant, collection=collection)
+    removed = await knowledge.remove_documents(uris, tenant=tenant, collection=target.name)
     async with session_scope(knowledge.sessionmaker) as session:
         source = await find_source(session, tenant=tenant, name=name)
         if source is not None:

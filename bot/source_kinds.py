@@ -1,0 +1,16 @@
+"""The source kinds that read a chat platform's history (Slack channels, Discord forums), for ``Sources``.
+
+They live with their platform in ``bot/``; the kinds that know no chat platform (website, repositories, wikis) are
+built into ``knowledge.sources``. A platform's kind is offered only when the platform is configured.
+"""
+
+from __future__ import annotations
+
+from core.settings import Settings
+from knowledge.sources.connectors import ConnectorKind
+
+
+def history_kinds(settings: Settings) -> list[ConnectorKind]:
+    """The history kinds this deployment can sync, given which platforms it has credentials for."""
+    kinds: list[ConnectorKind] = []
+    return kinds
