@@ -32,6 +32,7 @@ from core.db import session_scope
 from core.logging import get_logger
 from core.metrics import count_error
 from core.sentry import report_failure, span
+from knowledge.audience import channel_audience
 from knowledge.errors import KnowledgeError
 from knowledge.search import SearchHit
 
@@ -118,6 +119,8 @@ async def retrieve(state: AgentState, runtime: Runtime[AnswerContext]) -> dict[s
         if vector is None:  # a rephrased follow-up: embedded once here, for the search and for prefer_verified
             vector = await context.knowledge.embed_query(question)
         tenant = request.conversation.tenant
+        # What was learnt in a private channel is shown only there (a thread's channel is its parent's).
+        audiences = {channel_audience(request.conversation.platform, request.conversation.channel)}
         hits, unknown, thresholds = await asyncio.gather(
             context.knowledge.search(
                 question,
@@ -125,10 +128,16 @@ async def retrieve(state: AgentState, runtime: Runtime[AnswerContext]) -> dict[s
                 collections=collections,
                 limit=context.settings.sources + LOOKAHEAD,
                 query_vector=vector,
+                audiences=audiences,
             ),
-            context.knowledge.unknown_words([term.word for term in terms], tenant=tenant, collections=collections),
+            context.knowledge.unknown_words(
+                [term.word for term in terms], tenant=tenant, collections=collections, audiences=audiences
+            ),
             context.knowledge.thresholds(
-                tenant=tenant, collections=collections, mode="extractive" if context.models is None else "llm"
+                tenant=tenant,
+                collections=collections,
+                mode="extractive" if context.models is None else "llm",
+                audiences=audiences,
             ),
         )
         hits = await prefer_verified(

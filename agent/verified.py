@@ -17,11 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agent.models import Conversation, Message
 from agent.text_vectors import TextVectors
 from core.db import session_scope
+from knowledge.audience import channel_audience
 from knowledge.documents import SourceDocument
 from knowledge.search import SearchHit
 from knowledge.service import KnowledgeBase
 
 VERIFIED_COLLECTION = "verified-answers"
+"""Where verified answers go; those given in a channel with private history go to ``verified-answers@<audience>``,
+shown only in that channel (an answer there may quote what only its members may read)."""
 SOURCE_URI_PREFIX = "verified-answer:"
 """A verified answer's document is ``verified-answer:<answer message id>``."""
 PREFER_SIMILARITY = 0.6
@@ -47,6 +50,14 @@ class VerifiedAnswer:
     question: str
 
 
+def is_verified_collection(name: str) -> bool:
+    return name == VERIFIED_COLLECTION or name.startswith(f"{VERIFIED_COLLECTION}@")
+
+
+def _private_collection(conversation: Conversation) -> str:
+    return f"{VERIFIED_COLLECTION}@{channel_audience(conversation.platform, conversation.channel)}"
+
+
 def source_uri(answer_id: int) -> str:
     return f"{SOURCE_URI_PREFIX}{answer_id}"
 
@@ -61,7 +72,7 @@ async def prefer_verified(
     """Verified answers whose question is close to the one asked (``question_vector``) first, closest first,
     then the other hits in their order; at most ``limit``. A verified question is embedded the first time it is
     among the hits; ``questions`` keeps its vector for the next answers."""
-    candidates = [hit for hit in hits if hit.collection == VERIFIED_COLLECTION]
+    candidates = [hit for hit in hits if is_verified_collection(hit.collection)]
     if not candidates:
         return list(hits[:limit])
     # A verified answer's heading is its question (the document's title).
@@ -94,9 +105,8 @@ class VerifiedAnswers:
             text=body,
             metadata={"verified_by": verified_by, "answer_id": answer_id, "platform": conversation.platform},
         )
-        report = await self.knowledge.add_documents(
-            [document], tenant=conversation.tenant, collection=VERIFIED_COLLECTION
-        )
+        collection = await self._collection_for(conversation)
+        report = await self.knowledge.add_documents([document], tenant=conversation.tenant, collection=collection)
         if report.failed:
             raise NotVerifiableError(f"the answer could not be stored: {report.failed[0][1]}")
         return VerifiedAnswer(answer_id, conversation.tenant, document.source_uri, question)
@@ -104,10 +114,21 @@ class VerifiedAnswers:
     async def unverify(self, answer_id: int, *, tenant: str | None = None) -> bool:
         """Take a verified answer back; False when it was not verified."""
         _, _, conversation = await self._answer(answer_id, tenant)
-        removed = await self.knowledge.remove_documents(
-            [source_uri(answer_id)], tenant=conversation.tenant, collection=VERIFIED_COLLECTION
-        )
+        removed = 0
+        for collection in {VERIFIED_COLLECTION, _private_collection(conversation)}:
+            removed += await self.knowledge.remove_documents(
+                [source_uri(answer_id)], tenant=conversation.tenant, collection=collection
+            )
         return removed > 0
+
+    async def _collection_for(self, conversation: Conversation) -> str:
+        """The tenant's verified answers, unless the channel has private history: then the channel's own."""
+        audience = channel_audience(conversation.platform, conversation.channel)
+        if not await self.knowledge.audience_in_use(tenant=conversation.tenant, audience=audience):
+            return VERIFIED_COLLECTION
+        collection = _private_collection(conversation)
+        await self.knowledge.collection_for(tenant=conversation.tenant, name=collection, audience=audience)
+        return collection
 
     async def _answer(self, answer_id: int, tenant: str | None) -> tuple[str, Message, Conversation]:
         async with session_scope(self.sessionmaker) as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,11 +17,13 @@ from core.db import bound_engine, session_scope, statement_scope
 from core.futures import drop_outcome
 from core.metrics import RETRIEVAL_SECONDS
 from core.settings import KnowledgeSettings
+from knowledge.audience import may_see
 from knowledge.collection_cache import CollectionCache
 from knowledge.collections import (
     delete_collection,
     ensure_same_model,
     find_collections,
+    get_or_create_collection,
     list_collections,
     store_threshold,
     stored_threshold,
@@ -111,6 +114,21 @@ class KnowledgeBase:
         finally:  # it may have made the collection
             self._collections.clear()
 
+    async def collection_for(self, *, tenant: str, name: str, audience: str) -> None:
+        """Make sure the tenant has the collection ``name`` for ``audience`` (``KnowledgeError`` if it exists for
+        another audience): documents added to it later are shown only there."""
+        async with session_scope(self.sessionmaker) as session:
+            await get_or_create_collection(session, tenant=tenant, name=name, embedder=self.embedder, audience=audience)
+        self._collections.clear()
+
+    async def audience_in_use(self, *, tenant: str, audience: str) -> bool:
+        """Whether any of the tenant's collections is shown only to ``audience`` (a private channel's history)."""
+        async with statement_scope(self.sessionmaker) as session:
+            found = await session.scalar(
+                select(Collection.id).where(Collection.tenant == tenant, Collection.audience == audience).limit(1)
+            )
+        return found is not None
+
     async def remove_documents(self, source_uris: Sequence[str], *, tenant: str, collection: str) -> int:
         """Delete documents by source URI; returns how many there were (0 when the collection does not exist)."""
         async with session_scope(self.sessionmaker) as session:
@@ -141,15 +159,19 @@ class KnowledgeBase:
         limit: int = 10,
         params: SearchParams | None = None,
         query_vector: npt.NDArray[np.float32] | None = None,
+        audiences: AbstractSet[str] = frozenset(),
     ) -> list[SearchHit]:
-        """Search the tenant's collections (all of them when ``collections`` is None).
+        """Search the tenant's collections (all of them when ``collections`` is None) that may be shown where the
+        question is asked: those for the whole tenant, and those whose audience is in ``audiences`` (the asking
+        channel's, ``knowledge.audience.channel_audience``). A collection hidden from the asker is left out as if
+        it did not exist, also when named.
 
         ``query_vector`` is the query's embedding when the caller already has it; otherwise the query is
         embedded while the collections are looked up.
         """
         query = validate_query(query)
         with RETRIEVAL_SECONDS.labels(mode=mode).time():
-            return await self._search(query, tenant, collections, mode, limit, params, query_vector)
+            return await self._search(query, tenant, collections, mode, limit, params, query_vector, audiences)
 
     async def _search(
         self,
@@ -160,6 +182,7 @@ class KnowledgeBase:
         limit: int,
         params: SearchParams | None,
         query_vector: npt.NDArray[np.float32] | None,
+        audiences: AbstractSet[str],
     ) -> list[SearchHit]:
         embedding: asyncio.Future[npt.NDArray[np.float32]] | None = None
         if mode != "keyword" and query_vector is None:
@@ -168,9 +191,7 @@ class KnowledgeBase:
         scope = session_scope if needs_transaction(mode, params or SearchParams()) else statement_scope
         try:
             async with scope(self.sessionmaker) as session:
-                found = await self._collections.get_or_load(
-                    tenant, collections, lambda: find_collections(session, tenant=tenant, names=collections)
-                )
+                found = await self._visible(session, tenant, collections, audiences)
                 if mode != "keyword" and found:
                     for collection in found:
                         ensure_same_model(collection, self.embedder)
@@ -190,19 +211,33 @@ class KnowledgeBase:
                 # When the embedding was not needed (no collection, a lookup error), its outcome is dropped.
                 embedding.add_done_callback(drop_outcome)
 
+    async def _visible(
+        self, session: AsyncSession, tenant: str, names: Sequence[str] | None, audiences: AbstractSet[str]
+    ) -> list[Collection]:
+        """The tenant's collections named (all when None) that may be shown to ``audiences`` (cached lookups)."""
+        found = await self._collections.get_or_load(
+            tenant, names, lambda: find_collections(session, tenant=tenant, names=names)
+        )
+        return [c for c in found if may_see(c.audience, audiences)]
+
     async def next_passage(self, chunk_id: int) -> str | None:
         """The text of the chunk that follows ``chunk_id`` in its document, if any: where a block introduced at
         the end of one chunk begins."""
         async with statement_scope(self.sessionmaker) as session:
             return await next_chunk_content(session, chunk_id)
 
-    async def thresholds(self, *, tenant: str, collections: Sequence[str] | None = None, mode: str) -> dict[str, float]:
+    async def thresholds(
+        self,
+        *,
+        tenant: str,
+        collections: Sequence[str] | None = None,
+        mode: str,
+        audiences: AbstractSet[str] = frozenset(),
+    ) -> dict[str, float]:
         """The calibrated abstention thresholds of the tenant's searched collections for ``mode``, by name;
         collections without one are left out. Read from the collections a search just looked up (cached)."""
         async with statement_scope(self.sessionmaker) as session:
-            found = await self._collections.get_or_load(
-                tenant, collections, lambda: find_collections(session, tenant=tenant, names=collections)
-            )
+            found = await self._visible(session, tenant, collections, audiences)
         return {c.name: value for c in found if (value := stored_threshold(c, mode)) is not None}
 
     async def set_threshold(self, *, tenant: str, collection: str, mode: str, value: float) -> None:
@@ -211,13 +246,16 @@ class KnowledgeBase:
         self._collections.clear()
 
     async def unknown_words(
-        self, words: Sequence[str], *, tenant: str, collections: Sequence[str] | None = None
+        self,
+        words: Sequence[str],
+        *,
+        tenant: str,
+        collections: Sequence[str] | None = None,
+        audiences: AbstractSet[str] = frozenset(),
     ) -> list[str]:
         """The ``words`` that none of the tenant's searched collections uses (``knowledge.coverage``)."""
         async with statement_scope(self.sessionmaker) as session:
-            found = await self._collections.get_or_load(
-                tenant, collections, lambda: find_collections(session, tenant=tenant, names=collections)
-            )
+            found = await self._visible(session, tenant, collections, audiences)
             return await unknown_words(session, collection_ids=[c.id for c in found], words=words)
 
     async def collections(self, *, tenant: str | None = None) -> list[Collection]:

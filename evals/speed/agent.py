@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,7 +40,7 @@ from evals.toolkit.stand_in_llm import STAND_IN_ANSWER, StandInChatModel
 from evals.toolkit.stats import latency_percentiles
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import KnowledgeError
-from knowledge.search import SearchHit, SearchMode, SearchParams
+from knowledge.search import SearchHit
 from knowledge.service import KnowledgeBase
 from knowledge.vector_index import vacuum_search_tables
 
@@ -83,28 +82,10 @@ class TimedKnowledgeBase(KnowledgeBase):
 
     spent_ms = 0.0
 
-    async def search(
-        self,
-        query: str,
-        *,
-        tenant: str,
-        collections: Sequence[str] | None = None,
-        mode: SearchMode = "hybrid",
-        limit: int = 10,
-        params: SearchParams | None = None,
-        query_vector: npt.NDArray[np.float32] | None = None,
-    ) -> list[SearchHit]:
+    async def search(self, query: str, **options: Any) -> list[SearchHit]:
         tick = time.perf_counter()
         try:
-            return await super().search(
-                query,
-                tenant=tenant,
-                collections=collections,
-                mode=mode,
-                limit=limit,
-                params=params,
-                query_vector=query_vector,
-            )
+            return await super().search(query, **options)
         finally:
             self.spent_ms += (time.perf_counter() - tick) * 1000
 
