@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -39,6 +41,19 @@ class TokenRef(BaseModel):
     def shown(self) -> str:
         """How listings show it: never the token."""
         return f"${self.env}" if self.env is not None else "sealed"
+
+
+def shown_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A source's settings as listings show them: each token replaced by where it comes from."""
+    shown: dict[str, Any] = {}
+    for name, value in settings.items():
+        if isinstance(value, Mapping) and set(value) in ({"env"}, {"sealed"}):
+            try:
+                value = TokenRef.model_validate(dict(value)).shown()
+            except ValueError:
+                value = "(invalid token setting)"
+        shown[name] = value
+    return shown
 
 
 def new_key() -> str:

@@ -13,6 +13,7 @@ from knowledge.errors import KnowledgeError
 from knowledge.service import KnowledgeBase
 from knowledge.sources.connectors import ConnectorKind, ConnectorKinds, RunContext
 from knowledge.sources.models import Source
+from knowledge.sources.secrets import shown_settings
 from knowledge.sources.store import (
     add_source,
     collection_of,
@@ -146,7 +147,7 @@ def _status(source: Source, collection: str) -> SourceStatus:
         name=source.name,
         kind=source.kind,
         collection=collection,
-        settings=dict(source.settings),
+        settings=shown_settings(source.settings),
         every_seconds=source.every_seconds,
         paused=source.paused,
         state=source.state,
