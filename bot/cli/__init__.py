@@ -20,6 +20,7 @@ from bot.cli import (  # noqa: E402
     report,
     serve,
     sources,
+    sources_confluence,
 )
 from bot.cli.app import app  # noqa: E402
 
@@ -37,6 +38,7 @@ __all__ = [
     "report",
     "serve",
     "sources",
+    "sources_confluence",
 ]
 
 
