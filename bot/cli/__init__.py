@@ -21,6 +21,7 @@ from bot.cli import (  # noqa: E402
     serve,
     sources,
     sources_confluence,
+    sources_github,
 )
 from bot.cli.app import app  # noqa: E402
 
@@ -39,6 +40,7 @@ __all__ = [
     "serve",
     "sources",
     "sources_confluence",
+    "sources_github",
 ]
 
 

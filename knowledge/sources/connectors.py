@@ -18,6 +18,7 @@ from knowledge.sources.protocol import Connector
 
 BUILT_IN_MODULES: Mapping[str, str] = {
     "website": "knowledge.sources.website",
+    "github": "knowledge.sources.github",
     "confluence": "knowledge.sources.confluence",
 }
 """Kind → the module whose ``KIND`` describes it."""
