@@ -22,6 +22,7 @@ from bot.cli import (  # noqa: E402
     sources,
     sources_confluence,
     sources_github,
+    sources_notion,
 )
 from bot.cli.app import app  # noqa: E402
 
@@ -41,6 +42,7 @@ __all__ = [
     "sources",
     "sources_confluence",
     "sources_github",
+    "sources_notion",
 ]
 
 

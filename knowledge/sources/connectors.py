@@ -20,6 +20,7 @@ BUILT_IN_MODULES: Mapping[str, str] = {
     "website": "knowledge.sources.website",
     "github": "knowledge.sources.github",
     "confluence": "knowledge.sources.confluence",
+    "notion": "knowledge.sources.notion",
 }
 """Kind → the module whose ``KIND`` describes it."""
 

@@ -127,13 +127,31 @@ class SourceHttp:
         :class:`ResponseTooLarge` for a body over ``max_bytes``. With ``follow_redirects``, httpx follows them
         (dropping ``Authorization`` when the host changes); otherwise a redirect is returned as it is.
         """
+        return await self._request("GET", url, headers=headers, follow_redirects=follow_redirects)
+
+    async def post_json(self, url: str, *, json: Any, headers: Mapping[str, str] | None = None) -> SourceResponse:
+        """POST ``json`` to ``url``, with the retries, budget and size cap of :meth:`get`; redirects are returned.
+
+        Only for requests that read (an API's search or query sent as a POST): a retry may send the body twice.
+        """
+        return await self._request("POST", url, headers=headers, json=json)
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None,
+        json: Any = None,
+        follow_redirects: bool = False,
+    ) -> SourceResponse:
         where = redacted_url(url)
         for attempt in range(1, self.retry.attempts + 1):
             self._spend(where)
             last = attempt == self.retry.attempts
             try:
                 async with self._client.stream(
-                    "GET", url, headers=dict(headers or {}), follow_redirects=follow_redirects
+                    method, url, headers=dict(headers or {}), json=json, follow_redirects=follow_redirects
                 ) as response:
                     if response.status_code in RETRY_STATUSES and not last:
                         delay = self._delay_after(response, attempt)

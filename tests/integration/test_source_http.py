@@ -23,7 +23,7 @@ from knowledge.sources.http import (
     retry_after_seconds,
 )
 from knowledge.sources.protocol import ConnectorError
-from tests.fakes.http_server import send_bytes, serving
+from tests.fakes.http_server import read_body, send_bytes, serving
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 SECRET = "s3cr3t-token-value"
@@ -37,6 +37,8 @@ class Script:
     def __init__(self) -> None:
         self.replies: dict[str, list[Reply]] = {}
         self.seen: list[tuple[str, dict[str, str]]] = []
+        self.posted: list[tuple[str, bytes]] = []
+        """Each POST's path and body, in order."""
         self.lock = threading.Lock()
 
     def reply(self, path: str) -> Reply:
@@ -74,6 +76,14 @@ def base_url(script: Script) -> Iterator[str]:
                 return
             status, headers, body = script.reply(urlsplit(self.path).path)
             send_bytes(self, status, body, "text/plain", headers)
+
+        def do_POST(self) -> None:
+            posted = read_body(self)
+            with script.lock:
+                script.seen.append((self.path, dict(self.headers)))
+                script.posted.append((self.path, posted))
+            status, headers, body = script.reply(urlsplit(self.path).path)
+            send_bytes(self, status, body, "application/json", headers)
 
         def log_message(self, format: str, *args: object) -> None:
             """Quiet."""
@@ -141,6 +151,29 @@ async def test_retry_after_is_honoured_and_capped(
 
     assert response.status == 200
     assert sleeps == [expected]
+
+
+async def test_a_json_post_shares_the_retries_budget_and_cap(base_url: str, script: Script, sleeps: Sleeps) -> None:
+    script.replies["/v1/search"] = [(429, {"Retry-After": "2"}, b""), (200, {}, b'{"results": []}')]
+    script.replies["/v1/huge"] = [(200, {}, b"x" * 20_000)]
+    http = client(sleeps, max_requests=3)
+    try:
+        response = await http.post_json(
+            f"{base_url}/v1/search", json={"page_size": 100}, headers={"Notion-Version": "2022-06-28"}
+        )
+        with pytest.raises(ResponseTooLarge, match="over the 10 kB limit"):
+            await http.post_json(f"{base_url}/v1/huge", json={})
+        with pytest.raises(BudgetExceeded):
+            await http.post_json(f"{base_url}/v1/search", json={})
+    finally:
+        await http.aclose()
+
+    assert (response.status, response.json()) == (200, {"results": []})
+    assert sleeps == [2.0], "Retry-After honoured"
+    sent = [(path, body) for path, body in script.posted if path == "/v1/search"]
+    assert sent == [("/v1/search", b'{"page_size":100}')] * 2, "the same body sent again on the retry"
+    search_headers = [headers for path, headers in script.seen if path == "/v1/search"]
+    assert all(h["Content-Type"] == "application/json" and h["Notion-Version"] == "2022-06-28" for h in search_headers)
 
 
 def test_retry_after_values() -> None:
