@@ -18,9 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column(
-        "collections", sa.Column("audience", sa.String(length=200), server_default="tenant", nullable=False)
-    )
+    op.add_column("collections", sa.Column("audience", sa.String(length=200), server_default="tenant", nullable=False))
 
 
 def downgrade() -> None:
