@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
 
 from fastapi import FastAPI
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,6 +21,7 @@ from bot.platforms import start_platforms
 from bot.queue import JobQueue
 from bot.services import build_services, build_sources
 from bot.slack import http as slack_http
+from bot.source_schedule import SourceSchedule
 from bot.web import admin, api, docs, health, metrics, playground
 from bot.web.assets import mount_assets
 from bot.web.body_limits import BodyLimitMiddleware
@@ -35,7 +37,6 @@ from core.logging import get_logger
 from core.schema import ensure_migrated
 from core.sentry import init_sentry
 from core.settings import DatabaseSettings, Settings
-from knowledge.sources.scheduler import run_scheduled_syncs
 from knowledge.sources.service import Sources
 
 log = get_logger(__name__)
@@ -79,17 +80,11 @@ SYNC_STOP_SECONDS = 10.0
 as cut short, and the next one completes it)."""
 
 
-def _start_scheduled_syncs(stack: AsyncExitStack, sources: Sources) -> None:
-    """The worker role also syncs the sources whose scheduled run has come (``knowledge/sources/scheduler.py``)."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_scheduled_syncs(sources, stop), name="threadwise-source-syncs")
-
-    async def stop_syncing() -> None:
-        stop.set()
-        with suppress(TimeoutError):  # wait_for has cancelled it
-            await asyncio.wait_for(task, timeout=SYNC_STOP_SECONDS)
-
-    stack.push_async_callback(stop_syncing)
+def _start_scheduled_syncs(stack: AsyncExitStack, sources: Sources, url: URL, database: DatabaseSettings) -> None:
+    """The worker role also syncs the sources whose scheduled run has come (``bot/source_schedule.py``)."""
+    schedule = SourceSchedule(sources, url, database=database)
+    schedule.start()
+    stack.push_async_callback(schedule.stop, SYNC_STOP_SECONDS)
 
 
 def create_app(
@@ -131,7 +126,7 @@ def create_app(
                     freeze_after_first_answer=freeze_startup_objects,
                 )
                 if worker:
-                    _start_scheduled_syncs(stack, sources)
+                    _start_scheduled_syncs(stack, sources, url, settings.database)
                 if freeze_startup_objects:
                     # What starting made (modules, the embedding model, LangChain) lives as long as the process:
                     # moved out of the collector's sight, so that each full collection under load no longer

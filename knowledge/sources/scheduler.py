@@ -1,9 +1,15 @@
-"""Scheduled syncs, run by the worker role: every minute, each source whose next run has come is synced.
+"""Scheduled syncs: what one process does when the schedule says to look for due sources.
 
-Any number of replicas may run this loop: a source's run is claimed in the database first (``store.claim``), so it
-runs at most once at a time, and a replica that finds it claimed moves on. A failed run is recorded on the source
-(its state, last error and failures, shown by ``threadwise sources list``, the dashboard and the logs) and is
-retried sooner than the schedule, backing off.
+The worker role's schedule (``bot/source_schedule.py``) calls :meth:`ScheduledSyncs.start` on one replica each
+minute; that replica runs the due sources one after another, in the background, until none is due. Each is taken
+in the database first (``store.take_due``): however many replicas run syncs, a scheduled run is taken once, and a
+source runs at most once at a time (``store.claim``, which manual syncs share). A failed run is recorded on the
+source (its state, last error and failures, shown by ``threadwise sources list``, the dashboard, ``doctor``,
+``/metrics`` and the logs) and retried sooner than its schedule, backing off. A run that died with its process
+shows as running until ``STALE_RUN`` has passed; the next schedule then records it failed and runs it again.
+
+Nothing here knows the scheduler that calls it: a process without one may call :meth:`ScheduledSyncs.run_due`,
+or :func:`run_scheduled_syncs` to look for due sources every minute.
 """
 
 from __future__ import annotations
@@ -11,8 +17,11 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 
+from core.db import session_scope
 from core.logging import get_logger
+from knowledge.errors import KnowledgeError
 from knowledge.sources.service import Sources
+from knowledge.sources.store import DueSource, claim, finish, take_due
 from knowledge.sources.sync import SourceBusy
 
 log = get_logger(__name__)
@@ -20,27 +29,84 @@ log = get_logger(__name__)
 CHECK_EVERY_SECONDS = 60.0
 
 
+class ScheduledSyncs:
+    """This process's scheduled syncs: one at a time, in a background task, stopped with a grace period."""
+
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
+        self._task: asyncio.Task[int] | None = None
+        self._stopping = False
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Sync the due sources in the background, unless this process is at it already: then it looks for more
+        once its current run is over. Returns at once, so that a long run holds up no schedule."""
+        if self._stopping or self.running:
+            return
+        self._task = asyncio.create_task(self.run_due(), name="threadwise-source-syncs")
+
+    async def run_due(self) -> int:
+        """Run the due sources one after another until none is left (or stopping); how many this process ran."""
+        ran = 0
+        while not self._stopping:
+            try:
+                async with session_scope(self.sources.knowledge.sessionmaker) as session:
+                    due = await take_due(session)
+            except Exception as error:  # the database is down: the next schedule looks again
+                log.warning("could not look for due sources", exc_info=error)
+                break
+            if due is None:
+                break
+            if await self._run(due):
+                ran += 1
+        return ran
+
+    async def stop(self, grace: float | None) -> None:
+        """Start no other run; let the one under way finish for ``grace`` seconds (None: however long it takes),
+        then cancel it (the source then shows the run as cut short, and its next run completes it)."""
+        self._stopping = True
+        if self._task is None:
+            return
+        with suppress(TimeoutError, asyncio.CancelledError):  # wait_for has cancelled it
+            await asyncio.wait_for(self._task, timeout=grace)
+
+    async def _run(self, due: DueSource) -> bool:
+        """Sync ``due``; False when it did not run at all."""
+        if due.died:
+            log.warning("the source's last run died unfinished; running it again", tenant=due.tenant, source=due.name)
+        try:
+            await self.sources.sync(tenant=due.tenant, name=due.name)  # logs and records how the run went
+        except SourceBusy:  # a manual run (the command line, the dashboard) got there first
+            return False
+        except KnowledgeError as error:  # before the run: its kind or settings are not usable here
+            log.warning("scheduled sync could not start", tenant=due.tenant, source=due.name, reason=str(error))
+            await self._record_failure(due, str(error))
+            return False
+        except Exception as error:
+            log.error("scheduled sync failed", tenant=due.tenant, source=due.name, exc_info=error)
+        return True
+
+    async def _record_failure(self, due: DueSource, reason: str) -> None:
+        """Show why the source could not run where people look, and back it off like any failure."""
+        try:
+            async with session_scope(self.sources.knowledge.sessionmaker) as session:
+                if await claim(session, due.id):  # False when it was removed, or another run started meanwhile
+                    await finish(session, due.id, error=reason[:500])
+        except Exception as error:
+            log.warning("could not record why the source did not run", source=due.name, exc_info=error)
+
+
 async def run_scheduled_syncs(
     sources: Sources, stop: asyncio.Event, *, check_every: float = CHECK_EVERY_SECONDS
 ) -> None:
-    """Sync due sources until ``stop`` is set; a run under way is finished first."""
+    """Without a scheduler: look for due sources every ``check_every`` seconds until ``stop`` is set, and sync them
+    in this process; a run under way is finished first."""
+    syncs = ScheduledSyncs(sources)
     while not stop.is_set():
-        try:
-            due = await sources.due()
-        except Exception as error:  # the database is down: look again next time
-            log.warning("could not look for due sources", exc_info=error)
-            due = []
-        for tenant, name in due:
-            if stop.is_set():
-                break
-            try:
-                report = await sources.sync(tenant=tenant, name=name)
-            except SourceBusy:
-                continue  # another replica took it
-            except Exception as error:
-                log.error("scheduled sync failed", tenant=tenant, source=name, exc_info=error)
-            else:
-                if report.error:
-                    log.error("scheduled sync failed", tenant=tenant, source=name, reason=report.error)
+        syncs.start()
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=check_every)
+    await syncs.stop(grace=None)

@@ -20,7 +20,9 @@ FIRST_RETRY = timedelta(minutes=5)
 """After a failed run the source is tried again this soon, then twice as long after each further failure."""
 STALE_RUN = timedelta(hours=2)
 """A run marked running for longer than this died with its process (killed, machine lost): it may be claimed
-again. Longer than any sync should take."""
+again, and a scheduled source is then due. Longer than any sync should take."""
+DIED = "its last run stopped unfinished (the process running it ended)"
+"""The last error of a source whose run died: recorded when the schedule takes it over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,21 +119,57 @@ async def count_chunks(session: AsyncSession, source_id: int) -> None:
     )
 
 
+_DUE = (
+    "NOT paused AND every_seconds IS NOT NULL AND ("
+    " state <> 'running' AND (last_run_at IS NULL OR last_run_at + make_interval(secs => CASE WHEN failures > 0"
+    "   THEN least(every_seconds, :retry * power(2, least(failures - 1, 20))) ELSE every_seconds END) <= now())"
+    " OR state = 'running' AND last_run_at < now() - make_interval(secs => :stale))"
+)
+"""Scheduled, not paused, and either its interval over since the last run (after failures, sooner: 5 minutes,
+doubling each time, never beyond the interval) or its run dead (marked running for longer than ``STALE_RUN``)."""
+_DUE_PARAMETERS = {"retry": FIRST_RETRY.total_seconds(), "stale": STALE_RUN.total_seconds()}
+_TAKE_DUE = (
+    "WITH due AS ("  # noqa: S608 (constants only)
+    f" SELECT id, state = 'running' AS died FROM sources WHERE {_DUE}"
+    " ORDER BY last_run_at NULLS FIRST LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    " UPDATE sources SET last_run_at = now(),"
+    " state = CASE WHEN due.died THEN 'failed' ELSE state END,"
+    " last_error = CASE WHEN due.died THEN :died ELSE last_error END,"
+    " failures = failures + CASE WHEN due.died THEN 1 ELSE 0 END"
+    " FROM due WHERE sources.id = due.id"
+    " RETURNING sources.id, sources.tenant, sources.name, due.died"
+)
+
+
 async def due_sources(session: AsyncSession) -> list[tuple[str, str]]:
-    """(tenant, name) of the scheduled sources whose next run has come: not paused, not running, last run at least
-    their interval ago; after failures, sooner (5 minutes, doubling each time, never beyond the interval)."""
+    """(tenant, name) of the scheduled sources whose next run has come (``_DUE``), never run first."""
     rows = await session.execute(
-        text(
-            "SELECT tenant, name FROM sources"
-            " WHERE NOT paused AND every_seconds IS NOT NULL AND state <> 'running'"
-            " AND (last_run_at IS NULL OR last_run_at + make_interval(secs => CASE WHEN failures > 0"
-            "   THEN least(every_seconds, :retry * power(2, least(failures - 1, 20))) ELSE every_seconds END)"
-            "   <= now())"
-            " ORDER BY last_run_at NULLS FIRST"
-        ),
-        {"retry": FIRST_RETRY.total_seconds()},
+        text(f"SELECT tenant, name FROM sources WHERE {_DUE} ORDER BY last_run_at NULLS FIRST"),  # noqa: S608 (constants)
+        _DUE_PARAMETERS,
     )
     return [(tenant, name) for tenant, name in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class DueSource:
+    id: int
+    tenant: str
+    name: str
+    died: bool
+    """Its last run was still marked running, long after it should have ended: it died with its process."""
+
+
+async def take_due(session: AsyncSession) -> DueSource | None:
+    """Take a due source (``_DUE``; the one that ran longest ago, never-run first), if any, for this process to run.
+
+    Its last run moves to now in the same statement, so it is no longer due for anyone else: across replicas each
+    scheduled run is taken once, even by one that looked a moment before another finished it. A dead run is
+    recorded as a failure (``DIED``), so that the run that follows can claim the source.
+    """
+    row = (await session.execute(text(_TAKE_DUE), {**_DUE_PARAMETERS, "died": DIED})).first()
+    if row is None:
+        return None
+    return DueSource(id=row.id, tenant=row.tenant, name=row.name, died=row.died)
 
 
 async def known_items(session: AsyncSession, source_id: int) -> dict[str, KnownItem]:

@@ -1,18 +1,41 @@
-"""Which sources are due, and that a run is claimed once: the SQL the worker's scheduler relies on."""
+"""Which sources are due, that a scheduled run is taken once and a run claimed once, that a dead run is taken over:
+the SQL the worker's schedule relies on; and this process's scheduled syncs (backing off, stopping)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import update
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.source_schedule import EVERY_MINUTE, SYNC_SOURCES_ENTRYPOINT, SourceSchedule
+from bot.web.app import create_app
 from core.db import create_sessionmaker, session_scope
+from core.settings import load_settings
+from knowledge.embeddings import LocalEmbedder
 from knowledge.service import KnowledgeBase
 from knowledge.sources.models import Source
+from knowledge.sources.scheduler import ScheduledSyncs
 from knowledge.sources.service import Sources
-from knowledge.sources.store import FIRST_RETRY, claim, find_source, finish
+from knowledge.sources.store import DIED, FIRST_RETRY, STALE_RUN, claim, find_source, finish, take_due
+from tests.fakes.website import FakeWebsite, serving_website
+from tests.integration.helpers.queue import until
+from tests.integration.helpers.source_schedule import (
+    NAME,
+    START_PAGE,
+    TENANT,
+    HeldWebsite,
+    add_site,
+    move_last_run_back,
+    own_engine,
+    schedule_database,
+    sources_on,
+    status,
+)
+
+__all__ = ["own_engine", "schedule_database"]  # fixtures used below
 
 HOUR = 3600
 
@@ -51,6 +74,7 @@ async def test_due_sources_follow_schedule_pause_and_failure_backoff(kb: Knowled
     await _add(sources, tenant, "on-demand", every=None)
     paused = await _add(sources, tenant, "paused", every=HOUR)
     running = await _add(sources, tenant, "running", every=HOUR)
+    died = await _add(sources, tenant, "died", every=HOUR)
 
     await _ran(kb, recent, ago=timedelta(minutes=10))
     await _ran(kb, old, ago=timedelta(minutes=61))
@@ -61,9 +85,11 @@ async def test_due_sources_follow_schedule_pause_and_failure_backoff(kb: Knowled
     await _ran(kb, paused, ago=timedelta(hours=5))
     await sources.pause(tenant=tenant, name="paused")
     await _ran(kb, running, ago=timedelta(hours=1, minutes=1), state="running")
+    # Marked running for longer than any run takes: it died with its process, and must not stay running forever.
+    await _ran(kb, died, ago=STALE_RUN + timedelta(minutes=1), state="running")
 
     due = {name for t, name in await sources.due() if t == tenant}
-    assert due == {"never-run", "old", "failed-once"}
+    assert due == {"never-run", "old", "failed-once", "died"}
     # Never run first: a new source does not wait behind old ones.
     assert next(name for t, name in await sources.due() if t == tenant) == "never-run"
 
@@ -78,6 +104,11 @@ async def test_a_run_is_claimed_once_and_a_failure_counts(engine: AsyncEngine, k
 
     # Two replicas at once: one wins.
     assert sorted(await asyncio.gather(try_claim(), try_claim())) == [False, True]
+    # A run is taken over only once it is stale (its process died).
+    await _ran(kb, source_id, ago=STALE_RUN - timedelta(minutes=1), state="running")
+    assert not await try_claim()
+    await _ran(kb, source_id, ago=STALE_RUN + timedelta(minutes=1), state="running")
+    assert await try_claim()
     async with session_scope(sessionmaker) as session:
         await finish(session, source_id, error="the site answered HTTP 500 three times")
         await finish(session, source_id, error="the site answered HTTP 500 three times")
@@ -92,3 +123,122 @@ async def test_a_run_is_claimed_once_and_a_failure_counts(engine: AsyncEngine, k
         assert source is not None
         assert (source.state, source.failures, source.last_error) == ("idle", 0, None)
         assert source.last_success_at is not None
+
+
+async def test_a_scheduled_run_is_taken_once_and_a_dead_run_is_taken_over(
+    own_engine: AsyncEngine, embedder: LocalEmbedder
+) -> None:
+    sources = sources_on(own_engine, embedder)
+    source_id = await _add(sources, TENANT, NAME, every=HOUR)
+    sessionmaker = sources.knowledge.sessionmaker
+
+    async def take() -> str | None:
+        async with session_scope(sessionmaker) as session:
+            due = await take_due(session)
+            return None if due is None else due.name
+
+    # Replicas looking at once: one takes the run, even though none of them has claimed it yet.
+    names = await asyncio.gather(*(take() for _ in range(5)))
+    assert sorted(names, key=lambda name: name is None) == [NAME, None, None, None, None]
+    assert await take() is None
+
+    # A run still marked running after STALE_RUN died with its process: taken over once, and recorded as failed.
+    async with session_scope(sessionmaker) as session:
+        assert await claim(session, source_id)
+    await move_last_run_back(sources, STALE_RUN - timedelta(minutes=1))
+    assert await take() is None  # it may still be running
+    await move_last_run_back(sources, timedelta(minutes=2))
+    async with session_scope(sessionmaker) as session:
+        taken = await take_due(session)
+    assert taken is not None and taken.died
+    after = await status(sources)
+    assert (after.state, after.last_error, after.failures) == ("failed", DIED, 1)
+    assert await take() is None
+
+
+async def test_a_failing_source_is_retried_sooner_than_its_schedule_then_less_and_less_often(
+    own_engine: AsyncEngine, embedder: LocalEmbedder
+) -> None:
+    sources = sources_on(own_engine, embedder)
+    syncs = ScheduledSyncs(sources)
+    with serving_website(FakeWebsite(pages=2, sitemap=False)) as site:
+        await add_site(sources, site, every=HOUR)
+        site.fail(START_PAGE, 404, times=100)  # no pages at all: the run fails, keeping what is indexed
+        assert await syncs.run_due() == 1
+        failed = await status(sources)
+        assert (failed.state, failed.failures) == ("failed", 1) and "found no pages" in (failed.last_error or "")
+        assert await syncs.run_due() == 0  # not again at once
+
+        await move_last_run_back(sources, FIRST_RETRY)  # five minutes later: tried again, failing again
+        assert await syncs.run_due() == 1
+        assert (await status(sources)).failures == 2
+        await move_last_run_back(sources, FIRST_RETRY)  # now ten minutes must pass
+        assert await syncs.run_due() == 0
+        await move_last_run_back(sources, FIRST_RETRY)
+        site.failures.clear()  # the site is back
+        assert await syncs.run_due() == 1
+        recovered = await status(sources)
+        assert (recovered.state, recovered.failures, recovered.last_error) == ("idle", 0, None)
+        assert site.paths_requested().count(START_PAGE) == 3
+        assert await syncs.run_due() == 0  # back on its hourly schedule
+
+
+async def test_a_source_whose_kind_is_unknown_here_fails_where_people_look(
+    own_engine: AsyncEngine, embedder: LocalEmbedder
+) -> None:
+    sources = sources_on(own_engine, embedder)
+    await _add(sources, TENANT, NAME, every=HOUR)
+    async with session_scope(sources.knowledge.sessionmaker) as session:  # e.g. a platform's history, unset here
+        await session.execute(update(Source).where(Source.name == NAME).values(kind="elsewhere"))
+    assert await ScheduledSyncs(sources).run_due() == 0
+    failed = await status(sources)
+    assert (failed.state, failed.failures) == ("failed", 1)
+    assert "unknown source kind 'elsewhere'" in (failed.last_error or "")
+    assert await ScheduledSyncs(sources).run_due() == 0  # backing off like any failure
+
+
+async def test_stopping_lets_a_run_finish_for_a_while_then_cuts_it_short(
+    own_engine: AsyncEngine, embedder: LocalEmbedder
+) -> None:
+    sources = sources_on(own_engine, embedder)
+    url = own_engine.url
+    site = HeldWebsite(pages=2)
+    with serving_website(site):
+        try:
+            await add_site(sources, site, every=HOUR)
+            # A run held up for a moment finishes within the grace period.
+            gate = site.hold("/docs/page-0.html")
+            schedule = SourceSchedule(sources, url, expression="* * * * * *")
+            schedule.start()
+            await until(lambda: bool(site.held), "the run reaching page 0")
+            asyncio.get_running_loop().call_later(0.3, gate.set)
+            await schedule.stop(grace=10.0)
+            finished = await status(sources)
+            assert (finished.state, finished.last_error) == ("idle", None) and finished.last_success_at is not None
+
+            # One held up for longer is cancelled when the grace period is over, and shows it.
+            await move_last_run_back(sources, timedelta(seconds=HOUR))
+            site.hold("/docs/page-1.html")
+            schedule = SourceSchedule(sources, url, expression="* * * * * *")
+            schedule.start()
+            await until(lambda: len(site.held) == 2, "the run reaching page 1")
+            started = asyncio.get_running_loop().time()
+            await schedule.stop(grace=0.5)
+            assert asyncio.get_running_loop().time() - started < 5
+            cut_short = await status(sources)
+            assert (cut_short.state, cut_short.last_error) == ("failed", "cancelled before the run was over")
+        finally:
+            site.release_all()
+
+
+async def test_the_worker_role_puts_the_sync_schedule_in_pgqueuer(own_engine: AsyncEngine) -> None:
+    url = own_engine.url.render_as_string(hide_password=False)
+    app = create_app(load_settings(database={"url": url}), role="worker", listeners=False, gateway=False)
+    async with LifespanManager(app):
+        for _ in range(100):
+            async with own_engine.connect() as connection:
+                rows = (await connection.execute(text("SELECT entrypoint, expression FROM pgqueuer_schedules"))).all()
+            if rows:
+                break
+            await asyncio.sleep(0.05)
+    assert [tuple(row) for row in rows] == [(SYNC_SOURCES_ENTRYPOINT, EVERY_MINUTE)]
