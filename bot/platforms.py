@@ -35,6 +35,7 @@ from bot.worker import Worker
 from core.collector import freeze_long_lived
 from core.logging import get_logger
 from core.settings import Settings
+from knowledge.sources.service import Sources
 
 log = get_logger(__name__)
 
@@ -58,10 +59,12 @@ async def start_platforms(
     worker: bool,
     gateway: bool = True,
     freeze_after_first_answer: bool = False,
+    sources: Sources | None = None,
 ) -> Platforms:
     """Start what the configuration asks for; ``stack`` stops it all (the worker finishes its jobs first).
 
     ``listeners``: Slack's; ``gateway``: Discord's; ``worker``: answer the queue on every configured platform.
+    ``sources``: for the commands that add a channel's history as a source.
     """
     platforms = Platforms()
     if not (settings.slack.enabled or settings.discord.enabled):
@@ -73,7 +76,7 @@ async def start_platforms(
     channels = ChannelSettingsStore(sessionmaker)
     verified = VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker)  # shared by both platforms
     if listeners and settings.slack.enabled:
-        await _start_slack(stack, settings, platforms, queue, agent, feedback, channels, verified)
+        await _start_slack(stack, settings, platforms, queue, agent, feedback, channels, verified, sources)
     if gateway and settings.discord.enabled:
         deps = DiscordDeps(
             queue=queue,
@@ -83,6 +86,7 @@ async def start_platforms(
             tenant=settings.discord.tenant,
             dm_tenant=settings.discord.dm_tenant,
             verified=verified,
+            sources=sources,
         )
         await start_gateway(stack, settings.discord, deps, data_dir=settings.app.data_dir)
         log.info("discord gateway starting", sharded=settings.discord.sharded)
@@ -125,6 +129,7 @@ async def _start_slack(
     feedback: FeedbackStore,
     channels: ChannelSettingsStore,
     verified: VerifiedAnswers,
+    sources: Sources | None,
 ) -> None:
     deps = SlackDeps(
         queue=queue,
@@ -134,6 +139,7 @@ async def _start_slack(
         admins=frozenset(settings.slack.admin_user_ids),
         tenant=settings.slack.tenant,
         verified=verified,
+        sources=sources,
     )
     slack_app = create_slack_app(settings.slack, deps, await open_web_client(stack, settings.slack))
     if settings.slack.app_token is not None:  # Socket Mode: connect out, no public URL needed

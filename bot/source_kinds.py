@@ -13,4 +13,12 @@ from knowledge.sources.connectors import ConnectorKind
 def history_kinds(settings: Settings) -> list[ConnectorKind]:
     """The history kinds this deployment can sync, given which platforms it has credentials for."""
     kinds: list[ConnectorKind] = []
+    if settings.slack.enabled:
+        from bot.slack.history import slack_history_kind
+
+        kinds.append(slack_history_kind(settings.slack))
+    if settings.discord.enabled:  # imported only then: discord.py is not a small import
+        from bot.discord.history import discord_history_kind
+
+        kinds.append(discord_history_kind(settings.discord))
     return kinds

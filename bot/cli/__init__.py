@@ -21,8 +21,10 @@ from bot.cli import (  # noqa: E402
     serve,
     sources,
     sources_confluence,
+    sources_discord,
     sources_github,
     sources_notion,
+    sources_slack,
 )
 from bot.cli.app import app  # noqa: E402
 
@@ -41,8 +43,10 @@ __all__ = [
     "serve",
     "sources",
     "sources_confluence",
+    "sources_discord",
     "sources_github",
     "sources_notion",
+    "sources_slack",
 ]
 
 

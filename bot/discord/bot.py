@@ -25,6 +25,7 @@ EXTENSIONS = (
     "bot.discord.cogs.questions",
     "bot.discord.cogs.commands",
     "bot.discord.cogs.admin",
+    "bot.discord.cogs.learn",
     "bot.discord.cogs.reactions",
     "bot.discord.cogs.errors",
 )

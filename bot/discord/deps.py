@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from agent.feedback import FeedbackStore
 from agent.schemas import ConversationKey
 from agent.verified import VerifiedAnswers
 from bot.channels import ChannelSettingsStore
 from bot.events import EventSink
+
+if TYPE_CHECKING:
+    from knowledge.sources.service import Sources
 
 # Unicode emoji as the gateway sends them; skin tones are stripped before the lookup.
 POSITIVE_REACTIONS = frozenset({"👍", "✅", "☑️", "✔️"})
@@ -40,6 +43,8 @@ class DiscordDeps:
     negative: frozenset[str] = NEGATIVE_REACTIONS
     verified: VerifiedAnswers | None = None
     verify: frozenset[str] = VERIFY_REACTIONS
+    sources: Sources | None = None
+    """The synced sources, for ``/learn`` (None: the command says it is not available)."""
 
     def tenant_of(self, guild_id: int | None) -> str:
         if guild_id is None:

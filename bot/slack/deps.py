@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.feedback import FeedbackStore
 from agent.verified import VerifiedAnswers
 from bot.channels import ChannelSettingsStore
 from bot.events import EventSink
+
+if TYPE_CHECKING:
+    from knowledge.sources.service import Sources
 
 POSITIVE_REACTIONS = frozenset({"+1", "thumbsup", "white_check_mark", "heavy_check_mark"})
 VERIFY_REACTIONS = frozenset({"white_check_mark", "heavy_check_mark"})
@@ -33,6 +36,8 @@ class SlackDeps:
     """Overrides the workspace's team id as the tenant (SLACK_TENANT)."""
     verified: VerifiedAnswers | None = None
     verify: frozenset[str] = VERIFY_REACTIONS
+    sources: Sources | None = None
+    """The synced sources, for ``/threadwise learn`` (None: the command says it is not available)."""
 
     def tenant_of(self, body: dict[str, Any]) -> str:
         return self.tenant or body.get("team_id") or "slack"

@@ -124,6 +124,7 @@ def create_app(
                     worker=worker,
                     gateway=gateway,
                     freeze_after_first_answer=freeze_startup_objects,
+                    sources=sources,
                 )
                 if worker:
                     _start_scheduled_syncs(stack, sources, url, settings.database)

@@ -2,9 +2,17 @@
 
 It runs in the test's event loop (aiohttp). REST calls are recorded and answered as Discord would (JSON with the
 content type exactly ``application/json``: discord.py parses nothing else); the next calls of a route can be made
-to fail (a 429 with ``retry_after`` and a ``Via`` header, a 404 with Discord's error code). The gateway says HELLO,
-answers IDENTIFY with READY (``resume_gateway_url`` pointing back here) and one GUILD_CREATE, acknowledges
-heartbeats, and dispatches whatever a test sends (INTERACTION_CREATE, MESSAGE_CREATE, MESSAGE_REACTION_ADD…).
+to fail (a 429 with ``retry_after`` and a ``Via`` header, a 404 with Discord's error code); a bot token other than
+``BOT_TOKEN`` gets a 401. The gateway says HELLO, answers IDENTIFY with READY (``resume_gateway_url`` pointing back
+here) and one GUILD_CREATE, acknowledges heartbeats, and dispatches whatever a test sends (INTERACTION_CREATE,
+MESSAGE_CREATE, MESSAGE_REACTION_ADD…).
+
+The server also has a forum (``FORUM_ID``) whose posts tests write (``post``, ``reply``, ``edit``, ``archive``,
+``delete_thread``), read back as Discord serves them: the active threads of the server, the archived public threads
+of a channel (most recently archived first, paged with ``before`` and ``has_more``), a thread's messages (paged with
+``before``/``after``, newest first), the application's flags, the channel and the server's roles. Without the
+Message Content intent in ``application_flags`` (or with ``content_visible=False``) messages come back emptied, as
+Discord sends them to such a bot.
 """
 
 from __future__ import annotations
@@ -23,25 +31,38 @@ from typing import Any
 import discord.gateway
 import discord.http
 from aiohttp import WSMsgType, web
+from discord.utils import DISCORD_EPOCH
 
 BOT_TOKEN = "MTEwMDAwMDAwMDAwMDAwMDAwMQ.fake.discord-test-bot-token"
 APPLICATION_ID = 1100000000000000001
 BOT_USER_ID = APPLICATION_ID  # a bot user has its application's id
 CHANNEL_ID = 1300000000000000001
 THREAD_ID = 1300000000000000002
+FORUM_ID = 1300000000000000003
 ALICE = 1400000000000000001
 ADMIN = 1400000000000000002
 OTHER_BOT = 1400000000000000003
 MANAGE_GUILD = 1 << 5
+VIEW_CHANNEL = 1 << 10
+MESSAGE_CONTENT = 1 << 19
+"""The application flag of a verified bot approved for the Message Content intent."""
+MESSAGE_CONTENT_LIMITED = 1 << 18
+"""The application flag of a bot in fewer than 100 servers with "Message Content Intent" switched on."""
 EXPIRED_INTERACTION = {"message": "Unknown interaction", "code": 10062}
 RATE_LIMITED = {"message": "You are being rate limited.", "retry_after": 0.3, "global": False}
 
 _snowflakes = itertools.count(int(time.time() * 1000 - 1420070400000) << 22)
+_increments = itertools.count()
 
 
 def snowflake() -> int:
     """A fresh id that sorts after every earlier one (Discord's ids hold their creation time)."""
     return next(_snowflakes)
+
+
+def snowflake_at(when: datetime) -> int:
+    """An id created at ``when`` (for messages of the past), unique in this process."""
+    return (int(when.timestamp() * 1000) - DISCORD_EPOCH) << 22 | next(_increments) % 4096
 
 
 def _now() -> str:
@@ -75,6 +96,21 @@ class Call:
     body: Any
     status: int
     response: Any
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ForumThread:
+    """A thread (a forum post) and its messages, as full payloads; what the bot is shown is decided when read."""
+
+    id: int
+    parent_id: int
+    name: str
+    owner_id: int
+    messages: list[dict[str, Any]]
+    archived_at: datetime | None = None
+    """When it was archived; None: active."""
+    type: int = 11
 
 
 @dataclass
@@ -95,6 +131,14 @@ class FakeDiscord:
     identify_payloads: list[dict[str, Any]] = field(default_factory=list)
     resume_payloads: list[dict[str, Any]] = field(default_factory=list)
     resumed: asyncio.Event = field(default_factory=asyncio.Event)
+    everyone_permissions: int = 0
+    """The base permissions of the server's @everyone role."""
+    overwrites: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    """Channel id → its permission overwrites."""
+    application_flags: int = 0
+    content_visible: bool | None = None
+    """Whether messages come back with their text; None: as ``application_flags`` say."""
+    threads: dict[int, ForumThread] = field(default_factory=dict)
     _failures: list[_Failure] = field(default_factory=list)
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _sequence: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -160,12 +204,24 @@ class FakeDiscord:
             "guild_id": str(self.guild_id),
             "name": "general",
             "position": 0,
-            "permission_overwrites": [],
+            "permission_overwrites": self.overwrites.get(channel_id, []),
             "nsfw": False,
             "parent_id": None,
             "topic": None,
             "last_message_id": None,
             "rate_limit_per_user": 0,
+        }
+
+    def forum(self) -> dict[str, Any]:
+        return self.channel(FORUM_ID) | {
+            "type": 15,
+            "name": "help",
+            "position": 1,
+            "available_tags": [],
+            "default_reaction_emoji": None,
+            "default_sort_order": None,
+            "default_forum_layout": 0,
+            "flags": 0,
         }
 
     def thread(self) -> dict[str, Any]:
@@ -191,7 +247,7 @@ class FakeDiscord:
         everyone = {
             "id": str(self.guild_id),
             "name": "@everyone",
-            "permissions": "0",
+            "permissions": str(self.everyone_permissions),
             "position": 0,
             "color": 0,
             "hoist": False,
@@ -205,7 +261,7 @@ class FakeDiscord:
             "icon": None,
             "owner_id": str(ADMIN),
             "roles": [everyone],
-            "channels": [self.channel()],
+            "channels": [self.channel(), self.forum()],
             "threads": [self.thread()],
             "members": [member(BOT_USER_ID, "Threadwise", bot=True)],
             "member_count": 3,
@@ -274,13 +330,18 @@ class FakeDiscord:
         user_id: int = ALICE,
         permissions: int = 0,
         channel_id: int = CHANNEL_ID,
+        resolved: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """An INTERACTION_CREATE payload for the slash command ``name`` (options as Discord nests them)."""
+        """An INTERACTION_CREATE payload for the slash command ``name`` (options as Discord nests them; the
+        objects they name in ``resolved``)."""
+        data: dict[str, Any] = {"id": str(snowflake()), "name": name, "type": 1, "options": options}
+        if resolved is not None:
+            data["resolved"] = resolved
         return {
             "id": str(snowflake()),
             "application_id": str(APPLICATION_ID),
             "type": 2,
-            "data": {"id": str(snowflake()), "name": name, "type": 1, "options": options},
+            "data": data,
             "guild_id": str(self.guild_id),
             "channel_id": str(channel_id),
             "channel": self.channel(channel_id),
@@ -312,6 +373,183 @@ class FakeDiscord:
             payload["member"] = member(user_id, f"user{user_id}")
         return payload
 
+    # --- the forum's posts ----------------------------------------------------------------------------------
+
+    def post(
+        self,
+        title: str,
+        question: str,
+        *,
+        author: int = ALICE,
+        channel_id: int = FORUM_ID,
+        at: datetime | None = None,
+        archived: bool = False,
+        thread_type: int = 11,
+    ) -> int:
+        """A new post (a thread whose first message has the thread's id); returns the thread id."""
+        thread_id = snowflake_at(at) if at is not None else snowflake()
+        starter = self._history_message(thread_id, thread_id, question, author=author)
+        thread = ForumThread(thread_id, channel_id, title, author, [starter], type=thread_type)
+        self.threads[thread_id] = thread
+        if archived:
+            self.archive(thread_id, at=at)
+        return thread_id
+
+    def reply(
+        self,
+        thread_id: int,
+        content: str,
+        *,
+        author: int = ADMIN,
+        bot: bool = False,
+        at: datetime | None = None,
+        mentions: list[dict[str, Any]] | None = None,
+        message_type: int = 0,
+        **extra: Any,
+    ) -> int:
+        """A message in the thread; returns its id."""
+        message_id = snowflake_at(at) if at is not None else snowflake()
+        message = self._history_message(thread_id, message_id, content, author=author, bot=bot, mentions=mentions)
+        message["type"] = message_type
+        self.threads[thread_id].messages.append(message | extra)
+        return message_id
+
+    def edit(self, thread_id: int, message_id: int, content: str) -> None:
+        """Edit a message: the thread's listing does not change (Discord's neither)."""
+        for message in self.threads[thread_id].messages:
+            if message["id"] == str(message_id):
+                message["content"], message["edited_timestamp"] = content, _now()
+
+    def archive(self, thread_id: int, *, at: datetime | None = None) -> None:
+        self.threads[thread_id].archived_at = at or datetime.now(UTC)
+
+    def delete_thread(self, thread_id: int) -> None:
+        del self.threads[thread_id]
+
+    def thread_payload(self, thread: ForumThread) -> dict[str, Any]:
+        """A thread as Discord lists it: its last message id and its count of messages after the first."""
+        archived_at = thread.archived_at or datetime.fromtimestamp(((thread.id >> 22) + DISCORD_EPOCH) / 1000, UTC)
+        return {
+            "id": str(thread.id),
+            "type": thread.type,
+            "guild_id": str(self.guild_id),
+            "parent_id": str(thread.parent_id),
+            "owner_id": str(thread.owner_id),
+            "name": thread.name,
+            "last_message_id": thread.messages[-1]["id"] if thread.messages else None,
+            "message_count": max(0, len(thread.messages) - 1),
+            "total_message_sent": max(0, len(thread.messages) - 1),
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "applied_tags": [],
+            "thread_metadata": {
+                "archived": thread.archived_at is not None,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": archived_at.isoformat(),
+                "locked": False,
+                "create_timestamp": None,
+            },
+        }
+
+    def _history_message(
+        self,
+        thread_id: int,
+        message_id: int,
+        content: str,
+        *,
+        author: int,
+        bot: bool = False,
+        mentions: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        name = "alice" if author == ALICE else f"user{author}"
+        return {
+            "id": str(message_id),
+            "channel_id": str(thread_id),
+            "author": user(author, name, bot=bot),
+            "content": content,
+            "timestamp": _now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": mentions or [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "components": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+        }
+
+    def _shown(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The message as this bot is shown it: without the Message Content intent, emptied unless the bot wrote
+        it or it mentions the bot."""
+        visible = self.content_visible
+        if visible is None:
+            visible = bool(self.application_flags & (MESSAGE_CONTENT | MESSAGE_CONTENT_LIMITED))
+        own = message["author"]["id"] == str(BOT_USER_ID)
+        mentioned = any(u["id"] == str(BOT_USER_ID) for u in message.get("mentions") or [])
+        if visible or own or mentioned:
+            return message
+        return message | {"content": "", "embeds": [], "attachments": [], "components": []}
+
+    def _thread_messages(self, thread: ForumThread, query: dict[str, str]) -> list[dict[str, Any]]:
+        """``GET /channels/{thread}/messages``: ``limit`` (1–100, default 50) messages, newest first, before or
+        after a message id (those right after ``after``; else the latest before ``before``, or the latest)."""
+        limit = max(1, min(100, int(query.get("limit", 50))))
+        ordered = sorted(thread.messages, key=lambda message: int(message["id"]))
+        if "after" in query:
+            chosen = [m for m in ordered if int(m["id"]) > int(query["after"])][:limit]
+        else:
+            before = int(query["before"]) if "before" in query else None
+            chosen = [m for m in ordered if before is None or int(m["id"]) < before][-limit:]
+        return [self._shown(message) for message in reversed(chosen)]
+
+    def _archived(self, channel_id: int, query: dict[str, str]) -> dict[str, Any]:
+        """``GET /channels/{channel}/threads/archived/public``: the most recently archived first, before
+        ``before`` (an ISO 8601 time), ``limit`` at a time, and whether there are more."""
+        before = datetime.fromisoformat(query["before"]) if "before" in query else None
+        limit = int(query.get("limit", 50))
+        archived = sorted(
+            (
+                t
+                for t in self.threads.values()
+                if t.parent_id == channel_id and t.archived_at is not None and t.type in (10, 11)
+                if before is None or t.archived_at < before
+            ),
+            key=lambda t: t.archived_at or datetime.min,
+            reverse=True,
+        )
+        page = archived[:limit]
+        return {"threads": [self.thread_payload(t) for t in page], "members": [], "has_more": len(archived) > limit}
+
+    def _roles(self) -> list[dict[str, Any]]:
+        return [r for r in self.guild()["roles"] if r["id"] == str(self.guild_id)]
+
+    def _history_answer(self, path: str, query: dict[str, str]) -> tuple[int, Any] | None:
+        """The GET routes the history source reads; None for any other path."""
+        unknown = {"message": "Unknown Channel", "code": 10003}
+        if path == "/applications/@me":
+            return 200, {"id": str(APPLICATION_ID), "name": "Threadwise", "flags": self.application_flags}
+        if path == f"/guilds/{self.guild_id}/roles":
+            return 200, self._roles()
+        if path == f"/guilds/{self.guild_id}/threads/active":
+            active = [self.thread_payload(t) for t in self.threads.values() if t.archived_at is None]
+            return 200, {"threads": active, "members": []}
+        if found := re.fullmatch(r"/channels/(\d+)/threads/archived/public", path):
+            return 200, self._archived(int(found.group(1)), query)
+        if found := re.fullmatch(r"/channels/(\d+)/messages", path):
+            thread = self.threads.get(int(found.group(1)))
+            return (200, self._thread_messages(thread, query)) if thread else (404, unknown)
+        if found := re.fullmatch(r"/channels/(\d+)", path):
+            channel_id = int(found.group(1))
+            if channel_id in self.threads:
+                return 200, self.thread_payload(self.threads[channel_id])
+            channels = {CHANNEL_ID: self.channel, FORUM_ID: self.forum}
+            return (200, channels[channel_id]()) if channel_id in channels else (404, unknown)
+        return None
+
     # --- REST ------------------------------------------------------------------------------------------------
 
     def _take_failure(self, method: str, path: str) -> _Failure | None:
@@ -340,9 +578,11 @@ class FakeDiscord:
             "flags": int(body.get("flags") or 0),
         } | extra
 
-    def _answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+    def _answer(self, method: str, path: str, body: Any, query: dict[str, str]) -> tuple[int, Any]:
         if method == "GET" and path == "/users/@me":
             return 200, BOT_USER
+        if method == "GET" and (history := self._history_answer(path, query)) is not None:
+            return history
         if method == "GET" and path == "/oauth2/applications/@me":
             return 200, {
                 "id": str(APPLICATION_ID),
@@ -387,14 +627,18 @@ class FakeDiscord:
         path = "/" + request.match_info["tail"]
         raw = await request.read()
         body: Any = json.loads(raw) if raw and request.content_type == "application/json" else None
+        query = dict(request.query)
         failure = self._take_failure(request.method, path)
-        if failure is not None:
+        authorization = request.headers.get("Authorization")
+        if authorization is not None and authorization != f"Bot {BOT_TOKEN}":  # webhooks are sent without one
+            status, response, headers = 401, {"message": "401: Unauthorized", "code": 0}, {}
+        elif failure is not None:
             status, response, headers = failure.status, failure.body, failure.headers
         else:
-            status, response = self._answer(request.method, path, body)
+            status, response = self._answer(request.method, path, body, query)
             headers = {}
         async with self._changed:
-            self.calls.append(Call(request.method, path, body, status, response))
+            self.calls.append(Call(request.method, path, body, status, response, query))
             self._changed.notify_all()
         if status == 204:
             return web.Response(status=204, headers=headers)
@@ -437,7 +681,7 @@ class FakeDiscord:
             "session_id": f"session-{snowflake()}",
             "resume_gateway_url": self.gateway_url,
             "shard": identify.get("shard", [0, 1]),
-            "application": {"id": str(APPLICATION_ID), "flags": 0},
+            "application": {"id": str(APPLICATION_ID), "flags": self.application_flags},
         }
         await socket.send_str(json.dumps({"op": 0, "t": "READY", "s": next(self._sequence), "d": ready}))
         await socket.send_str(json.dumps({"op": 0, "t": "GUILD_CREATE", "s": next(self._sequence), "d": self.guild()}))

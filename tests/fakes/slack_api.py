@@ -1,7 +1,8 @@
 """A fake of Slack's Web API on 127.0.0.1 for the real slack_sdk / slack-bolt clients.
 
-Records every call with its arguments, answers the methods Threadwise uses, and can fail the next calls of a
-method with a status (429 with ``Retry-After``, 5xx) to exercise the clients' retry handlers.
+Records every call with its arguments, answers the methods Threadwise uses (channels and their history in
+``tests.fakes.slack_channels``), and can fail calls of a method with a status (429 with ``Retry-After``, 5xx) to
+exercise the clients' retry handlers, or with one of Slack's error codes.
 """
 
 from __future__ import annotations
@@ -20,9 +21,23 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.http_server import send_json, serving
+from tests.fakes.slack_channels import BOT_ID, BOT_USER_ID, WORKSPACE_URL, FakeChannels
 
-BOT_USER_ID = "UBOT0001"
-BOT_ID = "BBOT0001"
+__all__ = [
+    "BOT_ID",
+    "BOT_TOKEN",
+    "BOT_USER_ID",
+    "SIGNING_SECRET",
+    "TEAM_ID",
+    "WORKSPACE_URL",
+    "Call",
+    "FakeChannels",
+    "FakeSlack",
+    "event_envelope",
+    "fake_slack",
+    "sign",
+]
+
 TEAM_ID = "T0TEAM001"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-1111-2222-slacktestbottoken"
@@ -41,6 +56,10 @@ class _Failure:
     status: int
     retry_after: int | None
     remaining: int
+    skip: int = 0
+    """Calls answered normally before the failures start."""
+    error: str | None = None
+    """Slack's error code, answered with HTTP 200 and ``ok: false`` as Slack does (``status`` is then unused)."""
 
 
 @dataclass
@@ -51,6 +70,8 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The messages posted, by ts, as the last ``chat.update`` left them (``channel``, ``thread_ts``, ``text``)."""
+    channels: FakeChannels = field(default_factory=FakeChannels)
+    """Channels with a history people wrote, for the history methods."""
     _failures: dict[str, _Failure] = field(default_factory=dict)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -59,10 +80,20 @@ class FakeSlack:
     def api_url(self) -> str:
         return f"{self.base_url}/api/"
 
-    def fail(self, method: str, *, status: int = 429, retry_after: int | None = 1, times: int = 1) -> None:
-        """The next ``times`` calls of ``method`` get ``status`` instead of an answer."""
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: int | None = 1,
+        times: int = 1,
+        after: int = 0,
+        error: str | None = None,
+    ) -> None:
+        """After ``after`` more calls answered normally, the next ``times`` calls of ``method`` get ``status``
+        instead of an answer (or, with ``error``, Slack's ``{"ok": false, "error": error}``)."""
         with self._lock:
-            self._failures[method] = _Failure(status, retry_after, times)
+            self._failures[method] = _Failure(status, retry_after, times, skip=after, error=error)
 
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
@@ -111,6 +142,9 @@ class FakeSlack:
             failure = self._failures.get(method)
             if failure is None or failure.remaining <= 0:
                 return None
+            if failure.skip > 0:
+                failure.skip -= 1
+                return None
             failure.remaining -= 1
             return failure
 
@@ -122,12 +156,26 @@ class FakeSlack:
 
     def _answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
         failure = self._take_failure(method)
+        if failure is not None and failure.error is not None:
+            return 200, {}, {"ok": False, "error": failure.error}
         if failure is not None:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             error = "ratelimited" if failure.status == 429 else "fatal_error"
             return failure.status, headers, {"ok": False, "error": error}
         if method == "auth.test":
-            return 200, {}, {"ok": True, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "team_id": TEAM_ID, "team": "Acme"}
+            return (
+                200,
+                {},
+                {
+                    "ok": True,
+                    "url": self.channels.workspace_url,
+                    "user": "threadwise",
+                    "user_id": BOT_USER_ID,
+                    "bot_id": BOT_ID,
+                    "team_id": TEAM_ID,
+                    "team": "Acme",
+                },
+            )
         if method in ("chat.postMessage", "chat.update"):
             return self._message(method, args)
         if method == "chat.postEphemeral":
@@ -145,7 +193,7 @@ class FakeSlack:
             return 200, {}, {"ok": True, "user": {"id": user, "is_admin": user.startswith("UADMIN"), "is_owner": False}}
         if method in ("reactions.add", "reactions.remove"):
             return 200, {}, {"ok": True}
-        return 200, {}, {"ok": False, "error": "unknown_method"}
+        return self.channels.answer(method, args) or (200, {}, {"ok": False, "error": "unknown_method"})
 
 
 def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:

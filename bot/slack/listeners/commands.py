@@ -1,4 +1,4 @@
-"""``/threadwise ask|forget|help|mode|collections`` (mode and collections for workspace admins and
+"""``/threadwise ask|forget|help|mode|collections|learn`` (mode, collections and learn for workspace admins and
 ``SLACK_ADMIN_USER_IDS``). Everything is acknowledged at once; ``ask`` goes through the queue like a mention."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from bot.events import ChatEvent, enqueue_question
 from bot.slack.admins import is_admin
 from bot.slack.deps import SlackDeps
 from bot.slack.formatting import quote_message
+from bot.slack.learning import learn
 from core.logging import get_logger
 
 log = get_logger(__name__)
@@ -25,7 +26,8 @@ HELP = """*Threadwise* answers questions from your team's documents, with source
 • React 👍 or 👎 to an answer to tell us whether it helped
 Admins: react ✅ to a good answer to save it as a verified answer (preferred for similar questions)
 Admins: `/threadwise mode mention|auto|off` (auto: also answer questions asked without a mention),
-`/threadwise collections <name,name…>|all` (what this channel searches)"""
+`/threadwise collections <name,name…>|all` (what this channel searches),
+`/threadwise learn on|off` (learn from this channel's threads, so that answers can quote what the team answered)"""
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -60,6 +62,11 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 await ack(text="Only workspace admins can change this channel's settings.")
                 return
             await ack(text=await _change_settings(deps, tenant, channel, user, verb, rest))
+        elif verb == "learn":
+            if not await is_admin(client, user, deps.admins):
+                await ack(text="Only workspace admins can choose which channels Threadwise learns from.")
+                return
+            await ack(text=await learn(deps.sources, client, tenant=tenant, channel=channel, verb=rest.lower()))
         else:
             await ack(text=HELP)
 
