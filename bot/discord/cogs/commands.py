@@ -21,7 +21,8 @@ HELP = """**Threadwise** answers questions from your team's documents, with sour
 • `/ask question:<text>`, or @mention me in a channel or thread, or send me a direct message
 • `/forget`: forget this channel's conversation (the next question starts afresh)
 • React 👍 or 👎 to an answer to tell us whether it helped
-Server managers: `/threadwise mode mention|off` and `/threadwise collections <names>|all` (this channel)"""
+Server managers: `/threadwise mode mention|off` and `/threadwise collections <names>|all` (this channel),
+`/learn on|off|status` (learn from this channel's threads, so that answers can quote what people answered)"""
 
 
 class Commands(commands.Cog):
