@@ -136,6 +136,8 @@ def _lines_as_blocks(text: str) -> str:
 def headline(markdown: str) -> str:
     """The first line of a question, without Markdown's marks, shortened to ``TITLE_LIMIT`` at a word."""
     first = next((line for line in markdown.split("\n") if line.strip()), "")
+    # Only the line's start can show: the marks' patterns never see more than that, whatever the message's length.
+    first = first[: 4 * TITLE_LIMIT]
     plain = _MARKS.sub(lambda m: next(group for group in m.groups() if group is not None), first)
     plain = re.sub(r"\\(.)", r"\1", plain.lstrip("># -")).strip()
     if len(plain) <= TITLE_LIMIT:

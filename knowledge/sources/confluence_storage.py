@@ -27,8 +27,7 @@ from bs4.element import Tag
 from knowledge.documents import SourceDocument
 from knowledge.loaders.html import load_html
 
-# A CDATA section ends at the first "]]>"; Confluence splits a body holding one into several adjacent sections.
-_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
+_CDATA_OPEN, _CDATA_CLOSE = "<![CDATA[", "]]>"
 _MACROS = ("ac:structured-macro", "ac:macro")
 _PANEL_KINDS = {"info": "Info", "note": "Note", "warning": "Warning", "tip": "Tip"}
 _TITLED = frozenset({*_PANEL_KINDS, "panel", "expand"})
@@ -36,9 +35,26 @@ _DROPPED = ("ac:image", "ac:emoticon", "ac:placeholder", "ac:parameter", "ac:tas
 _BLOCKS = frozenset({"ac:layout", "ac:layout-section", "ac:layout-cell", "ac:adf-extension", "ac:adf-node"})
 
 
+def _cdata_escaped(storage: str) -> str:
+    """Each CDATA section replaced by its text, escaped (code macros hold their code so). A section ends at the
+    first "]]>" (Confluence splits a body holding one into several adjacent sections). Found with ``str.find``:
+    one pass, whatever a body holds (a lazy pattern rescans to the end from each unclosed opening)."""
+    out: list[str] = []
+    done = 0
+    while (start := storage.find(_CDATA_OPEN, done)) != -1:
+        end = storage.find(_CDATA_CLOSE, start + len(_CDATA_OPEN))
+        if end == -1:  # never closed: the rest is text (the HTML parser would rescan each unclosed opening)
+            out += [storage[done:start], html.escape(storage[start:], quote=False)]
+            return "".join(out)
+        out += [storage[done:start], html.escape(storage[start + len(_CDATA_OPEN) : end], quote=False)]
+        done = end + len(_CDATA_CLOSE)
+    out.append(storage[done:])
+    return "".join(out)
+
+
 def storage_document(storage: str, *, url: str, title: str) -> SourceDocument:
     """A page's storage-format body as a document titled ``title``, its source URI ``url``."""
-    soup = BeautifulSoup(_CDATA.sub(lambda found: html.escape(found[1], quote=False), storage), "html.parser")
+    soup = BeautifulSoup(_cdata_escaped(storage), "html.parser")
     _rewrite_macros(soup)
     _rewrite_links(soup)
     _rewrite_tasks(soup)

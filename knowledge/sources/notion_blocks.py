@@ -39,8 +39,8 @@ RENDERED_CHILDREN = frozenset({"paragraph", "quote", "callout", "table", *_HEADI
 connector fetches children for these only."""
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&:=])")
-_LINE_BREAKS = re.compile(r"\s*\n\s*")
-_EDGE_BREAKS = re.compile(r"^(?:\\\n|\s)+|(?:\\\n|\s)+$")
+_SPACE_RUN = re.compile(r"\s+")
+_LEADING_BREAKS = re.compile(r"(?:\\\n|\s)+")
 
 
 def notion_url(page_id: str) -> str:
@@ -80,12 +80,34 @@ def rich_text_markdown(rich_text: RichText | None, *, breaks: bool = True, in_ta
             piece = code_span(code.replace("|", "\\|") if in_table else code)
         else:
             piece = escape_markdown(text)
-            piece = _LINE_BREAKS.sub("\\\n" if breaks else " ", piece)
+            piece = _line_breaks_as(piece, "\\\n" if breaks else " ")
         piece = _emphasised(piece, style)
         if style.href and piece.strip():
             piece = f"[{piece}]({_destination(style.href)})"
         out.append(piece)
-    return _EDGE_BREAKS.sub("", "".join(out))
+    return _without_edge_breaks("".join(out))
+
+
+def _line_breaks_as(text: str, separator: str) -> str:
+    """Each run of white space that holds a line break replaced by ``separator`` (whole runs: linear time)."""
+    if "\n" not in text:
+        return text
+    return _SPACE_RUN.sub(lambda run: separator if "\n" in run[0] else run[0], text)
+
+
+def _without_edge_breaks(text: str) -> str:
+    """``text`` without the white space and hard breaks (``\\`` + newline) at either end, in linear time (a
+    pattern anchored at the end would rescan a long run of spaces from each of its positions)."""
+    leading = _LEADING_BREAKS.match(text)
+    text = text[leading.end() :] if leading else text
+    while True:
+        trimmed = text.rstrip()
+        if trimmed.endswith("\\") and len(trimmed) < len(text) and text[len(trimmed)] == "\n":
+            text = trimmed[:-1]
+        elif len(trimmed) == len(text):
+            return text
+        else:
+            text = trimmed
 
 
 def escape_markdown(text: str) -> str:
