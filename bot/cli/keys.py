@@ -42,7 +42,9 @@ async def key_store(settings: Settings, url: URL) -> AsyncIterator[ApiKeyStore]:
 
 @keys_app.command("create")
 def keys_create(
-    tenant: Annotated[str, typer.Option(help="The one tenant the key opens: local, a Slack workspace id (T…) or a Discord server id.")],
+    tenant: Annotated[
+        str, typer.Option(help="The one tenant the key opens: local, a Slack workspace id (T…) or a Discord server id.")
+    ],
     scope: Annotated[
         Scope, typer.Option(help="ask: ask and vote through the API; admin: also the tenant's dashboard.")
     ] = Scope.ask,

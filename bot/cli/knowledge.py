@@ -17,7 +17,9 @@ from bot.cli.app import run_async as run
 from bot.cli.published import UrlBaseOption, UrlStyleOption, UrlTemplateOption, published_site
 from knowledge.search import SEARCH_MODES, SearchMode
 
-TenantOption = Annotated[str, typer.Option(help="Whose knowledge: local, a Slack workspace id (T…) or a Discord server id.")]
+TenantOption = Annotated[
+    str, typer.Option(help="Whose knowledge: local, a Slack workspace id (T…) or a Discord server id.")
+]
 
 
 def _progress() -> Progress:

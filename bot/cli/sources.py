@@ -30,7 +30,9 @@ from bot.cli.app import (
 if TYPE_CHECKING:
     from knowledge.sources.service import Sources, SourceStatus
 
-TenantOption = Annotated[str, typer.Option(help="Whose knowledge: local, a Slack workspace id (T…) or a Discord server id.")]
+TenantOption = Annotated[
+    str, typer.Option(help="Whose knowledge: local, a Slack workspace id (T…) or a Discord server id.")
+]
 NameArgument = Annotated[str, typer.Argument(help="The source's name (see `threadwise sources list`).")]
 MIN_EVERY_SECONDS = 300
 _EVERY = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
