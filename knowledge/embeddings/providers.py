@@ -12,7 +12,7 @@ from langchain_core.embeddings import Embeddings
 from tokenizers import Tokenizer
 
 from knowledge.embeddings.base import Embedder, EmbeddingError
-from knowledge.embeddings.tokenizer import load_minilm_tokenizer
+from knowledge.embeddings.tokenizer import load_minilm_tokenizer, token_count
 
 KNOWN_DIMS = {
     "openai:text-embedding-3-small": 1536,
@@ -74,7 +74,7 @@ class ProviderEmbedder(Embedder):
             with self._tokenizer_lock:
                 if self._tokenizer is None:
                     self._tokenizer = load_minilm_tokenizer()
-        return len(self._tokenizer.encode(text).ids)
+        return token_count(self._tokenizer, text)
 
     def embed_array(self, texts: list[str]) -> npt.NDArray[np.float32]:
         if not texts:
