@@ -41,11 +41,17 @@ class PreparedDocument:
     vectors: npt.NDArray[np.float32]
 
 
-async def stored_hashes(session: AsyncSession, collection: Collection) -> dict[str, str]:
-    """source_uri → content hash of every document in the collection."""
-    rows = await session.execute(
-        select(Document.source_uri, Document.content_hash).where(Document.collection_id == collection.id)
-    )
+async def stored_hashes(
+    session: AsyncSession, collection: Collection, source_uris: Sequence[str] | None = None
+) -> dict[str, str]:
+    """source_uri → content hash of every document in the collection, or of those of ``source_uris`` that it has
+    (a few documents written into a big collection need not read all of its hashes)."""
+    query = select(Document.source_uri, Document.content_hash).where(Document.collection_id == collection.id)
+    if source_uris is not None:
+        if not source_uris:
+            return {}
+        query = query.where(Document.source_uri.in_(source_uris))
+    rows = await session.execute(query)
     return dict(rows.all())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,6 +13,9 @@ from rich.table import Table
 from bot.cli.app import bench_app, cli_settings, database_url, knowledge_base, out, run_async
 from bot.cli.progress import stage_progress
 from knowledge.search import SearchParams
+
+if TYPE_CHECKING:
+    from evals.speed.ingest import IngestBenchmark
 
 
 @bench_app.command("retrieval")
@@ -110,10 +113,19 @@ def _query_embedding_ms(embedder: object) -> dict[str, float]:
 @bench_app.command("ingest")
 def bench_ingest_command(
     beir: Annotated[Path, typer.Option(help="A BEIR corpus folder to use as data (e.g. SciFact).")],
-    end_to_end: Annotated[bool, typer.Option(help="Also time a real ingest with the local embedder.")] = True,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Use only the first N documents (about 1,000 take 1–3 minutes).")
+    ] = None,
+    end_to_end: Annotated[
+        bool, typer.Option(help="Also time real ingests with the configured embedder, and it alone on their texts.")
+    ] = True,
+    rounds: Annotated[
+        int, typer.Option(min=1, help="End-to-end runs of each kind, each beside its bare embedder run.")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Database write path (chunks/s, embedding excluded): COPY vs langchain-postgres, plus end-to-end ingest."""
+    """Database write path (chunks/s, embedding excluded): COPY vs langchain-postgres; then end-to-end ingest
+    beside the bare embedder on the same texts, in the same calls."""
     from evals.load.retrieval_sets import load_beir
     from evals.speed.ingest import bench_ingest
 
@@ -121,7 +133,7 @@ def bench_ingest_command(
     url = database_url(settings)
 
     async def go() -> None:
-        documents = load_beir(beir, split=_any_split(beir)).documents
+        documents = load_beir(beir, split=_any_split(beir)).documents[:limit]
         async with knowledge_base(settings, url, role="bench") as kb:
             with stage_progress() as report:
                 result = await bench_ingest(
@@ -131,6 +143,7 @@ def bench_ingest_command(
                     kb.settings,
                     documents,
                     end_to_end=end_to_end,
+                    rounds=rounds,
                     progress=report,
                 )
         if as_json:
@@ -160,12 +173,43 @@ def bench_ingest_command(
             f"speed-up: {result.speedup}×; HNSW build after the load: {result.threadwise_index_build_seconds:.1f} s"
         )
         if end_to_end:
-            out.print(
-                f"end to end (chunk + local embedding + write + index): {result.end_to_end_seconds:.1f} s, "
-                f"{result.end_to_end_documents_per_second:.1f} documents/s"
-            )
+            _print_end_to_end(result)
 
     run_async(go())
+
+
+def _print_end_to_end(result: IngestBenchmark) -> None:
+    out.print(
+        f"end to end (load + chunk + embed + write + index): {result.end_to_end_seconds:.1f} s, "
+        f"{result.end_to_end_documents_per_second:.1f} documents/s"
+    )
+    out.print("end to end, and the bare embedder alone on the same texts in the same calls:")
+    table = Table("path", "chunks", "embed calls", "end to end s", "chunks/s", "bare s", "bare chunks/s", "ratio")
+    for run in result.rounds:
+        table.add_row(
+            run.path,
+            f"{run.chunks:,}",
+            f"{run.embed_calls:,}",
+            f"{run.seconds:.1f}",
+            f"{run.chunks_per_second:.1f}",
+            f"{run.bare_embedder_seconds:.1f}",
+            f"{run.bare_embedder_chunks_per_second:.1f}",
+            f"{run.ratio:.0%}",
+        )
+    out.print(table)
+    for path, end_to_end, bare, ratio in (
+        (
+            "threadwise ingest",
+            result.end_to_end_chunks_per_second,
+            result.bare_embedder_chunks_per_second,
+            result.end_to_end_ratio,
+        ),
+        ("source sync", result.sync_chunks_per_second, result.sync_bare_embedder_chunks_per_second, result.sync_ratio),
+    ):
+        out.print(
+            f"{path}: {end_to_end:.1f} chunks/s end to end, bare embedder {bare:.1f} chunks/s: {ratio:.0%}",
+            highlight=False,
+        )
 
 
 def _any_split(folder: Path) -> str:

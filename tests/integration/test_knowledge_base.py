@@ -22,6 +22,7 @@ from knowledge.models import Chunk, Collection, CollectionTerm, Document
 from knowledge.search import SEARCH_MODES, SearchHit, SearchParams
 from knowledge.service import KnowledgeBase
 from knowledge.vector_index import drop_orphan_vector_indexes
+from tests.integration.helpers.failing_writes import chunks_refused_when_they_mention
 
 GUIDE = """# Deployment guide
 
@@ -140,26 +141,10 @@ async def test_a_crash_while_writing_keeps_the_previous_version(
     kb: KnowledgeBase, engine: AsyncEngine, tenant: str, docs: Path
 ) -> None:
     await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
-    # The database fails part-way through writing one document's chunks, as a full disk or a killed
-    # connection would: a trigger rejects any chunk that mentions EXPLODE.
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "CREATE OR REPLACE FUNCTION fail_on_explode() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                "BEGIN IF NEW.content LIKE '%EXPLODE%' THEN RAISE EXCEPTION 'simulated crash'; END IF; "
-                "RETURN NEW; END $$"
-            )
-        )
-        await connection.execute(
-            text("CREATE TRIGGER explode BEFORE INSERT ON chunks FOR EACH ROW EXECUTE FUNCTION fail_on_explode()")
-        )
-    try:
+    async with chunks_refused_when_they_mention(engine, "EXPLODE"):
         (docs / "ops" / "deployment.md").write_text(GUIDE + "\n## Rollback\n\nEXPLODE during rollback.\n")
         (docs / "rituals.rst").write_text(NOTES_RST.replace("Tuesday", "Friday"))
         report = await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
-    finally:
-        async with engine.begin() as connection:
-            await connection.execute(text("DROP TRIGGER explode ON chunks"))
     assert [uri for uri, _ in report.failed] == ["handbook/ops/deployment.md"]
     assert report.updated == ["handbook/rituals.rst"]  # the other document in the batch still made it
     hits = await kb.search("rotate the signing key", tenant=tenant, mode="keyword", limit=5)

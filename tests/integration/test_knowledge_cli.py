@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.helpers.beir import write_tiny_beir
 from tests.integration.helpers.cli import assert_no_traceback, env, run, tenant, write_docs
 
 __all__ = ["env", "tenant"]  # fixtures used below
@@ -54,24 +55,6 @@ def test_bad_requests_get_one_clear_line(env: dict[str, str], tenant: str, args:
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert_no_traceback(result)
-
-
-def write_tiny_beir(root: Path) -> Path:
-    folder = root / "tiny-beir"
-    (folder / "qrels").mkdir(parents=True)
-    corpus = [
-        ("d1", "Aspirin and heart attacks", "Daily low-dose aspirin reduces the risk of a first heart attack."),
-        ("d2", "Vitamin D and bones", "Vitamin D supplements improve bone density in older adults."),
-        ("d3", "Coffee and sleep", "Caffeine taken in the evening delays sleep onset by about forty minutes."),
-        ("d4", "Exercise and mood", "Regular aerobic exercise lowers symptoms of depression."),
-    ]
-    (folder / "corpus.jsonl").write_text(
-        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in corpus)
-    )
-    queries = [("q1", "Does aspirin prevent heart attacks?"), ("q2", "caffeine delays falling asleep")]
-    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries))
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
-    return folder
 
 
 def test_eval_retrieval_prints_figures_for_every_mode(env: dict[str, str], tmp_path: Path) -> None:
