@@ -1,4 +1,5 @@
-"""Per-channel settings chosen by admins (``/threadwise mode``, ``/threadwise collections``)."""
+"""Per-channel settings chosen by admins (``/threadwise mode``, ``/threadwise collections``,
+``/threadwise followups``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.follow_ups import FOLLOW_UP_MODES, FollowUpMode
 from bot.models import ChannelSettings
 from core.db import session_scope
 from core.keyed_locks import KeyedLocks
@@ -25,6 +27,7 @@ message-content intent): ``auto`` would need to read every message. A subset of 
 class ChannelChoice:
     mode: ReplyMode = "mention"
     collections: list[str] | None = None
+    follow_ups: FollowUpMode = "asker"
 
 
 class ChannelSettingsStore:
@@ -62,7 +65,7 @@ class ChannelSettingsStore:
         async with session_scope(self.sessionmaker) as session:
             row = (
                 await session.execute(
-                    select(ChannelSettings.mode, ChannelSettings.collections).where(
+                    select(ChannelSettings.mode, ChannelSettings.collections, ChannelSettings.follow_ups).where(
                         ChannelSettings.tenant == tenant,
                         ChannelSettings.platform == platform,
                         ChannelSettings.channel == channel,
@@ -72,7 +75,9 @@ class ChannelSettingsStore:
         if row is None:
             return ChannelChoice()
         mode: ReplyMode = row.mode if row.mode in REPLY_MODES else "mention"
-        return ChannelChoice(mode=mode, collections=list(row.collections) if row.collections else None)
+        follow_ups: FollowUpMode = row.follow_ups if row.follow_ups in FOLLOW_UP_MODES else "asker"
+        collections = list(row.collections) if row.collections else None
+        return ChannelChoice(mode=mode, collections=collections, follow_ups=follow_ups)
 
     async def update(
         self,
@@ -84,10 +89,13 @@ class ChannelSettingsStore:
         mode: ReplyMode | None = None,
         collections: list[str] | None = None,
         clear_collections: bool = False,
+        follow_ups: FollowUpMode | None = None,
     ) -> None:
         values: dict[str, object] = {"updated_by": by, "updated_at": func.now()}
         if mode is not None:
             values["mode"] = mode
+        if follow_ups is not None:
+            values["follow_ups"] = follow_ups
         if collections is not None or clear_collections:
             values["collections"] = collections or None
         self._cache.pop((tenant, platform, channel), None)
@@ -120,3 +128,24 @@ async def change_collections(
         return "This channel now searches all collections."
     await store.update(tenant=tenant, platform=platform, channel=channel, by=by, collections=chosen)
     return f"This channel now searches {', '.join(chosen)}."
+
+
+async def change_follow_ups(
+    store: ChannelSettingsStore, *, tenant: str, platform: str, channel: str, by: str, choice: str
+) -> str:
+    """``/threadwise followups`` on any platform; returns the reply. Nothing (or an unknown word) shows the
+    channel's choice."""
+    chosen = choice.strip().lower()
+    if chosen not in FOLLOW_UP_MODES:
+        current = await store.get(tenant=tenant, platform=platform, channel=channel)
+        return (
+            f"Follow-ups here: `{current.follow_ups}`. Use `/threadwise followups asker|anyone|off` "
+            "(asker: in a thread I answered, the person who asked can go on without mentioning me)."
+        )
+    mode: FollowUpMode = next(m for m in FOLLOW_UP_MODES if m == chosen)
+    await store.update(tenant=tenant, platform=platform, channel=channel, by=by, follow_ups=mode)
+    return {
+        "asker": "Follow-ups set to `asker`: in a thread I answered, the person who asked can go on without a mention.",
+        "anyone": "Follow-ups set to `anyone`: in a thread I answered, anyone can go on without a mention.",
+        "off": "Follow-ups set to `off`: I answer only when mentioned.",
+    }[mode]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Index, SmallInteger, String, func
+from sqlalchemy import CheckConstraint, DateTime, Index, Integer, SmallInteger, String, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,7 +23,10 @@ class ChannelSettings(Base):
     """Per-channel choices of its admins: when the bot answers, and which collections it searches."""
 
     __tablename__ = "channel_settings"
-    __table_args__ = (CheckConstraint("mode IN ('mention', 'auto', 'off')", name="mode"),)
+    __table_args__ = (
+        CheckConstraint("mode IN ('mention', 'auto', 'off')", name="mode"),
+        CheckConstraint("follow_ups IN ('asker', 'anyone', 'off')", name="follow_ups"),
+    )
 
     tenant: Mapped[str] = mapped_column(String(200), primary_key=True)
     platform: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -31,8 +34,26 @@ class ChannelSettings(Base):
     mode: Mapped[str] = mapped_column(String(16), server_default="mention")
     """mention: answer @mentions; auto: also answer questions asked without a mention; off: stay quiet."""
     collections: Mapped[list[str] | None] = mapped_column(ARRAY(String(200)))
+    follow_ups: Mapped[str] = mapped_column(String(16), server_default="asker")
+    """In a thread the bot answered, whose later messages it answers without a mention: asker, anyone or off."""
     updated_by: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AnsweredThread(Base):
+    """A thread the bot answered in: who asked, and how many messages people have since written to each other
+    there. Follow-ups without a mention are answered only while that count is 0; an answer sets it back."""
+
+    __tablename__ = "answered_threads"
+    __table_args__ = (Index(None, "answered_at"),)
+
+    tenant: Mapped[str] = mapped_column(String(200), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    thread: Mapped[str] = mapped_column(String(200), primary_key=True)
+    asker: Mapped[str] = mapped_column(String(200))
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    others_since: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class ProcessedEvent(Base):

@@ -25,6 +25,7 @@ from bot.discord.deps import DiscordDeps
 from bot.discord.gateway import start_gateway
 from bot.discord.rest import create_rest_client
 from bot.events import Deliverer
+from bot.follow_ups import AnsweredThreads
 from bot.limits import Limits
 from bot.queue import JobQueue
 from bot.slack.app import create_slack_app
@@ -74,14 +75,16 @@ async def start_platforms(
     platforms.queue = queue
     feedback = FeedbackStore(sessionmaker, tracing=agent.tracing)
     channels = ChannelSettingsStore(sessionmaker)
+    threads = AnsweredThreads(sessionmaker)
     verified = VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker)  # shared by both platforms
     if listeners and settings.slack.enabled:
-        await _start_slack(stack, settings, platforms, queue, agent, feedback, channels, verified, sources)
+        await _start_slack(stack, settings, platforms, queue, agent, feedback, channels, threads, verified, sources)
     if gateway and settings.discord.enabled:
         deps = DiscordDeps(
             queue=queue,
             feedback=feedback,
             channels=channels,
+            threads=threads,
             conversations=agent,
             tenant=settings.discord.tenant,
             dm_tenant=settings.discord.dm_tenant,
@@ -128,6 +131,7 @@ async def _start_slack(
     agent: AgentService,
     feedback: FeedbackStore,
     channels: ChannelSettingsStore,
+    threads: AnsweredThreads,
     verified: VerifiedAnswers,
     sources: Sources | None,
 ) -> None:
@@ -135,6 +139,7 @@ async def _start_slack(
         queue=queue,
         feedback=feedback,
         channels=channels,
+        threads=threads,
         forget_channel=agent.forget_channel,
         admins=frozenset(settings.slack.admin_user_ids),
         tenant=settings.slack.tenant,

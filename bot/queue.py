@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL
 from agent.memory import link_answer_sql
 from agent.schemas import AnswerReply
 from bot.events import ChatEvent
+from bot.follow_ups import FOLLOW_UP_WINDOW
 from core.batching import Batcher
 from core.logging import get_logger
 from core.settings import DatabaseSettings
@@ -92,11 +93,21 @@ def pgqueuer_settings() -> DBSettings:
     )
 
 
-_DELIVERED = "UPDATE processed_events SET delivered_at = now() WHERE platform = $1 AND event_id = $2"
+# A delivered answer in a thread lets its asker follow up there without a mention (``bot/follow_ups.py``): the
+# thread is recorded in the same statement as the delivered mark.
+_THREAD_ANSWERED = (
+    "INSERT INTO answered_threads (tenant, platform, channel, thread, asker)"
+    " SELECT $3::varchar, $1::varchar, $4::varchar, $5::varchar, $6::varchar WHERE $5::varchar <> ''"
+    " ON CONFLICT (tenant, platform, channel, thread)"
+    " DO UPDATE SET asker = EXCLUDED.asker, answered_at = now(), others_since = 0"
+)
+_MARK_DELIVERED = "UPDATE processed_events SET delivered_at = now() WHERE platform = $1 AND event_id = $2"
+_DELIVERED = f"WITH answered AS ({_THREAD_ANSWERED}) {_MARK_DELIVERED}"
 # The answer's link to its post is agent's SQL (``messages`` is agent's table), in the same statement as the
 # delivered mark: both or neither. Its expressions are this module's bind parameters, nothing from outside.
 _DELIVERED_AND_LINKED = (
-    f"WITH linked AS ({link_answer_sql(answer_id='$3::bigint', posted_as='$4::varchar')}) " + _DELIVERED
+    f"WITH answered AS ({_THREAD_ANSWERED}), "
+    f"linked AS ({link_answer_sql(answer_id='$7::bigint', posted_as='$8::varchar')}) {_MARK_DELIVERED}"
 )
 
 
@@ -142,6 +153,8 @@ class Pruned(NamedTuple):
 
     events: int
     log_lines: int
+    threads: int = 0
+    """Answered threads past the follow-up window."""
 
 
 class JobQueue:
@@ -295,25 +308,33 @@ class JobQueue:
         One statement for both, an answer's last: a separate round trip cost the worker about 0.4 ms of its event
         loop per answer. No answer row (an apology, a forgotten conversation) updates nothing."""
         try:
-            await self.pool.execute(_DELIVERED_AND_LINKED, event.platform, event.event_id, answer_id, posted_as)
+            await self.pool.execute(_DELIVERED_AND_LINKED, *_delivered_arguments(event), answer_id, posted_as)
         except asyncpg.PostgresError as error:
             if answer_id is None:
                 raise
             # The post is made: it must be marked even when the link cannot be written (say the platform's id
             # does not fit), or a retry would post the answer again. Only reactions on that post are lost.
             log.error("could not link the answer to its posted message", exc_info=error)
-            await self.pool.execute(_DELIVERED, event.platform, event.event_id)
+            await self.pool.execute(_DELIVERED, *_delivered_arguments(event))
 
     async def prune(self, older_than: timedelta = PROCESSED_RETENTION) -> Pruned:
         """Forget accepted events older than ``older_than``, and pgqueuer's log lines (three per question) once
-        they are that old and counted into its per-second statistics: pgqueuer itself never deletes them."""
+        they are that old and counted into its per-second statistics: pgqueuer itself never deletes them. Answered
+        threads go once they are past the follow-up window."""
         events: str = await self.pool.execute(
             "DELETE FROM processed_events WHERE received_at < now() - $1::interval", older_than
         )
         log_lines: str = await self.pool.execute(
             "DELETE FROM pgqueuer_log WHERE aggregated AND created < now() - $1::interval", older_than
         )
-        return Pruned(events=_row_count(events), log_lines=_row_count(log_lines))
+        threads: str = await self.pool.execute(
+            "DELETE FROM answered_threads WHERE answered_at < now() - $1::interval", FOLLOW_UP_WINDOW
+        )
+        return Pruned(events=_row_count(events), log_lines=_row_count(log_lines), threads=_row_count(threads))
+
+
+def _delivered_arguments(event: ChatEvent) -> tuple[str, ...]:
+    return (event.platform, event.event_id, event.tenant, event.channel, event.thread, event.user_id)
 
 
 def _row_count(status: str) -> int:

@@ -40,6 +40,7 @@ from agent.prefetch import QueryEmbedding
 from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, StreamFinal, without_unstorable
 from agent.service import AgentService
 from bot.events import ChatEvent, Deliverer
+from bot.first_run import FirstRunHelp
 from bot.limits import Limits, TenantBusyError
 from bot.queue import ANSWER_ENTRYPOINT, JobQueue
 from core.logging import bound_context, get_logger
@@ -93,6 +94,7 @@ class Worker:
         self.settings = settings or QueueSettings()
         self._after_first_answer = after_first_answer
         self.limits = limits
+        self._first_run = FirstRunHelp(agent.context.knowledge)
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         """Answers in progress; the jobs pgqueuer hands over beyond them wait here, in reserve."""
 
@@ -185,6 +187,7 @@ class Worker:
                     reply = await self._stream(deliverer, event, request, query_embedding, shown)
                 finally:
                     await shown
+                reply = await self._explained(event, reply)
                 await self.queue.save_reply(event, reply)
         platform_message_id = await deliverer.deliver(event, reply)
         await self.queue.mark_delivered(event, answer_id=reply.message_id, posted_as=platform_message_id)
@@ -342,6 +345,14 @@ class Worker:
         except Exception as error:
             log.error("apology not delivered either", reference_id=reference, exc_info=error)
 
+    async def _explained(self, event: ChatEvent, reply: AnswerReply) -> AnswerReply:
+        """A refusal that found nothing, with the first-run hint when that is why (a failing check loses nothing)."""
+        try:
+            return await self._first_run.explain(event, reply)
+        except Exception as error:
+            log.warning("could not check whether the tenant has documents", exc_info=error)
+            return reply
+
     async def _prune_periodically(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
@@ -350,7 +361,12 @@ class Worker:
                 log.warning("could not prune processed events", exc_info=error)
             else:
                 if any(pruned):
-                    log.info("pruned processed events", events=pruned.events, queue_log_lines=pruned.log_lines)
+                    log.info(
+                        "pruned processed events",
+                        events=pruned.events,
+                        queue_log_lines=pruned.log_lines,
+                        answered_threads=pruned.threads,
+                    )
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=PRUNE_EVERY.total_seconds())
 

@@ -10,6 +10,7 @@ from agent.schemas import ConversationKey
 from agent.verified import VerifiedAnswers
 from bot.channels import ChannelSettingsStore
 from bot.events import EventSink
+from bot.follow_ups import AnsweredThreads
 
 if TYPE_CHECKING:
     from knowledge.sources.service import Sources
@@ -34,6 +35,8 @@ class DiscordDeps:
     queue: EventSink
     feedback: FeedbackStore
     channels: ChannelSettingsStore
+    threads: AnsweredThreads
+    """The threads the bot answered in, where follow-ups need no mention."""
     conversations: Conversations
     tenant: str | None = None
     """Overrides each server's id as the tenant (DISCORD_TENANT)."""

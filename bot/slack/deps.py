@@ -9,6 +9,7 @@ from agent.feedback import FeedbackStore
 from agent.verified import VerifiedAnswers
 from bot.channels import ChannelSettingsStore
 from bot.events import EventSink
+from bot.follow_ups import AnsweredThreads
 
 if TYPE_CHECKING:
     from knowledge.sources.service import Sources
@@ -28,6 +29,8 @@ class SlackDeps:
     queue: EventSink
     feedback: FeedbackStore
     channels: ChannelSettingsStore
+    threads: AnsweredThreads
+    """The threads the bot answered in, where follow-ups need no mention."""
     forget_channel: ChannelForgetter
     admins: frozenset[str] = frozenset()
     positive: frozenset[str] = POSITIVE_REACTIONS

@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
-from urllib.parse import urlencode
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -25,7 +22,7 @@ from tests.fakes.slack_api import (
     sign,
 )
 from tests.fakes.slack_socket import fake_socket_mode
-from tests.integration.helpers.slack import answers, mention, post_event, slack, slack_app, team
+from tests.integration.helpers.slack import answers, mention, post_event, slack, slack_app, slash, team
 from tests.integration.helpers.stored import stored_answer_for
 
 __all__ = ["slack", "team"]  # fixtures used below
@@ -186,21 +183,6 @@ async def test_a_rate_limited_post_is_retried_and_delivered_once(
         await asyncio.sleep(1.0)
     calls = slack.calls_to("chat.postMessage")
     assert len(calls) == 2 and calls[0].args["text"] == calls[1].args["text"]
-
-
-async def slash(client: httpx.AsyncClient, team: str, text: str, *, user: str = "U0ALICE") -> httpx.Response:
-    form = {
-        "command": "/threadwise",
-        "text": text,
-        "team_id": team,
-        "channel_id": "C0GENERAL",
-        "user_id": user,
-        "trigger_id": f"trig.{uuid.uuid4().hex}",
-        "response_url": "http://127.0.0.1:9/unused",
-    }
-    body = urlencode(form)
-    headers = sign(body, content_type="application/x-www-form-urlencoded")
-    return await client.post("/slack/events", content=body, headers=headers)
 
 
 async def test_slash_command_help_ask_and_forget(

@@ -1,4 +1,4 @@
-"""``/threadwise ask|forget|help|mode|collections|learn`` (mode, collections and learn for workspace admins and
+"""``/threadwise ask|forget|help|mode|collections|followups|learn`` (all but the first three for workspace admins and
 ``SLACK_ADMIN_USER_IDS``). Everything is acknowledged at once; ``ask`` goes through the queue like a mention."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels import REPLY_MODES, ReplyMode, change_collections
+from bot.channels import REPLY_MODES, ReplyMode, change_collections, change_follow_ups
 from bot.events import ChatEvent, enqueue_question
 from bot.slack.admins import is_admin
 from bot.slack.deps import SlackDeps
@@ -21,12 +21,14 @@ log = get_logger(__name__)
 FORGOTTEN = "Forgotten: the next question here starts a new conversation."
 HELP = """*Threadwise* answers questions from your team's documents, with sources.
 • `@Threadwise <question>` in a channel (answered in a thread), or a direct message
+• In a thread I answered, ask a follow-up without mentioning me
 • `/threadwise ask <question>`: ask here; the answer is posted to the channel
 • `/threadwise forget`: forget this channel's conversations (the next question starts afresh)
 • React 👍 or 👎 to an answer to tell us whether it helped
 Admins: react ✅ to a good answer to save it as a verified answer (preferred for similar questions)
 Admins: `/threadwise mode mention|auto|off` (auto: also answer questions asked without a mention),
 `/threadwise collections <name,name…>|all` (what this channel searches),
+`/threadwise followups asker|anyone|off` (who may follow up in my threads without a mention),
 `/threadwise learn on|off` (learn from this channel's threads, so that answers can quote what the team answered)"""
 
 
@@ -57,7 +59,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 if count
                 else "Nothing to forget here."
             )
-        elif verb in ("mode", "collections"):
+        elif verb in ("mode", "collections", "followups"):
             if not await is_admin(client, user, deps.admins):
                 await ack(text="Only workspace admins can change this channel's settings.")
                 return
@@ -75,6 +77,10 @@ async def _change_settings(deps: SlackDeps, tenant: str, channel: str, user: str
     if verb == "collections":
         return await change_collections(
             deps.channels, tenant=tenant, platform="slack", channel=channel, by=user, names=rest
+        )
+    if verb == "followups":
+        return await change_follow_ups(
+            deps.channels, tenant=tenant, platform="slack", channel=channel, by=user, choice=rest
         )
     if rest not in REPLY_MODES:
         current = await deps.channels.get(tenant=tenant, platform="slack", channel=channel)

@@ -1,5 +1,6 @@
-"""Questions: @mentions in channels and direct messages. Each is turned into a ``ChatEvent`` and enqueued;
-the HTTP reply to Slack goes out as soon as the queue has it (well inside Slack's 3 seconds)."""
+"""Questions: @mentions in channels, direct messages, and follow-ups without a mention in threads the bot answered
+(``bot/follow_ups.py``). Each is turned into a ``ChatEvent`` and enqueued; the HTTP reply to Slack goes out as soon
+as the queue has it (well inside Slack's 3 seconds)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agent.schemas import ConversationKey
 from bot.events import ChatEvent, enqueue_question
 from bot.feedback import take_comment
+from bot.follow_ups import judge_follow_up
 from bot.slack.deps import SlackDeps
 
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+_ADDRESSED = re.compile(r"<(?:@[A-Z0-9]+|!subteam\^[A-Z0-9]+|!here|!channel|!everyone)(?:\|[^>]*)?>")
+"""Someone (a person, a user group, the channel) addressed by mention markup."""
 _QUESTION_WORDS = frozenset(
     [
         "how",
@@ -105,6 +109,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         tenant = deps.tenant_of(body)
         direct = event.get("channel_type") == "im"
         text = event.get("text", "")
+        if not direct and event.get("thread_ts") not in (None, event["ts"]):
+            await _follow_up(deps, body, event, tenant=tenant, bot_user_id=context.bot_user_id or "")
+            return
         if not direct:
             # In channels the bot answers @mentions (the app_mention listener); in `auto` mode also questions
             # that start a conversation (not replies inside other threads).
@@ -116,6 +123,36 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             chat_event = to_chat_event(body, event, tenant=tenant, direct=False, collections=choice.collections)
         else:
             chat_event = to_chat_event(body, event, tenant=tenant, direct=True)
+        if chat_event is not None:
+            await enqueue_question(deps.queue, chat_event)
+
+
+async def _follow_up(
+    deps: SlackDeps, body: dict[str, Any], event: dict[str, Any], *, tenant: str, bot_user_id: str
+) -> None:
+    """A message inside a thread, without the bot's mention (the ``app_mention`` listener takes those): a follow-up
+    to answer, people talking among themselves, or nothing for the bot."""
+    text = event.get("text", "")
+    if bot_user_id and f"<@{bot_user_id}" in text:
+        return
+    channel, thread = event["channel"], event["thread_ts"]
+    state = await deps.threads.get(tenant=tenant, platform="slack", channel=channel, thread=thread)
+    if state is None:  # a thread the bot did not answer in (most threads): no settings to read
+        return
+    choice = await deps.channels.get(tenant=tenant, platform="slack", channel=channel)
+    if choice.mode == "off":
+        return
+    verdict = judge_follow_up(
+        choice.follow_ups,
+        state,
+        author=event.get("user", ""),
+        text=question_text(text),
+        addresses_someone_else=_ADDRESSED.search(text) is not None,
+    )
+    if verdict == "aside":
+        await deps.threads.aside(tenant=tenant, platform="slack", channel=channel, thread=thread)
+    elif verdict == "answer":
+        chat_event = to_chat_event(body, event, tenant=tenant, direct=False, collections=choice.collections)
         if chat_event is not None:
             await enqueue_question(deps.queue, chat_event)
 

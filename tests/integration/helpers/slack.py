@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -72,3 +73,18 @@ async def post_event(client: httpx.AsyncClient, envelope: dict[str, Any], **head
 async def answers(slack: FakeSlack, count: int = 1) -> list[dict[str, Any]]:
     found = await asyncio.to_thread(slack.wait_for, "chat.postMessage", count)
     return [call.args for call in found]
+
+
+async def slash(client: httpx.AsyncClient, team: str, text: str, *, user: str = "U0ALICE") -> httpx.Response:
+    form = {
+        "command": "/threadwise",
+        "text": text,
+        "team_id": team,
+        "channel_id": "C0GENERAL",
+        "user_id": user,
+        "trigger_id": f"trig.{uuid.uuid4().hex}",
+        "response_url": "http://127.0.0.1:9/unused",
+    }
+    body = urlencode(form)
+    headers = sign(body, content_type="application/x-www-form-urlencoded")
+    return await client.post("/slack/events", content=body, headers=headers)
