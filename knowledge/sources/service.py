@@ -20,7 +20,7 @@ from knowledge.sources.store import (
     due_sources,
     find_source,
     known_items,
-    list_sources,
+    list_sources_in_collections,
     set_paused,
 )
 from knowledge.sources.sync import SyncProgress, SyncReport, delete_source, no_sync_progress, sync_source
@@ -92,9 +92,7 @@ class Sources:
 
     async def statuses(self, *, tenant: str | None = None) -> list[SourceStatus]:
         async with session_scope(self.knowledge.sessionmaker) as session:
-            return [
-                _status(s, (await collection_of(session, s)).name) for s in await list_sources(session, tenant=tenant)
-            ]
+            return [_status(s, name) for s, name in await list_sources_in_collections(session, tenant=tenant)]
 
     async def get(self, *, tenant: str, name: str) -> SourceStatus:
         async with session_scope(self.knowledge.sessionmaker) as session:

@@ -68,6 +68,18 @@ async def list_sources(session: AsyncSession, *, tenant: str | None = None) -> l
     return list(await session.scalars(query))
 
 
+async def list_sources_in_collections(session: AsyncSession, *, tenant: str | None = None) -> list[tuple[Source, str]]:
+    """Each source with the name of its collection, in one query (the dashboard and ``/metrics`` list them all)."""
+    query = (
+        select(Source, Collection.name)
+        .join(Collection, Collection.id == Source.collection_id)
+        .order_by(Source.tenant, Source.name)
+    )
+    if tenant is not None:
+        query = query.where(Source.tenant == tenant)
+    return [(source, name) for source, name in (await session.execute(query)).all()]
+
+
 async def collection_of(session: AsyncSession, source: Source) -> Collection:
     collection = await session.get(Collection, source.collection_id)
     if collection is None:  # the foreign key cascades: a source never outlives its collection
