@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.channels import AddressedMode, change_collections
 from bot.discord.bot import ThreadwiseBot, threadwise_bot
+from bot.discord.managers import server_managers_only
 from bot.discord.places import place_of
 
 REFUSED = "Only members who can manage this server can change this channel's settings."
@@ -33,10 +34,7 @@ class Admin(commands.GroupCog, group_name="threadwise", group_description="This 
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.permissions.manage_guild:
-            return True
-        await interaction.response.send_message(REFUSED, ephemeral=True)
-        return False
+        return await server_managers_only(interaction, REFUSED)
 
     @app_commands.command(name="mode", description="When to answer in this channel: mention (default) or off.")
     @app_commands.describe(mode="mention: when mentioned; off: stay quiet")

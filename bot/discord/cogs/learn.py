@@ -32,6 +32,7 @@ from bot.discord.history import (
     source_name,
 )
 from bot.discord.history_api import DiscordRest, reads_message_content
+from bot.discord.managers import server_managers_only
 from knowledge.audience import TENANT_WIDE
 from knowledge.errors import KnowledgeError
 from knowledge.sources.protocol import ConnectorError
@@ -70,10 +71,7 @@ class Learn(
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.permissions.manage_guild:
-            return True
-        await interaction.response.send_message(REFUSED, ephemeral=True)
-        return False
+        return await server_managers_only(interaction, REFUSED)
 
     @app_commands.command(name="on", description="Learn from a channel's threads (forum posts), synced every 6 hours.")
     @app_commands.describe(channel="A forum or text channel (default: this one)")
