@@ -1,9 +1,12 @@
-"""Local files: pick the loader by suffix, after checking the file is small enough and not binary."""
+"""Files: pick the loader by suffix, after checking the file is small enough and not binary.
+
+:func:`load_file` reads a local file; :func:`load_bytes` loads a file's bytes fetched elsewhere the same way.
+"""
 
 from __future__ import annotations
 
 import stat
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from knowledge.documents import SourceDocument
@@ -62,20 +65,38 @@ def _load(path: Path, *, source_uri: str, shown: str, max_bytes: int) -> SourceD
     if info.st_size > max_bytes:
         raise LoadError.too_large(shown, size=info.st_size, limit=max_bytes)
 
-    suffix = path.suffix.lower()
-    loader = LOADERS_BY_SUFFIX.get(suffix) or (load_text if not suffix else None)
-    if loader is None:
-        if looks_binary(_read(path, shown, limit=SNIFF_BYTES)):
-            raise LoadError(shown, "binary file")
-        raise LoadError(shown, f"unsupported file type {suffix}")
+    if _loader_for(path.name) is None:
+        # Never read whole: its start tells a binary file (said so) from one of an unsupported type.
+        raw = _read(path, shown, limit=SNIFF_BYTES)
+    else:
+        # Read at most one byte past the limit, in case the file grew since it was measured.
+        raw = _read(path, shown, limit=max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise LoadError.too_large(shown, size=len(raw), limit=max_bytes)
+    return load_bytes(raw, path.name, source_uri=source_uri, shown=shown)
 
-    # Read at most one byte past the limit, in case the file grew since it was measured.
-    raw = _read(path, shown, limit=max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise LoadError.too_large(shown, size=len(raw), limit=max_bytes)
+
+def load_bytes(raw: bytes, name: str, *, source_uri: str, shown: str | None = None) -> SourceDocument:
+    """``raw`` loaded as a file called ``name`` (a file name or a ``/``-separated path) is: by the loader of its
+    suffix (none: plain text), titled after its name. The bytes may come from anywhere (a local file, a repository).
+
+    Binary data or an unsupported type raises :class:`LoadError` naming ``shown`` (default: ``name``); to tell the
+    two apart, the first :data:`SNIFF_BYTES` of a file of an unsupported type are enough.
+    """
+    shown = shown or name
+    file = PurePosixPath(name)
+    loader = _loader_for(name)
     if loader is not load_pdf and looks_binary(raw):
         raise LoadError(shown, "binary file")
-    return loader(raw, source_uri=source_uri, fallback_title=fallback_title(path.stem))
+    if loader is None:
+        raise LoadError(shown, f"unsupported file type {file.suffix.lower()}")
+    return loader(raw, source_uri=source_uri, fallback_title=fallback_title(file.stem))
+
+
+def _loader_for(name: str) -> Loader | None:
+    """The loader of a file called ``name``, by its suffix (none: plain text); None for an unsupported type."""
+    suffix = PurePosixPath(name).suffix.lower()
+    return LOADERS_BY_SUFFIX.get(suffix) or (load_text if not suffix else None)
 
 
 def _read(path: Path, shown: str, *, limit: int) -> bytes:

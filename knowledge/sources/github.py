@@ -18,7 +18,6 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
@@ -28,9 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from core.logging import get_logger
 from knowledge.documents import SourceDocument
 from knowledge.link_resolution import publish_document
-from knowledge.loaders import LOADERS_BY_SUFFIX, SUPPORTED_SUFFIXES, LoadError, load_pdf, load_text
-from knowledge.loaders.files import fallback_title
-from knowledge.loaders.text import looks_binary
+from knowledge.loaders import SUPPORTED_SUFFIXES, LoadError
+from knowledge.loaders.files import load_bytes
 from knowledge.published import PublishedSite, check_base
 from knowledge.sources.connectors import ConnectorKind, RunContext
 from knowledge.sources.github_api import GithubApi, RepositoryFile
@@ -157,7 +155,7 @@ def repository_url(api_url: str, repository: str) -> str:
 def repository_document(raw: bytes, path: str, links: RepositoryLinks) -> SourceDocument:
     """A file's bytes as ``threadwise ingest`` would load the file, at its GitHub address, with its link (and the
     links inside it) to GitHub or to its published page. Raises :class:`LoadError` when it is no document."""
-    document = load_bytes(raw, path)
+    document = load_bytes(raw, path, source_uri=path)
     github = links.github(path)
     site_path = links.site_path(path)
     if site_path is None:  # read on GitHub: relative links resolve there too
@@ -165,18 +163,6 @@ def repository_document(raw: bytes, path: str, links: RepositoryLinks) -> Source
     else:
         published = publish_document(document, site=links.site, site_path=site_path)
     return dataclasses.replace(published, source_uri=github)
-
-
-def load_bytes(raw: bytes, path: str) -> SourceDocument:
-    """``raw`` loaded by the loader ``load_file`` picks for ``path`` (its suffix; none: plain text)."""
-    name = PurePosixPath(path)
-    suffix = name.suffix.lower()
-    loader = LOADERS_BY_SUFFIX.get(suffix) or (load_text if not suffix else None)
-    if loader is None:
-        raise LoadError(path, f"unsupported file type {suffix}")
-    if loader is not load_pdf and looks_binary(raw):
-        raise LoadError(path, "binary file")
-    return loader(raw, source_uri=path, fallback_title=fallback_title(name.stem))
 
 
 class GithubConnector:
