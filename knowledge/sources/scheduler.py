@@ -8,8 +8,7 @@ source (its state, last error and failures, shown by ``threadwise sources list``
 ``/metrics`` and the logs) and retried sooner than its schedule, backing off. A run that died with its process
 shows as running until ``STALE_RUN`` has passed; the next schedule then records it failed and runs it again.
 
-Nothing here knows the scheduler that calls it: a process without one may call :meth:`ScheduledSyncs.run_due`,
-or :func:`run_scheduled_syncs` to look for due sources every minute.
+Nothing here knows the scheduler that calls it: a process without one may call :meth:`ScheduledSyncs.run_due`.
 """
 
 from __future__ import annotations
@@ -25,8 +24,6 @@ from knowledge.sources.store import DueSource, claim, finish, take_due
 from knowledge.sources.sync import SourceBusy
 
 log = get_logger(__name__)
-
-CHECK_EVERY_SECONDS = 60.0
 
 
 class ScheduledSyncs:
@@ -97,16 +94,3 @@ class ScheduledSyncs:
                     await finish(session, due.id, error=reason[:500])
         except Exception as error:
             log.warning("could not record why the source did not run", source=due.name, exc_info=error)
-
-
-async def run_scheduled_syncs(
-    sources: Sources, stop: asyncio.Event, *, check_every: float = CHECK_EVERY_SECONDS
-) -> None:
-    """Without a scheduler: look for due sources every ``check_every`` seconds until ``stop`` is set, and sync them
-    in this process; a run under way is finished first."""
-    syncs = ScheduledSyncs(sources)
-    while not stop.is_set():
-        syncs.start()
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=check_every)
-    await syncs.stop(grace=None)

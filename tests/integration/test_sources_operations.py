@@ -1,5 +1,4 @@
-"""Where a source's health shows: the dashboard (with "sync now"), /metrics, ``doctor``; and the worker's scheduled
-syncs, run by two replicas at once."""
+"""Where a source's health shows: the dashboard (with "sync now"), /metrics, ``doctor``."""
 
 from __future__ import annotations
 
@@ -14,11 +13,9 @@ from core.db import create_sessionmaker
 from core.settings import KnowledgeSettings
 from knowledge.embeddings import LocalEmbedder
 from knowledge.service import KnowledgeBase
-from knowledge.sources.scheduler import run_scheduled_syncs
 from knowledge.sources.service import Sources
 from tests.fakes.website import FakeWebsite, serving_website
 from tests.integration.helpers.api import ADMIN_TOKEN, client_for
-from tests.integration.helpers.queue import until
 
 ORIGIN = {"Origin": "http://threadwise.test"}
 
@@ -36,14 +33,13 @@ def sources(engine: AsyncEngine, embedder: LocalEmbedder) -> Sources:
     )
 
 
-async def _add(sources: Sources, site: FakeWebsite, tenant: str, *, every: int | None = None) -> None:
+async def _add(sources: Sources, site: FakeWebsite, tenant: str) -> None:
     await sources.add(
         tenant=tenant,
         name="docs-site",
         kind="website",
         collection="docs",
         settings={"start_urls": [site.url("/docs/")], "max_depth": 2},
-        every_seconds=every,
     )
 
 
@@ -98,23 +94,3 @@ async def test_doctor_names_a_failing_source(
     await sources.sync(tenant=tenant, name="docs-site")
     check = await sources_check(engine)
     assert f"{tenant}/docs-site" not in check.detail
-
-
-async def test_two_replicas_sync_a_due_source_once(sources: Sources, site: FakeWebsite, tenant: str) -> None:
-    await _add(sources, site, tenant, every=3600)
-    stop = asyncio.Event()
-    replicas = [asyncio.create_task(run_scheduled_syncs(sources, stop, check_every=0.05)) for _ in range(2)]
-    try:
-        await until(lambda: len(site.bodies()) >= 1, "a sync started")
-        for _ in range(200):
-            status = await sources.get(tenant=tenant, name="docs-site")
-            if status.state == "idle" and status.last_success_at is not None:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)  # both loops look again: the source is not due for an hour
-    finally:
-        stop.set()
-        await asyncio.gather(*replicas)
-    bodies = [request.path for request in site.bodies()]
-    assert sorted(bodies) == sorted(set(bodies))  # every page fetched once: one run, not two
-    assert (await sources.get(tenant=tenant, name="docs-site")).items == len(site.allowed_pages(max_depth=2))
