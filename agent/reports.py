@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agent.models import OUTCOMES
 from agent.verified import SOURCE_URI_PREFIX, VERIFIED_COLLECTION
 from core.db import session_scope
+from knowledge.audience import channel_audience_sql
 from knowledge.documents_read import document_exists_sql, document_title_sql
 
 # Answers in the window with their votes (and the 👎 comments); the base of every figure below and of the
@@ -97,15 +98,18 @@ _SOURCES = over_answers(
     """  # noqa: S608 (knowledge's fragment, from code)
 )
 
-# The answer was saved as a verified answer: its document is in the tenant's verified collection.
-_VERIFIED = document_exists_sql(
-    tenant="answers.tenant", collection=":verified_collection", source_uri=":verified_prefix || answers.id"
+# The answer was saved as a verified answer: its document is in the tenant's verified collection, or in its
+# channel's own (``agent.verified``: an answer given where the history is private stays there).
+_VERIFIED_PRIVATELY = f"(:verified_collection || '@' || {channel_audience_sql('answers.platform', 'answers.channel')})"
+_VERIFIED = " OR ".join(
+    document_exists_sql(tenant="answers.tenant", collection=collection, source_uri=":verified_prefix || answers.id")
+    for collection in (":verified_collection", _VERIFIED_PRIVATELY)
 )
 _RECENT = over_answers(
     f"""
     SELECT answers.id, answers.created_at, answers.outcome, answers.platform, answers.channel, answers.thread,
            answers.up, answers.down, answers.question,
-           {_VERIFIED} AS verified
+           ({_VERIFIED}) AS verified
     FROM answers
     ORDER BY answers.created_at DESC, answers.id DESC
     LIMIT :limit

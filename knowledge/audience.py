@@ -18,6 +18,11 @@ def channel_audience(platform: str, channel: str) -> str:
     return f"{platform}:{channel}"
 
 
+def channel_audience_sql(platform: str, channel: str) -> str:
+    """``channel_audience`` in another layer's statement, of two SQL expressions written in code."""
+    return f"(({platform}) || ':' || ({channel}))"
+
+
 def may_see(audience: str, audiences: Many[str]) -> bool:
     """Whether someone asking from a place with ``audiences`` may be shown what has ``audience``."""
     return audience == TENANT_WIDE or audience in audiences

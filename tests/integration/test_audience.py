@@ -3,8 +3,11 @@ or the command line, whatever the search mode, and also when its collection is n
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 import pytest
 
+from agent.reports import overview
 from agent.schemas import AnswerRequest, ConversationKey
 from agent.verified import VERIFIED_COLLECTION, VerifiedAnswers
 from core.db import session_scope
@@ -112,4 +115,8 @@ async def test_an_answer_verified_in_the_private_channel_stays_there(kb: Knowled
     for audiences in (set(), {channel_audience("slack", "COTHER")}):
         hits = await kb.search(QUESTION, tenant=learnt, audiences=audiences)
         assert all("Bluewing" not in hit.content for hit in hits)
+    shown = await overview(
+        kb.sessionmaker, since=datetime.now(UTC) - timedelta(hours=1), until=date.today(), tenant=learnt
+    )
+    assert [(question.answer_id, question.verified) for question in shown.recent] == [(reply.message_id, True)]  # the ✓
     assert await verified.unverify(reply.message_id, tenant=learnt)
