@@ -12,14 +12,24 @@ from pydantic import BaseModel, SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.discord.history_api import reads_message_content
 from bot.open_access import open_listener_problem
 from core.db import create_engine, create_sessionmaker, resolve_database_url, session_scope
 from core.embedded_postgres import EmbeddedPostgresError
 from core.health import Check, database_checks
-from core.settings import Settings, env_name
+from core.settings import DiscordSettings, Settings, env_name
 from knowledge.sources.store import list_sources
 
 HTTP_TIMEOUT = 5.0
+MESSAGE_CONTENT_OFF = (
+    "DISCORD_MESSAGE_CONTENT off: follow-ups without a mention, in threads and forum posts, can't be read "
+    "(only mentions, replies that ping the bot, and DMs)"
+)
+MESSAGE_CONTENT_NOT_ALLOWED = (
+    "DISCORD_MESSAGE_CONTENT is on but the application may not use the Message Content intent, so Discord refuses "
+    "the gateway connection: switch on Developer Portal → Bot → Message Content Intent (a bot in 100 or more "
+    "servers must be verified and approved for it), or unset DISCORD_MESSAGE_CONTENT"
+)
 
 
 def effective_configuration(settings: Settings) -> Iterator[tuple[str, str]]:
@@ -127,7 +137,26 @@ async def _discord(settings: Settings, http: httpx.AsyncClient) -> Check:
         return Check("discord", False, "DISCORD_BOT_TOKEN rejected (HTTP 401)")
     if response.status_code != 200:
         return Check("discord", False, f"GET /users/@me answered HTTP {response.status_code}")
-    return Check("discord", True, f"bot {response.json().get('username', '?')}")
+    bot = f"bot {response.json().get('username', '?')}"
+    if not discord.message_content:
+        return Check("discord", True, f"{bot}; {MESSAGE_CONTENT_OFF}")
+    return await _message_content_allowed(discord, http, bot)
+
+
+async def _message_content_allowed(discord: DiscordSettings, http: httpx.AsyncClient, bot: str) -> Check:
+    """``DISCORD_MESSAGE_CONTENT`` asks for a privileged intent: unless the Developer Portal allows it, Discord
+    refuses the gateway connection (4014) and the bot stays offline."""
+    url = str(discord.api_url).rstrip("/") + "/applications/@me"
+    token = discord.bot_token.get_secret_value() if discord.bot_token else ""
+    try:
+        response = await http.get(url, headers={"Authorization": f"Bot {token}"})
+    except httpx.HTTPError as error:
+        return _http_failure("discord", error)
+    if response.status_code != 200:
+        return Check("discord", False, f"GET /applications/@me answered HTTP {response.status_code}")
+    if not reads_message_content(int(response.json().get("flags") or 0)):
+        return Check("discord", False, MESSAGE_CONTENT_NOT_ALLOWED)
+    return Check("discord", True, f"{bot}; DISCORD_MESSAGE_CONTENT on: follow-ups without a mention are read")
 
 
 async def _llm(settings: Settings, http: httpx.AsyncClient) -> Check:

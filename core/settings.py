@@ -153,6 +153,11 @@ class DiscordSettings(BaseModel):
     """Whose documents direct messages search: a DM belongs to no server."""
     guild_ready_timeout: float = Field(default=2.0, gt=0, le=60)
     """Seconds the gateway waits after the last server arrives before it counts as ready."""
+    message_content: bool = False
+    """Ask the gateway for the privileged Message Content intent, which lets the bot read messages that do not
+    mention it (follow-ups in a thread it answered, replies to its answers). It needs "Message Content Intent"
+    switched on in the Developer Portal (Bot → Privileged Gateway Intents), and verification with Discord's approval
+    for a bot in 100 or more servers: without that, Discord refuses the gateway connection."""
 
     @field_validator("shard_ids", mode="before")
     @classmethod

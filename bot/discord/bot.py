@@ -1,7 +1,8 @@
 """The discord.py bot: dependencies injected, cogs loaded as extensions, commands registered when they changed.
 
-Default intents only: without the privileged message-content intent Discord still shows the bot the messages that
-mention it and its direct messages, which is all it answers.
+Default intents, plus the privileged Message Content intent when ``DISCORD_MESSAGE_CONTENT`` is set. Without it
+Discord still shows the bot the messages that mention it (a reply that pings it among them) and its direct messages;
+the text of every other message arrives empty, so follow-ups without a mention need it (``bot/follow_ups.py``).
 """
 
 from __future__ import annotations
@@ -31,12 +32,19 @@ EXTENSIONS = (
 )
 
 
+def intents(settings: DiscordSettings) -> discord.Intents:
+    """Asking for an intent the Developer Portal has not switched on makes Discord close the connection (4014)."""
+    chosen = discord.Intents.default()
+    chosen.message_content = settings.message_content
+    return chosen
+
+
 class ThreadwiseBot(commands.Bot):
     def __init__(self, deps: DiscordDeps, settings: DiscordSettings, *, data_dir: Path, **options: object) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,  # no text commands: slash commands only
             help_command=None,
-            intents=discord.Intents.default(),
+            intents=intents(settings),
             allowed_mentions=discord.AllowedMentions.none(),  # answers never ping anyone
             guild_ready_timeout=settings.guild_ready_timeout,
             **options,  # type: ignore[arg-type]

@@ -5,7 +5,14 @@ content type exactly ``application/json``: discord.py parses nothing else); the 
 to fail (a 429 with ``retry_after`` and a ``Via`` header, a 404 with Discord's error code); a bot token other than
 ``BOT_TOKEN`` gets a 401. The gateway says HELLO, answers IDENTIFY with READY (``resume_gateway_url`` pointing back
 here) and one GUILD_CREATE, acknowledges heartbeats, and dispatches whatever a test sends (INTERACTION_CREATE,
-MESSAGE_CREATE, MESSAGE_REACTION_ADD…).
+MESSAGE_CREATE, MESSAGE_REACTION_ADD…). As Discord does, a MESSAGE_CREATE reaches a bot that did not ask for the
+Message Content intent (``MESSAGE_CONTENT_INTENT`` in its IDENTIFY) without its text, unless it mentions the bot, is
+a direct message or is the bot's own. (Discord would close the connection with 4014 when the intent is asked for
+and the application's flags do not allow it; this fake does not.)
+
+Messages sent and posted are remembered: a reply (``message(reply_to=…)``, or the bot's reply to a question) carries
+``message_reference`` and, one level deep, ``referenced_message``; ``GET /channels/{id}/messages/{id}`` serves them;
+a followup on an interaction's webhook carries the ``interaction_metadata`` of that interaction.
 
 The server also has a forum (``FORUM_ID``) whose posts tests write (``post``, ``reply``, ``edit``, ``archive``,
 ``delete_thread``), read back as Discord serves them: the active threads of the server, the archived public threads
@@ -22,7 +29,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +55,8 @@ MESSAGE_CONTENT = 1 << 19
 """The application flag of a verified bot approved for the Message Content intent."""
 MESSAGE_CONTENT_LIMITED = 1 << 18
 """The application flag of a bot in fewer than 100 servers with "Message Content Intent" switched on."""
+MESSAGE_CONTENT_INTENT = 1 << 15
+"""The gateway intent (in IDENTIFY) that shows a bot the text of messages that do not mention it."""
 EXPIRED_INTERACTION = {"message": "Unknown interaction", "code": 10062}
 RATE_LIMITED = {"message": "You are being rate limited.", "retry_after": 0.3, "global": False}
 
@@ -139,6 +148,10 @@ class FakeDiscord:
     content_visible: bool | None = None
     """Whether messages come back with their text; None: as ``application_flags`` say."""
     threads: dict[int, ForumThread] = field(default_factory=dict)
+    messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Every message dispatched or posted, by id, as written (before anything is hidden from the bot)."""
+    _interactions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Dispatched interactions by token: their webhook's followups carry their metadata."""
     _failures: list[_Failure] = field(default_factory=list)
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _sequence: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -184,10 +197,37 @@ class FakeDiscord:
         return self.calls_to(method, path_pattern)
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a gateway event to every identified connection."""
+        """Send a gateway event to every identified connection; a message as the bot's intents let it see it."""
         await asyncio.wait_for(self.identified.wait(), timeout=15)
+        if event == "MESSAGE_CREATE":
+            self.messages[int(data["id"])] = data
+            data = self._sent(data)
+        elif event == "INTERACTION_CREATE":
+            self._interactions[data["token"]] = data
         for socket in list(self._sockets):
             await socket.send_str(json.dumps({"op": 0, "t": event, "s": next(self._sequence), "d": data}))
+
+    def _sent(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A message as the gateway sends it to this bot: without the Message Content intent, emptied unless it is
+        a direct message, the bot's own, or mentions the bot (so does what it replies to)."""
+        intents = int(self.identify_payloads[-1].get("intents", 0)) if self.identify_payloads else 0
+        if intents & MESSAGE_CONTENT_INTENT or "guild_id" not in message:
+            return message
+        return self._unless_for_the_bot(message)
+
+    def _unless_for_the_bot(self, message: dict[str, Any]) -> dict[str, Any]:
+        if message.get("referenced_message"):
+            message = message | {"referenced_message": self._unless_for_the_bot(message["referenced_message"])}
+        own = message["author"]["id"] == str(BOT_USER_ID)
+        if own or any(u["id"] == str(BOT_USER_ID) for u in message.get("mentions") or []):
+            return message
+        return message | {"content": "", "embeds": [], "attachments": [], "components": []}
+
+    def _referenced(self, message_id: int) -> dict[str, Any] | None:
+        """``referenced_message`` of a reply to ``message_id``: that message without its own (one level deep), or
+        None when there is no such message (deleted)."""
+        referenced = self.messages.get(message_id)
+        return None if referenced is None else {k: v for k, v in referenced.items() if k != "referenced_message"}
 
     async def reconnect(self) -> None:
         """Ask every connection to reconnect (op 7), as Discord does before moving a session; it should RESUME."""
@@ -296,18 +336,24 @@ class FakeDiscord:
         mentions_bot: bool = True,
         direct: bool = False,
         reply_to: int | None = None,
+        resolved: bool = True,
+        mentions: Sequence[int] = (),
     ) -> dict[str, Any]:
-        """A MESSAGE_CREATE payload; ``mentions_bot`` puts ``<@bot>`` in front and the bot in ``mentions``."""
+        """A MESSAGE_CREATE payload; ``mentions_bot`` puts ``<@bot>`` in front and the bot in ``mentions``, and
+        ``mentions`` puts those members after it. A reply (``reply_to``) carries the message it replies to unless
+        ``resolved`` is False (Discord may leave ``referenced_message`` out: "not attempted to fetch")."""
+        mentioned = [user(member_id, f"user{member_id}") for member_id in mentions]
+        text = " ".join([f"<@{u['id']}>" for u in mentioned] + [content])
         payload: dict[str, Any] = {
             "id": str(snowflake()),
             "channel_id": str(channel_id),
             "author": user(author, "alice" if author == ALICE else f"user{author}", bot=bot),
-            "content": f"<@{BOT_USER_ID}> {content}" if mentions_bot else content,
+            "content": f"<@{BOT_USER_ID}> {text}" if mentions_bot else text,
             "timestamp": _now(),
             "edited_timestamp": None,
             "tts": False,
             "mention_everyone": False,
-            "mentions": [BOT_USER] if mentions_bot else [],
+            "mentions": ([BOT_USER] if mentions_bot else []) + mentioned,
             "mention_roles": [],
             "attachments": [],
             "embeds": [],
@@ -320,6 +366,8 @@ class FakeDiscord:
             payload["member"] = {k: v for k, v in member(author, "alice", bot=bot).items() if k != "user"}
         if reply_to is not None:
             payload["message_reference"] = {"type": 0, "message_id": str(reply_to), "channel_id": str(channel_id)}
+            if resolved:
+                payload["referenced_message"] = self._referenced(reply_to)
         return payload
 
     def interaction(
@@ -560,7 +608,8 @@ class FakeDiscord:
         return None
 
     def _message_payload(self, channel_id: str, body: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        return {
+        """A message the bot posted, remembered; a reply carries what it replies to."""
+        payload: dict[str, Any] = {
             "id": str(snowflake()),
             "channel_id": channel_id,
             "author": BOT_USER,
@@ -577,6 +626,40 @@ class FakeDiscord:
             "type": 19 if body.get("message_reference") else 0,
             "flags": int(body.get("flags") or 0),
         } | extra
+        self.messages[int(payload["id"])] = payload
+        if reference := body.get("message_reference"):
+            replied = int(reference["message_id"])
+            payload["message_reference"] = {"type": 0, "message_id": str(replied), "channel_id": channel_id}
+            return payload | {"referenced_message": self._referenced(replied)}
+        return payload
+
+    def _followup_payload(self, application_id: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A followup on an interaction's webhook: posted by the bot, with the metadata of the interaction."""
+        metadata = None
+        if interaction := self._interactions.get(token):
+            metadata = {
+                "id": interaction["id"],
+                "type": interaction["type"],
+                "user": interaction["member"]["user"],
+                "authorizing_integration_owners": interaction["authorizing_integration_owners"],
+            }
+        channel_id = self._interactions[token]["channel_id"] if token in self._interactions else str(CHANNEL_ID)
+        extra: dict[str, Any] = {"webhook_id": application_id, "application_id": application_id}
+        if metadata is not None:
+            extra["interaction_metadata"] = metadata
+        return self._message_payload(channel_id, body, **extra)
+
+    def _stored_message(self, channel_id: int, message_id: int) -> tuple[int, Any]:
+        """``GET /channels/{channel}/messages/{message}``: as this application is shown it, with what it replies
+        to."""
+        message = self.messages.get(message_id)
+        if message is None or message["channel_id"] != str(channel_id):
+            return 404, {"message": "Unknown Message", "code": 10008}
+        shown = self._shown(message)
+        if reference := message.get("message_reference"):
+            referenced = self._referenced(int(reference["message_id"]))
+            shown = shown | {"referenced_message": referenced and self._shown(referenced)}
+        return 200, shown
 
     def _answer(self, method: str, path: str, body: Any, query: dict[str, str]) -> tuple[int, Any]:
         if method == "GET" and path == "/users/@me":
@@ -613,8 +696,10 @@ class FakeDiscord:
                 "response_message_ephemeral": bool(flags & 64),
             }
             return 200, {"interaction": interaction, "resource": {"type": body.get("type")}}
-        if method == "POST" and (found := re.fullmatch(r"/webhooks/(\d+)/[^/]+", path)):
-            return 200, self._message_payload(str(CHANNEL_ID), body, webhook_id=found.group(1))
+        if method == "POST" and (found := re.fullmatch(r"/webhooks/(\d+)/([^/]+)", path)):
+            return 200, self._followup_payload(found.group(1), found.group(2), body)
+        if method == "GET" and (found := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", path)):
+            return self._stored_message(int(found.group(1)), int(found.group(2)))
         if method == "POST" and (found := re.fullmatch(r"/channels/(\d+)/messages", path)):
             return 200, self._message_payload(found.group(1), body)
         if method == "PUT" and re.fullmatch(r"/channels/\d+/messages/\d+/reactions/.+", path):

@@ -1,4 +1,4 @@
-"""``/threadwise mode`` and ``/threadwise collections``: per-channel settings for members who may manage the server.
+"""``/threadwise mode``, ``collections`` and ``followups``: per-channel settings for members who may manage the server.
 
 Only ``mention`` and ``off``: Slack's ``auto`` needs to read unaddressed messages, which Discord hides from a bot
 without the privileged Message Content intent.
@@ -13,15 +13,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.channels import AddressedMode, change_collections
+from bot.channels import AddressedMode, change_collections, change_follow_ups
 from bot.discord.bot import ThreadwiseBot, threadwise_bot
 from bot.discord.managers import server_managers_only
 from bot.discord.places import place_of
+from bot.follow_ups import FollowUpMode
 
 REFUSED = "Only members who can manage this server can change this channel's settings."
 AUTO_UNSUPPORTED = (
-    "`auto` is not available on Discord: the bot only sees messages that mention it (it does not ask for the "
-    "Message Content intent), so here it answers mentions."
+    "`auto` is not available on Discord: it would read every message in the channel, so here the bot answers "
+    "mentions (and, with DISCORD_MESSAGE_CONTENT, follow-ups in threads it answered)."
 )
 
 
@@ -62,6 +63,19 @@ class Admin(commands.GroupCog, group_name="threadwise", group_description="This 
             channel=place_of(interaction.channel, interaction.channel_id).channel,
             by=str(interaction.user.id),
             names=names or "",
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="followups", description="Who may follow up without a mention in this channel.")
+    @app_commands.describe(choice="asker (default), anyone, or off; empty shows the current choice")
+    async def followups(self, interaction: discord.Interaction, choice: FollowUpMode | None = None) -> None:
+        text = await change_follow_ups(
+            self.deps.channels,
+            tenant=self.deps.tenant_of(interaction.guild_id),
+            platform="discord",
+            channel=place_of(interaction.channel, interaction.channel_id).channel,
+            by=str(interaction.user.id),
+            choice=choice or "",
         )
         await interaction.response.send_message(text, ephemeral=True)
 

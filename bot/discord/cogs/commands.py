@@ -19,9 +19,11 @@ log = get_logger(__name__)
 
 HELP = """**Threadwise** answers questions from your team's documents, with sources.
 • `/ask question:<text>`, or @mention me in a channel or thread, or send me a direct message
+• Reply to my answer, or go on in a thread I answered, to ask a follow-up without mentioning me
 • `/forget`: forget this channel's conversation (the next question starts afresh)
 • React 👍 or 👎 to an answer to tell us whether it helped
-Server managers: `/threadwise mode mention|off` and `/threadwise collections <names>|all` (this channel),
+Server managers: `/threadwise mode mention|off`, `/threadwise collections <names>|all` and
+`/threadwise followups asker|anyone|off` (this channel),
 `/learn on|off|status` (learn from this channel's threads, so that answers can quote what people answered)"""
 
 
