@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.discord.history_api import reads_message_content
+from bot.first_run import FirstRunHelp
 from bot.open_access import open_listener_problem
 from core.db import create_engine, create_sessionmaker, resolve_database_url, session_scope
 from core.embedded_postgres import EmbeddedPostgresError
@@ -55,10 +56,14 @@ def _show(group: str, field: str, value: object, settings: Settings) -> str:
 
 async def run_checks(settings: Settings) -> list[Check]:
     checks = await _database(settings)
+    database_ok = all(check.ok for check in checks)
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-        checks.append(await _slack(settings, http))
+        slack, team_id = await _slack(settings, http)
+        checks.append(slack)
         checks.append(await _discord(settings, http))
         checks.append(await _llm(settings, http))
+    if team_id and settings.slack.tenant is None and database_ok:
+        checks.append(await _workspace_documents(settings, team_id))
     checks.append(_sentry(settings))
     checks.append(access_check(settings))
     checks.append(host_names_check(settings))
@@ -106,22 +111,39 @@ def _http_failure(name: str, error: httpx.HTTPError) -> Check:
     return Check(name, False, f"cannot reach {error.request.url.host}: {reason}")
 
 
-async def _slack(settings: Settings, http: httpx.AsyncClient) -> Check:
+async def _slack(settings: Settings, http: httpx.AsyncClient) -> tuple[Check, str | None]:
+    """The check, and the workspace's team id when the token works."""
     slack = settings.slack
     if slack.bot_token is None:
-        return Check("slack", True, "not configured")
+        return Check("slack", True, "not configured"), None
     url = str(slack.api_url).rstrip("/") + "/auth.test"
     try:
         response = await http.post(url, headers={"Authorization": f"Bearer {slack.bot_token.get_secret_value()}"})
         body = response.json()
     except httpx.HTTPError as error:
-        return _http_failure("slack", error)
+        return _http_failure("slack", error), None
     except ValueError:
-        return Check("slack", False, f"auth.test answered HTTP {response.status_code} without JSON")
+        return Check("slack", False, f"auth.test answered HTTP {response.status_code} without JSON"), None
     if not body.get("ok"):
-        return Check("slack", False, f"SLACK_BOT_TOKEN rejected by auth.test: {body.get('error', 'unknown error')}")
+        return Check(
+            "slack", False, f"SLACK_BOT_TOKEN rejected by auth.test: {body.get('error', 'unknown error')}"
+        ), None
     mode = "Socket Mode" if slack.app_token else "HTTP events"
-    return Check("slack", True, f"workspace {body.get('team')} as @{body.get('user')} ({mode})")
+    check = Check("slack", True, f"workspace {body.get('team')} as @{body.get('user')} ({mode})")
+    return check, body.get("team_id")
+
+
+async def _workspace_documents(settings: Settings, team_id: str) -> Check:
+    """A fresh install ingests into ``local`` while the workspace's questions search its team id: say so."""
+    url = await asyncio.to_thread(resolve_database_url, settings)
+    engine = create_engine(url, role="doctor", database=settings.database)
+    try:
+        problem = await FirstRunHelp(create_sessionmaker(engine)).problem(platform="slack", tenant=team_id)
+    finally:
+        await engine.dispose()
+    if problem is not None:
+        return Check("tenant", False, problem)
+    return Check("tenant", True, f"the workspace's questions search tenant {team_id}")
 
 
 async def _discord(settings: Settings, http: httpx.AsyncClient) -> Check:

@@ -94,7 +94,7 @@ class Worker:
         self.settings = settings or QueueSettings()
         self._after_first_answer = after_first_answer
         self.limits = limits
-        self._first_run = FirstRunHelp(agent.context.knowledge)
+        self._first_run = FirstRunHelp(agent.context.knowledge.sessionmaker)
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         """Answers in progress; the jobs pgqueuer hands over beyond them wait here, in reserve."""
 
