@@ -25,7 +25,7 @@ from bs4 import BeautifulSoup
 from bs4.element import Tag
 
 from knowledge.documents import SourceDocument
-from knowledge.loaders.html import load_html
+from knowledge.loaders.html import for_html_parser, load_html
 
 _CDATA_OPEN, _CDATA_CLOSE = "<![CDATA[", "]]>"
 _MACROS = ("ac:structured-macro", "ac:macro")
@@ -54,7 +54,7 @@ def _cdata_escaped(storage: str) -> str:
 
 def storage_document(storage: str, *, url: str, title: str) -> SourceDocument:
     """A page's storage-format body as a document titled ``title``, its source URI ``url``."""
-    soup = BeautifulSoup(_cdata_escaped(storage), "html.parser")
+    soup = BeautifulSoup(for_html_parser(_cdata_escaped(storage)), "html.parser")
     _rewrite_macros(soup)
     _rewrite_links(soup)
     _rewrite_tasks(soup)

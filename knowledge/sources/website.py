@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.logging import get_logger
 from knowledge.loaders.errors import LoadError
-from knowledge.loaders.html import decode_html
+from knowledge.loaders.html import decode_html, for_html_parser
 from knowledge.loaders.url import load_body, loader_for
 from knowledge.sources.connectors import ConnectorKind, RunContext
 from knowledge.sources.http import ResponseTooLarge, SourceHttp, SourceResponse, redacted_url
@@ -404,8 +404,11 @@ class _PageLinks(HTMLParser):
     @classmethod
     def read(cls, response: SourceResponse) -> _PageLinks:
         page = cls()
-        page.feed(decode_html(response.content, charset=response.charset))
-        page.close()
+        try:
+            page.feed(for_html_parser(decode_html(response.content, charset=response.charset)))
+            page.close()
+        except AssertionError as error:  # html.parser's answer to some broken declarations (``<![<![…>``)
+            log.info("website_page_markup_cut_short", url=redacted_url(response.url), error=str(error)[:200])
         page.title = " ".join(page.title.split())
         return page
 
