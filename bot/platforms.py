@@ -25,6 +25,7 @@ from bot.discord.deps import DiscordDeps
 from bot.discord.gateway import start_gateway
 from bot.discord.rest import create_rest_client
 from bot.events import Deliverer
+from bot.first_run import FirstRunHelp
 from bot.follow_ups import AnsweredThreads
 from bot.limits import Limits
 from bot.queue import JobQueue
@@ -110,6 +111,7 @@ async def start_platforms(
             settings.queue,
             after_first_answer=freeze_long_lived if freeze_after_first_answer else None,
             limits=limits,
+            first_run=FirstRunHelp(sessionmaker),
         )
         platforms.worker_task = asyncio.create_task(runner.run(platforms.stop), name="threadwise-worker")
 

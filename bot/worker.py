@@ -83,18 +83,20 @@ class Worker:
         *,
         after_first_answer: Callable[[], None] | None = None,
         limits: Limits | None = None,
+        first_run: FirstRunHelp | None = None,
     ) -> None:
         """``after_first_answer``: called once, when the first answer has been delivered. A server freezes then
         what that answer loaded for good (modules imported on first use, compiled statements, model schemas):
         under load its full collections took 4.5–10.2 ms, about one a second, and 1.1–3.8 ms once it was frozen.
-        ``limits``: questions a minute per user and channel, answers at once per tenant; None: no limits."""
+        ``limits``: questions a minute per user and channel, answers at once per tenant; None: no limits.
+        ``first_run``: adds how to fix it to a refusal in a tenant without documents; None: nothing added."""
         self.queue = queue
         self.agent = agent
         self.deliverers = dict(deliverers)
         self.settings = settings or QueueSettings()
         self._after_first_answer = after_first_answer
         self.limits = limits
-        self._first_run = FirstRunHelp(agent.context.knowledge.sessionmaker)
+        self._first_run = first_run
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         """Answers in progress; the jobs pgqueuer hands over beyond them wait here, in reserve."""
 
@@ -347,6 +349,8 @@ class Worker:
 
     async def _explained(self, event: ChatEvent, reply: AnswerReply) -> AnswerReply:
         """A refusal that found nothing, with the first-run hint when that is why (a failing check loses nothing)."""
+        if self._first_run is None:
+            return reply
         try:
             return await self._first_run.explain(event, reply)
         except Exception as error:
