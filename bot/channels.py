@@ -28,6 +28,8 @@ class ChannelChoice:
     mode: ReplyMode = "mention"
     collections: list[str] | None = None
     follow_ups: FollowUpMode = "asker"
+    answer_posts: bool = False
+    """A Discord forum's choice (``/threadwise forum``): each new post is a question."""
 
 
 class ChannelSettingsStore:
@@ -65,7 +67,12 @@ class ChannelSettingsStore:
         async with session_scope(self.sessionmaker) as session:
             row = (
                 await session.execute(
-                    select(ChannelSettings.mode, ChannelSettings.collections, ChannelSettings.follow_ups).where(
+                    select(
+                        ChannelSettings.mode,
+                        ChannelSettings.collections,
+                        ChannelSettings.follow_ups,
+                        ChannelSettings.answer_posts,
+                    ).where(
                         ChannelSettings.tenant == tenant,
                         ChannelSettings.platform == platform,
                         ChannelSettings.channel == channel,
@@ -77,7 +84,7 @@ class ChannelSettingsStore:
         mode: ReplyMode = row.mode if row.mode in REPLY_MODES else "mention"
         follow_ups: FollowUpMode = row.follow_ups if row.follow_ups in FOLLOW_UP_MODES else "asker"
         collections = list(row.collections) if row.collections else None
-        return ChannelChoice(mode=mode, collections=collections, follow_ups=follow_ups)
+        return ChannelChoice(mode=mode, collections=collections, follow_ups=follow_ups, answer_posts=row.answer_posts)
 
     async def update(
         self,
@@ -90,12 +97,15 @@ class ChannelSettingsStore:
         collections: list[str] | None = None,
         clear_collections: bool = False,
         follow_ups: FollowUpMode | None = None,
+        answer_posts: bool | None = None,
     ) -> None:
         values: dict[str, object] = {"updated_by": by, "updated_at": func.now()}
         if mode is not None:
             values["mode"] = mode
         if follow_ups is not None:
             values["follow_ups"] = follow_ups
+        if answer_posts is not None:
+            values["answer_posts"] = answer_posts
         if collections is not None or clear_collections:
             values["collections"] = collections or None
         self._cache.pop((tenant, platform, channel), None)

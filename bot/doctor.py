@@ -23,8 +23,8 @@ from knowledge.sources.store import list_sources
 
 HTTP_TIMEOUT = 5.0
 MESSAGE_CONTENT_OFF = (
-    "DISCORD_MESSAGE_CONTENT off: follow-ups without a mention, in threads and forum posts, can't be read "
-    "(only mentions, replies that ping the bot, and DMs)"
+    "DISCORD_MESSAGE_CONTENT off: follow-ups without a mention and new forum posts (/threadwise forum on) can't be "
+    "read, so they are not answered (only mentions, replies that ping the bot, and DMs)"
 )
 MESSAGE_CONTENT_NOT_ALLOWED = (
     "DISCORD_MESSAGE_CONTENT is on but the application may not use the Message Content intent, so Discord refuses "

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Index, Integer, SmallInteger, String, func
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Index, Integer, SmallInteger, String, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,6 +36,8 @@ class ChannelSettings(Base):
     collections: Mapped[list[str] | None] = mapped_column(ARRAY(String(200)))
     follow_ups: Mapped[str] = mapped_column(String(16), server_default="asker")
     """In a thread the bot answered, whose later messages it answers without a mention: asker, anyone or off."""
+    answer_posts: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    """A Discord forum: every new post in it is answered as a question, without a mention."""
     updated_by: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

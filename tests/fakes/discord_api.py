@@ -14,12 +14,14 @@ Messages sent and posted are remembered: a reply (``message(reply_to=…)``, or 
 ``message_reference`` and, one level deep, ``referenced_message``; ``GET /channels/{id}/messages/{id}`` serves them;
 a followup on an interaction's webhook carries the ``interaction_metadata`` of that interaction.
 
-The server also has a forum (``FORUM_ID``) whose posts tests write (``post``, ``reply``, ``edit``, ``archive``,
-``delete_thread``), read back as Discord serves them: the active threads of the server, the archived public threads
-of a channel (most recently archived first, paged with ``before`` and ``has_more``), a thread's messages (paged with
-``before``/``after``, newest first), the application's flags, the channel and the server's roles. Without the
-Message Content intent in ``application_flags`` (or with ``content_visible=False``) messages come back emptied, as
-Discord sends them to such a bot.
+The server also has a forum (``FORUM_ID``, with the tags ``forum_tag`` adds to its ``available_tags``) whose posts
+tests write (``post``, with ``applied_tags``; ``reply``, ``edit``, ``archive``, ``delete_thread``). ``publish`` sends a
+post as a member creating it does: THREAD_CREATE (``newly_created``), then the first message, whose id is the thread's,
+as MESSAGE_CREATE in the thread. Posts are read back as Discord serves them: the active threads of the server, the
+archived public threads of a channel (most recently archived first, paged with ``before`` and ``has_more``), a
+thread's messages (paged with ``before``/``after``, newest first), the application's flags, the channel and the
+server's roles. Without the Message Content intent in ``application_flags`` (or with ``content_visible=False``)
+messages come back emptied, as Discord sends them to such a bot.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ class ForumThread:
     archived_at: datetime | None = None
     """When it was archived; None: active."""
     type: int = 11
+    applied_tags: list[int] = field(default_factory=list)
+    """Ids of the forum's tags the poster chose."""
 
 
 @dataclass
@@ -148,6 +152,8 @@ class FakeDiscord:
     content_visible: bool | None = None
     """Whether messages come back with their text; None: as ``application_flags`` say."""
     threads: dict[int, ForumThread] = field(default_factory=dict)
+    forum_tags: list[dict[str, Any]] = field(default_factory=list)
+    """The forum's ``available_tags`` (sent in GUILD_CREATE: add them before the bot connects)."""
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Every message dispatched or posted, by id, as written (before anything is hidden from the bot)."""
     _interactions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -257,7 +263,7 @@ class FakeDiscord:
             "type": 15,
             "name": "help",
             "position": 1,
-            "available_tags": [],
+            "available_tags": self.forum_tags,
             "default_reaction_emoji": None,
             "default_sort_order": None,
             "default_forum_layout": 0,
@@ -433,15 +439,41 @@ class FakeDiscord:
         at: datetime | None = None,
         archived: bool = False,
         thread_type: int = 11,
+        tags: Sequence[int] = (),
+        mentions_bot: bool = False,
+        bot: bool = False,
     ) -> int:
-        """A new post (a thread whose first message has the thread's id); returns the thread id."""
+        """A new post (a thread whose first message has the thread's id) with the forum's ``tags`` applied, its text
+        after ``<@bot>`` when it ``mentions_bot``; returns the thread id."""
         thread_id = snowflake_at(at) if at is not None else snowflake()
-        starter = self._history_message(thread_id, thread_id, question, author=author)
-        thread = ForumThread(thread_id, channel_id, title, author, [starter], type=thread_type)
+        if mentions_bot:
+            question = f"<@{BOT_USER_ID}> {question}"
+        mentions = [BOT_USER] if mentions_bot else None
+        starter = self._history_message(thread_id, thread_id, question, author=author, bot=bot, mentions=mentions)
+        thread = ForumThread(thread_id, channel_id, title, author, [starter], type=thread_type, applied_tags=[*tags])
         self.threads[thread_id] = thread
         if archived:
             self.archive(thread_id, at=at)
         return thread_id
+
+    def forum_tag(self, name: str, *, moderated: bool = False) -> int:
+        """Add a tag to the forum's ``available_tags``; returns its id."""
+        tag_id = snowflake()
+        tag = {"id": str(tag_id), "name": name, "moderated": moderated, "emoji_id": None, "emoji_name": None}
+        self.forum_tags.append(tag)
+        return tag_id
+
+    async def publish(self, thread_id: int) -> dict[str, Any]:
+        """Dispatch a post as its creation reaches a bot: THREAD_CREATE with ``newly_created``, then its first
+        message (MESSAGE_CREATE in the thread, as the intents let the bot see it); returns that message."""
+        thread = self.threads[thread_id]
+        await self.dispatch("THREAD_CREATE", self.thread_payload(thread) | {"newly_created": True})
+        starter = thread.messages[0] | {
+            "guild_id": str(self.guild_id),
+            "member": {k: v for k, v in member(thread.owner_id, "poster").items() if k != "user"},
+        }
+        await self.dispatch("MESSAGE_CREATE", starter)
+        return starter
 
     def reply(
         self,
@@ -490,7 +522,7 @@ class FakeDiscord:
             "member_count": 1,
             "rate_limit_per_user": 0,
             "flags": 0,
-            "applied_tags": [],
+            "applied_tags": [str(tag) for tag in thread.applied_tags],
             "thread_metadata": {
                 "archived": thread.archived_at is not None,
                 "auto_archive_duration": 1440,

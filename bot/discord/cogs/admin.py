@@ -1,4 +1,5 @@
-"""``/threadwise mode``, ``collections`` and ``followups``: per-channel settings for members who may manage the server.
+"""``/threadwise mode``, ``collections``, ``followups`` and ``forum``: per-channel settings for members who may manage
+the server.
 
 Only ``mention`` and ``off``: Slack's ``auto`` needs to read unaddressed messages, which Discord hides from a bot
 without the privileged Message Content intent.
@@ -15,6 +16,7 @@ from discord.ext import commands
 
 from bot.channels import AddressedMode, change_collections, change_follow_ups
 from bot.discord.bot import ThreadwiseBot, threadwise_bot
+from bot.discord.forum_posts import ForumChoice, change_answer_posts, forum_of
 from bot.discord.managers import server_managers_only
 from bot.discord.places import place_of
 from bot.follow_ups import FollowUpMode
@@ -76,6 +78,27 @@ class Admin(commands.GroupCog, group_name="threadwise", group_description="This 
             channel=place_of(interaction.channel, interaction.channel_id).channel,
             by=str(interaction.user.id),
             choice=choice or "",
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="forum", description="Whether each new post in a forum is answered as a question.")
+    @app_commands.describe(
+        choice="on: answer every new post; off: only posts that mention me; empty shows the current choice",
+        channel="The forum (default: the forum of the post this is used in)",
+    )
+    async def forum(
+        self,
+        interaction: discord.Interaction,
+        choice: ForumChoice | None = None,
+        channel: discord.ForumChannel | None = None,
+    ) -> None:
+        text = await change_answer_posts(
+            self.deps.channels,
+            tenant=self.deps.tenant_of(interaction.guild_id),
+            forum=channel or forum_of(interaction.channel),
+            by=str(interaction.user.id),
+            choice=choice,
+            reads_posts=self.bot.intents.message_content,
         )
         await interaction.response.send_message(text, ephemeral=True)
 

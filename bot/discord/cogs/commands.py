@@ -22,8 +22,8 @@ HELP = """**Threadwise** answers questions from your team's documents, with sour
 • Reply to my answer, or go on in a thread I answered, to ask a follow-up without mentioning me
 • `/forget`: forget this channel's conversation (the next question starts afresh)
 • React 👍 or 👎 to an answer to tell us whether it helped
-Server managers: `/threadwise mode mention|off`, `/threadwise collections <names>|all` and
-`/threadwise followups asker|anyone|off` (this channel),
+Server managers: `/threadwise mode mention|off`, `/threadwise collections <names>|all`,
+`/threadwise followups asker|anyone|off` (this channel), `/threadwise forum on|off` (answer every new post in a forum),
 `/learn on|off|status` (learn from this channel's threads, so that answers can quote what people answered)"""
 
 

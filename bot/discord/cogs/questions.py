@@ -1,6 +1,6 @@
-"""Questions: @mentions in channels and threads, direct messages, and follow-ups without a mention. Each becomes a
-``ChatEvent`` keyed by the message id (a message seen twice, e.g. after a gateway resume, is answered once) and goes
-into the queue.
+"""Questions: @mentions in channels and threads, direct messages, follow-ups without a mention, and new posts in the
+forums that chose so (``bot/discord/forum_posts.py``). Each becomes a ``ChatEvent`` keyed by the message id (a
+message seen twice, e.g. after a gateway resume, is answered once) and goes into the queue.
 
 Follow-ups (``bot/follow_ups.py``, chosen per channel with ``/threadwise followups``): a later message in a thread
 the bot answered is judged as one; a reply to one of the bot's messages is addressed to it, so it is answered unless
@@ -21,6 +21,7 @@ from agent.schemas import ConversationKey
 from bot.channels import ChannelChoice
 from bot.discord.bot import ThreadwiseBot, threadwise_bot
 from bot.discord.deps import Place
+from bot.discord.forum_posts import post_question, starter_post
 from bot.discord.places import guild_id_of, place_of, question_text
 from bot.events import ChatEvent, enqueue_question
 from bot.feedback import take_comment
@@ -44,8 +45,12 @@ class Questions(commands.Cog):
             return
         guild_id = guild_id_of(message)
         direct = guild_id is None
+        post = starter_post(message)
         if guild_id is not None and all(user.id != me.id for user in message.mentions):
-            await self._unmentioned(message, guild_id, me.id)
+            if post is not None:
+                await self._post(message, post, guild_id, me.id)
+            else:
+                await self._unmentioned(message, guild_id, me.id)
             return
         tenant = self.deps.tenant_of(guild_id)
         place = place_of(message.channel, message.channel.id)
@@ -58,8 +63,22 @@ class Questions(commands.Cog):
                 return
             collections = choice.collections
         text = question_text(message.content, me.id)
+        if post is not None:  # a forum post that mentions the bot: its title and tags are part of the question
+            text = post_question(post, text)
         if text:
             await self._enqueue(message, tenant, place, text, collections)
+
+    async def _post(self, message: discord.Message, post: discord.Thread, guild_id: int, bot_id: int) -> None:
+        """A new forum post that does not mention the bot: a question if its forum chose so (``/threadwise forum``)
+        and Discord shows the bot its text."""
+        if not self.bot.intents.message_content:
+            return  # the post arrives empty, and its title alone is not answered
+        tenant = self.deps.tenant_of(guild_id)
+        place = place_of(post, post.id)
+        choice = await self.deps.channels.get(tenant=tenant, platform="discord", channel=place.channel)
+        if choice.answer_posts and choice.mode != "off":
+            text = post_question(post, question_text(message.content, bot_id))
+            await self._enqueue(message, tenant, place, text, choice.collections)
 
     async def _unmentioned(self, message: discord.Message, guild_id: int, bot_id: int) -> None:
         """A server message that does not mention the bot: a follow-up for it, or none of its business."""
