@@ -60,6 +60,11 @@ class FeedbackEvent(BaseModel):
     reaction: str
 
 
+class RecipientGone(Exception):
+    """Nothing can be posted where the question was asked, for good (the app was uninstalled from the workspace):
+    the worker ends the job instead of retrying it or apologising."""
+
+
 class Deliverer(Protocol):
     """Posts the bot's replies on one platform; the worker calls it, never the listener."""
 

@@ -26,19 +26,26 @@ _VOTE_LABELS = {1: "up", -1: "down", 0: "withdrawn"}
 """``FEEDBACK_VOTES``' label for a vote's score (0: taken back)."""
 
 
-async def apply_feedback(store: FeedbackStore, event: FeedbackEvent) -> AnswerRef | None:
+async def apply_feedback(
+    store: FeedbackStore, event: FeedbackEvent, *, answer_id: int | None = None
+) -> AnswerRef | None:
     """Record, change or withdraw a vote; after a 👎 the user's next message in the thread becomes its comment.
 
-    Returns the answer voted on, or None when the message reacted to is not one of the bot's answers. One unit of
-    work: the vote and the wait for its comment are stored together or not at all. One user's reactions on one
-    message are applied in the order they arrived: 👍 then 👎 in quick succession must leave the 👎, whichever
-    database write would have finished first (and in Langfuse too).
+    The answer voted on is the one posted as ``event.message_id`` (a reaction), or ``answer_id`` when the vote
+    names its stored answer (a feedback button under it); either way only one given on ``event.platform`` to
+    ``event.tenant`` counts. Returns it, or None when there is no such answer. One unit of work: the vote and the
+    wait for its comment are stored together or not at all. One user's votes on one message are applied in the
+    order they arrived: 👍 then 👎 in quick succession must leave the 👎, whichever database write would have
+    finished first (and in Langfuse too).
     """
     async with _one_after_another.hold((event.platform, event.tenant, event.message_id, event.user_id)):
         async with session_scope(store.sessionmaker) as session:
-            answer = await store.find_answer(
-                session, platform=event.platform, tenant=event.tenant, platform_message_id=event.message_id
-            )
+            if answer_id is None:
+                answer = await store.find_answer(
+                    session, platform=event.platform, tenant=event.tenant, platform_message_id=event.message_id
+                )
+            else:
+                answer = await store.answer(session, message_id=answer_id, platform=event.platform, tenant=event.tenant)
             if answer is None:
                 return None
             change = await record_vote(

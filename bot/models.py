@@ -73,3 +73,39 @@ class ProcessedEvent(Base):
     placeholder_id: Mapped[str | None] = mapped_column(String(200))
     """The platform's id of the message the answer is being written into, stored as soon as it is posted: a job
     retaken after a crash edits that message rather than posting a second answer."""
+
+
+class SlackInstallation(Base):
+    """A Slack workspace that installed Threadwise through OAuth (``/slack/install``), or an Enterprise Grid
+    organisation that installed it org-wide. Its bot token is sealed (Fernet, ``SLACK_TOKENS_SECRET_KEY``): the
+    table never holds a token in clear. The row goes when the app is uninstalled or its bot token revoked."""
+
+    __tablename__ = "slack_installations"
+
+    installed_into: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """The workspace's team id (``T…``), or the organisation's enterprise id (``E…``) for an org-wide install."""
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    team_name: Mapped[str | None] = mapped_column(String(200))
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    enterprise_name: Mapped[str | None] = mapped_column(String(200))
+    enterprise_url: Mapped[str | None] = mapped_column(String(200))
+    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    app_id: Mapped[str | None] = mapped_column(String(32))
+    bot_id: Mapped[str] = mapped_column(String(32))
+    bot_user_id: Mapped[str] = mapped_column(String(32))
+    bot_scopes: Mapped[str] = mapped_column(String(1000), server_default="")
+    bot_token_sealed: Mapped[str] = mapped_column(String(1000))
+    bot_refresh_token_sealed: Mapped[str | None] = mapped_column(String(1000))
+    """Only when the app rotates its tokens; sealed like the bot token."""
+    bot_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    installer_user_id: Mapped[str | None] = mapped_column(String(32))
+    installed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SlackOAuthState(Base):
+    """An install under way: the ``state`` Slack's authorize page hands back, accepted once before it expires."""
+
+    __tablename__ = "slack_oauth_states"
+
+    state: Mapped[str] = mapped_column(String(100), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

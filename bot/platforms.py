@@ -30,9 +30,11 @@ from bot.follow_ups import AnsweredThreads
 from bot.limits import Limits
 from bot.queue import JobQueue
 from bot.slack.app import create_slack_app
-from bot.slack.client import open_web_client
 from bot.slack.deliverer import SlackDeliverer
 from bot.slack.deps import SlackDeps
+from bot.slack.oauth import SlackOAuth
+from bot.slack.workspace_deliverer import SlackWorkspaceDeliverer
+from bot.slack.workspaces import SlackWorkspaces, open_workspaces
 from bot.worker import Worker
 from core.collector import freeze_long_lived
 from core.logging import get_logger
@@ -78,8 +80,12 @@ async def start_platforms(
     channels = ChannelSettingsStore(sessionmaker)
     threads = AnsweredThreads(sessionmaker)
     verified = VerifiedAnswers(agent.context.knowledge, agent.store.sessionmaker)  # shared by both platforms
-    if listeners and settings.slack.enabled:
-        await _start_slack(stack, settings, platforms, queue, agent, feedback, channels, threads, verified, sources)
+    # Listeners and worker share the workspaces: an uninstall seen by one is seen by the other at once.
+    workspaces = await open_workspaces(stack, settings.slack, sessionmaker) if settings.slack.enabled else None
+    if listeners and workspaces is not None:
+        await _start_slack(
+            stack, settings, platforms, queue, workspaces, agent, feedback, channels, threads, verified, sources
+        )
     if gateway and settings.discord.enabled:
         deps = DiscordDeps(
             queue=queue,
@@ -96,8 +102,13 @@ async def start_platforms(
         log.info("discord gateway starting", sharded=settings.discord.sharded)
     if worker:
         deliverers: dict[str, Deliverer] = {}
-        if settings.slack.enabled:
-            deliverers["slack"] = SlackDeliverer(await open_web_client(stack, settings.slack))
+        if workspaces is not None:
+            streaming = settings.slack.native_streaming
+            deliverers["slack"] = (
+                SlackDeliverer(workspaces.client, native_streaming=streaming)
+                if workspaces.installations is None
+                else SlackWorkspaceDeliverer(workspaces, native_streaming=streaming)  # each workspace its own token
+            )
         if settings.discord.enabled:
             rest = await create_rest_client(settings.discord)
             stack.push_async_callback(rest.close)
@@ -130,6 +141,7 @@ async def _start_slack(
     settings: Settings,
     platforms: Platforms,
     queue: JobQueue,
+    workspaces: SlackWorkspaces,
     agent: AgentService,
     feedback: FeedbackStore,
     channels: ChannelSettingsStore,
@@ -148,7 +160,9 @@ async def _start_slack(
         verified=verified,
         sources=sources,
     )
-    slack_app = create_slack_app(settings.slack, deps, await open_web_client(stack, settings.slack))
+    # With OAuth installs (many workspaces) Bolt finds each workspace's token in the store for its requests.
+    oauth = None if workspaces.installations is None else SlackOAuth(settings.slack, workspaces.installations, queue)
+    slack_app = create_slack_app(settings.slack, deps, workspaces.client, oauth)
     if settings.slack.app_token is not None:  # Socket Mode: connect out, no public URL needed
         socket = AsyncSocketModeHandler(slack_app, settings.slack.app_token.get_secret_value())
         await socket.connect_async()  # type: ignore[no-untyped-call]

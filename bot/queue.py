@@ -247,6 +247,33 @@ class JobQueue:
         )
         return None if age is None else float(age)
 
+    async def drop_queued(self, platform: str, team_id: str) -> int:
+        """Delete a workspace's questions still waiting for a worker (a retry included), logged as pgqueuer logs
+        its own deletions; returns how many. For a Slack workspace that uninstalled the app: no answer could be
+        posted. ``team_id`` matches the job's ``delivery["team_id"]``, or its ``delivery["enterprise_id"]`` (an
+        org-wide install); jobs being answered now are left to their worker."""
+        count = await self.pool.fetchval(
+            """
+            WITH dropped AS (
+                DELETE FROM pgqueuer
+                WHERE status = 'queued' AND entrypoint = $1 AND convert_from(payload, 'UTF8')::jsonb @> ANY (ARRAY[
+                    jsonb_build_object('platform', $2::text, 'delivery', jsonb_build_object('team_id', $3::text)),
+                    jsonb_build_object('platform', $2::text, 'delivery', jsonb_build_object('enterprise_id', $3::text))
+                ])
+                RETURNING id, entrypoint, priority
+            ),
+            logged AS (
+                INSERT INTO pgqueuer_log (job_id, status, entrypoint, priority)
+                SELECT id, 'deleted', entrypoint, priority FROM dropped
+            )
+            SELECT count(*) FROM dropped
+            """,
+            ANSWER_ENTRYPOINT,
+            platform,
+            team_id,
+        )
+        return int(count)
+
     async def uncount_attempt(self, job_id: int) -> None:
         """Take back one of a running job's attempts, just before it asks pgqueuer to run it later
         (``RetryRequested``, which counts one): a job that waits its turn has not failed."""

@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from agent.prefetch import QueryEmbedding
 from agent.schemas import MAX_QUESTION_CHARS, AnswerReply, AnswerRequest, StreamFinal, without_unstorable
 from agent.service import AgentService
-from bot.events import ChatEvent, Deliverer
+from bot.events import ChatEvent, Deliverer, RecipientGone
 from bot.first_run import FirstRunHelp
 from bot.limits import Limits, TenantBusyError
 from bot.queue import ANSWER_ENTRYPOINT, JobQueue
@@ -291,6 +291,8 @@ class Worker:
                     await self.answer(event)
             except TenantBusyError:
                 await self._wait_for_tenant(job, event)
+            except RecipientGone as gone:
+                log.info("question dropped: nowhere to answer it", job_id=job.id, reason=str(gone))
             except Exception as error:
                 count_error("job")
                 details = {"job_id": job.id, "attempt": attempt, "error": f"{type(error).__name__}: {error}"}

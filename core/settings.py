@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
+from cryptography.fernet import Fernet
 from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
@@ -101,6 +102,22 @@ class WebSettings(BaseModel):
         return value
 
 
+SLACK_BOT_SCOPES = (
+    "app_mentions:read",
+    "chat:write",
+    "im:history",
+    "channels:history",
+    "groups:history",
+    "channels:read",
+    "groups:read",
+    "reactions:read",
+    "reactions:write",
+    "commands",
+    "users:read",
+)
+"""The bot scopes of ``docs/slack-manifest.yml``: what a workspace grants when it installs through OAuth."""
+
+
 class SlackSettings(BaseModel):
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
@@ -111,16 +128,52 @@ class SlackSettings(BaseModel):
     tenant: str | None = None
     """Whose knowledge Slack questions search: unset, each workspace's own (its team id, ``T…``); set it to
     ``local`` to answer every workspace from the documents ingested with the default tenant."""
+    native_streaming: bool = True
+    """Write answers in threads with Slack's native streaming where the workspace allows it; off: always into a
+    message edited about once a second, as before streaming (see docs/slack.md)."""
+    client_id: str | None = None
+    """With ``client_secret``: many workspaces, each installed through ``/slack/install`` (OAuth), instead of the
+    one workspace of ``SLACK_BOT_TOKEN``."""
+    client_secret: SecretStr | None = None
+    scopes: Annotated[list[str], NoDecode] = list(SLACK_BOT_SCOPES)
+    """Bot scopes an OAuth install asks for (comma-separated)."""
+    redirect_uri: HttpUrl | None = None
+    """``https://<host>/slack/oauth_redirect``; needed only when the app lists more than one redirect URL."""
+    tokens_secret_key: SecretStr | None = None
+    """Seals the workspaces' bot tokens at rest (OAuth installs); ``threadwise sources key`` prints a fresh key."""
 
-    @field_validator("admin_user_ids", mode="before")
+    @field_validator("admin_user_ids", "scopes", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("client_id", "client_secret", "redirect_uri", "tokens_secret_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("tokens_secret_key")
+    @classmethod
+    def _a_fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                Fernet(value.get_secret_value().encode())
+            except ValueError:
+                raise ValueError(
+                    "is not a key: make one with `threadwise sources key` (32 random bytes, URL-safe base64)"
+                ) from None
+        return value
+
     @model_validator(mode="after")
     def _needs_a_transport(self) -> Self:
+        if (self.client_id is None) != (self.client_secret is None):
+            raise ValueError(
+                "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together (installing into many workspaces); set both"
+            )
+        if self.oauth:
+            return self._oauth_is_complete()
         if self.bot_token is not None and self.signing_secret is None and self.app_token is None:
             raise ValueError(
                 "SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP events mode) nor "
@@ -132,9 +185,36 @@ class SlackSettings(BaseModel):
             raise ValueError("SLACK_APP_TOKEN must be an app-level token starting with 'xapp-'")
         return self
 
+    def _oauth_is_complete(self) -> Self:
+        # Both ways at once would leave it unclear which token answers the first workspace: refuse rather than pick.
+        if self.bot_token is not None:
+            raise ValueError(
+                "SLACK_BOT_TOKEN and SLACK_CLIENT_ID/SLACK_CLIENT_SECRET are both set; choose one: keep "
+                "SLACK_BOT_TOKEN for one workspace, or unset it to install every workspace (that one too) "
+                "through /slack/install"
+            )
+        if self.app_token is not None or self.signing_secret is None:
+            raise ValueError(
+                "installing into many workspaces (SLACK_CLIENT_ID) needs HTTP events: set SLACK_SIGNING_SECRET "
+                "and leave SLACK_APP_TOKEN (Socket Mode) unset"
+            )
+        if self.tokens_secret_key is None:
+            raise ValueError(
+                "SLACK_CLIENT_ID is set but SLACK_TOKENS_SECRET_KEY is not: set it to a key that seals the "
+                "workspaces' tokens at rest (`threadwise sources key` prints a fresh one)"
+            )
+        if not self.scopes:
+            raise ValueError("SLACK_SCOPES is empty: an install needs the bot scopes (see docs/slack-manifest.yml)")
+        return self
+
+    @property
+    def oauth(self) -> bool:
+        """Many workspaces, each installed through OAuth (``SLACK_CLIENT_ID`` and ``SLACK_CLIENT_SECRET``)."""
+        return self.client_id is not None and self.client_secret is not None
+
     @property
     def enabled(self) -> bool:
-        return self.bot_token is not None
+        return self.bot_token is not None or self.oauth
 
 
 class DiscordSettings(BaseModel):

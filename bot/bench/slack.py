@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.conversation_purge import delete_conversations
 from bot.bench import BenchmarkError, stop_process
-from bot.bench.stand_ins import stand_ins
+from bot.bench.stand_ins import StandIns, stand_ins
 from bot.queue import JobQueue
 from core.db import session_scope, vacuum_analyze
 from core.logging import get_logger
@@ -70,6 +70,9 @@ class SlackBenchmark:
     duplicated: int
     server_peak_rss_mb: float
     seconds: float
+    slack_calls: dict[str, int]
+    """The server's calls to the stand-in Slack by method, warm-up included: how the answers were shown while
+    written (streamed, or edited) and posted."""
 
 
 def _free_port() -> int:
@@ -219,7 +222,7 @@ async def bench_slack(
             ) as client:
                 progress("starting threadwise serve", 0, 1)
                 await _wait_ready(client, server)
-                return await _run(client, outside.slack_finals_url, server.pid, events, concurrency, progress)
+                return await _run(client, outside, server.pid, events, concurrency, progress)
         finally:
             stop_process(server, within=30)
             if log_file:
@@ -296,7 +299,7 @@ async def _send_and_wait(
 
 
 async def _run(
-    client: aiohttp.ClientSession, finals_url: str, pid: int, events: int, concurrency: int, progress: Progress
+    client: aiohttp.ClientSession, outside: StandIns, pid: int, events: int, concurrency: int, progress: Progress
 ) -> SlackBenchmark:
     # Built beforehand: only the requests themselves are timed.
     warm_up = [_mention(i) for i in range(concurrency)]
@@ -305,12 +308,14 @@ async def _run(
     gc.collect()
     gc.freeze()
     mentions = [_mention(i) for i in range(concurrency, concurrency + events)]
-    finals = _Finals(client, finals_url)
+    finals = _Finals(client, outside.slack_finals_url)
     first = await _send_and_wait(client, finals, warm_up, concurrency, progress, "warm-up")
     measured = await _send_and_wait(client, finals, mentions, concurrency, progress, "measured")
     await asyncio.sleep(2.0)  # anything posted twice shows up now
     sent = first.sent | measured.sent
     counts = Counter(t for t in await finals.fetch() if t in sent)
+    async with client.get(outside.slack_calls_url) as response:
+        slack_calls = dict(sorted((await response.json()).items()))
     answered = len(set(counts) & measured.sent)
     return SlackBenchmark(
         events=events,
@@ -324,4 +329,5 @@ async def _run(
         duplicated=sum(n - 1 for n in counts.values()),
         server_peak_rss_mb=round(_peak_rss_mb(pid), 1),
         seconds=round(measured.seconds, 1),
+        slack_calls=slack_calls,
     )

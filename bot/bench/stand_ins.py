@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,25 +31,29 @@ INSTANT_ANSWER = "Press Rotate on the Security page of the admin console [1]."
 
 
 class SlackRecord:
-    """What the bot did on the stand-in Slack: its final answers, by the thread they went to."""
+    """What the bot did on the stand-in Slack: its final answers, by the thread they went to, and its calls."""
 
     def __init__(self) -> None:
         self.finals: list[str] = []
         """The thread of every final answer (a message with blocks: the answer and its sources), in order."""
+        self.calls: Counter[str] = Counter()
+        """Calls by method: whether the answers were streamed (``chat.startStream``) or edited (``chat.update``)."""
         self._thread_of: dict[str, str] = {}  # ts of each message posted → its thread
         self._ts = itertools.count(1)
 
     def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        self.calls[method] += 1
         if method == "auth.test":
             return {"ok": True, "user_id": "UBENCHBOT", "bot_id": "BBENCH", "team_id": "TBENCH"}
-        if method == "chat.postMessage":
+        if method in ("chat.postMessage", "chat.startStream"):
             ts = f"{int(time.time())}.{next(self._ts):06d}"
             self._thread_of[ts] = str(args.get("thread_ts", ""))
             if args.get("blocks"):
                 self.finals.append(self._thread_of[ts])
             return {"ok": True, "channel": args.get("channel"), "ts": ts}
-        if method == "chat.update":
+        if method in ("chat.update", "chat.appendStream", "chat.stopStream"):
             ts = str(args.get("ts", ""))
+            # A stream's stop carries the blocks under the answer; a stop without them is followed by an edit.
             if args.get("blocks"):
                 self.finals.append(self._thread_of.get(ts, ""))
             return {"ok": True, "channel": args.get("channel"), "ts": ts}
@@ -68,7 +73,15 @@ def _slack_routes(record: SlackRecord) -> list[web.RouteDef]:
         # ?after=N: only the ones after the first N, so polling while answers arrive stays cheap for long runs
         return web.json_response(record.finals[int(request.query.get("after", 0)) :])
 
-    return [web.post("/api/{method}", api), web.get("/api/{method}", api), web.get("/bench/finals", finals)]
+    async def calls(request: web.Request) -> web.Response:
+        return web.json_response(dict(record.calls))
+
+    return [
+        web.post("/api/{method}", api),
+        web.get("/api/{method}", api),
+        web.get("/bench/finals", finals),
+        web.get("/bench/calls", calls),
+    ]
 
 
 async def _completion(request: web.Request) -> web.StreamResponse:
@@ -121,6 +134,10 @@ class StandIns:
     @property
     def slack_finals_url(self) -> str:
         return f"{self.slack_base}/bench/finals"
+
+    @property
+    def slack_calls_url(self) -> str:
+        return f"{self.slack_base}/bench/calls"
 
     @property
     def llm_url(self) -> str:

@@ -49,7 +49,8 @@ def bench_slack_command(
             f"({result.answered} answered in {result.seconds:.1f} s); not accepted {result.failed_acks}, "
             f"lost {result.lost}, duplicated {result.duplicated}; server peak RSS {result.server_peak_rss_mb:.0f} MB\n"
             f"warm-up (the first {result.concurrency} mentions at once, just after start): ack p50 "
-            f"{warm_up['p50']:.1f} ms, max {warm_up['max']:.1f} ms"
+            f"{warm_up['p50']:.1f} ms, max {warm_up['max']:.1f} ms\n"
+            f"Slack calls: {', '.join(f'{method} {count}' for method, count in result.slack_calls.items())}"
         )
 
     run_async(go())

@@ -43,4 +43,8 @@ class SlackDeps:
     """The synced sources, for ``/threadwise learn`` (None: the command says it is not available)."""
 
     def tenant_of(self, body: dict[str, Any]) -> str:
-        return self.tenant or body.get("team_id") or "slack"
+        """The workspace: ``team_id`` in event envelopes and slash commands, ``team.id`` in interactive payloads
+        (a button click)."""
+        team = body.get("team")
+        team_id = body.get("team_id") or (team.get("id") if isinstance(team, dict) else None)
+        return self.tenant or team_id or "slack"

@@ -1,4 +1,5 @@
-"""Answers as Slack messages: Markdown → mrkdwn, long text split cleanly, sources as a context block."""
+"""Answers as Slack messages: Markdown → mrkdwn, long text split cleanly, sources as a context block, and under a
+stored answer its 👍/👎 buttons."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from bot.answer_markdown import Part, hold_code_spans, split_parts
 from bot.extract_note import extract_note
 from bot.links import disguises, plain_url
 from bot.message_split import split_fenced
+from bot.slack.feedback_buttons import feedback_block
 
 SECTION_LIMIT = 2900  # Slack allows 3,000 characters per section block
 MESSAGE_LIMIT = 3800  # the top-level text of one message, with room for the sources
@@ -114,7 +116,8 @@ def source_line(source: Source) -> str:
 
 
 def answer_messages(reply: AnswerReply, *, preface: str | None = None) -> list[tuple[str, list[dict[str, Any]]]]:
-    """(fallback text, blocks) per message; the sources go under the last one. ``preface`` is mrkdwn already
+    """(fallback text, blocks) per message; the sources go under the last one, and the feedback buttons under
+    everything when the reply is a stored answer (apologies for errors get none). ``preface`` is mrkdwn already
     (see :func:`preface`); the reply's text is rendered here."""
     text = to_mrkdwn(reply.text)
     note = extract_note(reply)
@@ -132,5 +135,7 @@ def answer_messages(reply: AnswerReply, *, preface: str | None = None) -> list[t
             )
         if index == len(pieces) - 1 and note:
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note, "verbatim": True}]})
+        if index == len(pieces) - 1 and reply.message_id is not None and reply.outcome != "error":
+            blocks.append(feedback_block(reply.message_id))
         messages.append((piece, blocks))
     return messages

@@ -1,4 +1,5 @@
-"""``POST /slack/events``: Slack's Events API, slash commands and interactivity over HTTP.
+"""``POST /slack/events``: Slack's Events API, slash commands and interactivity over HTTP; and, with OAuth installs,
+``GET /slack/install`` and ``/slack/oauth_redirect``.
 
 The body is read up to the route's cap (``bot/web/body_limits.py``), its signature checked over the raw bytes,
 and only then parsed and handed to the Bolt app: an unauthenticated sender gets a 4xx and never reaches a
@@ -71,3 +72,16 @@ async def slack_events(request: Request, handler: SlackHandlerDep, settings: Set
         return _refused(400, problem)
     bolt_request = to_async_bolt_request(request, body, {VERIFIED: True})
     return to_starlette_response(await handler.app.async_dispatch(bolt_request))
+
+
+@router.get("/slack/install", include_in_schema=False)
+@router.get("/slack/oauth_redirect", include_in_schema=False)
+async def slack_install(request: Request, handler: SlackHandlerDep) -> Response:
+    """Installing into a workspace (OAuth v2), run by Bolt: ``/slack/install`` sends the browser to Slack's
+    authorize page with a fresh ``state``; Slack sends it back to ``/slack/oauth_redirect``, which checks the state
+    and stores the workspace's token (``bot/slack/oauth.py``)."""
+    if handler is None or handler.app.oauth_flow is None:
+        return _refused(
+            404, "installing into Slack workspaces is not configured (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET)"
+        )
+    return await handler.handle(request)

@@ -10,7 +10,7 @@ import pytest
 from bot.access.principal import DEFAULT_TENANT
 from bot.first_run import FirstRunHelp
 from knowledge.service import KnowledgeBase
-from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, TEAM_ID, FakeSlack
+from tests.fakes.slack_api import SIGNING_SECRET, FakeSlack
 from tests.integration.helpers.cli import env, run
 from tests.integration.helpers.slack import GUIDE, slack
 
@@ -40,13 +40,18 @@ async def test_doctor_says_how_to_give_the_workspace_documents(
 ) -> None:
     (tmp_path / "guide.md").write_text(GUIDE)
     await kb.ingest([str(tmp_path / "guide.md")], tenant=DEFAULT_TENANT, collection="first-run-doctor")
-    slack_env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.api_url}
+    fresh = slack.oauth.workspace("Fresh")  # a workspace of its own: no other test has given it documents
+    slack_env = {
+        "SLACK_BOT_TOKEN": fresh.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+    }
     try:
         told = run("doctor", **env, **slack_env)
         pinned = run("doctor", **env, **slack_env, SLACK_TENANT=DEFAULT_TENANT)
     finally:
         await kb.delete_collection(tenant=DEFAULT_TENANT, name="first-run-doctor")
     assert told.returncode == 1, told.stdout + told.stderr
-    assert "✗ tenant" in told.stdout and f"threadwise ingest PATH --tenant {TEAM_ID}" in told.stdout
+    assert "✗ tenant" in told.stdout and f"threadwise ingest PATH --tenant {fresh.team_id}" in told.stdout
     assert "SLACK_TENANT=local" in told.stdout
     assert "✗ tenant" not in pinned.stdout and "✓ tenant" not in pinned.stdout  # SLACK_TENANT pins it: no check

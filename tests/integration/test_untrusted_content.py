@@ -15,7 +15,7 @@ from agent.schemas import AnswerRequest, ConversationKey
 from knowledge.service import KnowledgeBase
 from tests.fakes.discord_api import ALICE, EXPIRED_INTERACTION, FakeDiscord, ask_option, fake_discord
 from tests.fakes.openai_server import Reply, scripted_llm
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.integration.helpers.agent import close_made_agents, llm_settings, make_agent
 from tests.integration.helpers.discord import CALLBACK, CHANNEL_MESSAGES, discord_app
 from tests.integration.helpers.slack import answers, mention, post_event, slack, slack_app
@@ -66,9 +66,13 @@ async def test_slack_escapes_a_models_answer_while_it_streams(
     team = f"T{uuid.uuid4().hex[:10].upper()}"
     await ingest(kb, tmp_path, team, guide(SLACK_PAYLOAD))
     words = f"Press Rotate [1]. {SLACK_PAYLOAD} " + "More detail follows here. " * 8
+    # Written into a message edited as it goes (Slack's native streaming off; test_slack_streaming.py covers it).
+    edited = {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "api_url": slack.api_url}
     with scripted_llm(default=Reply(words, pause=0.05)) as llm:
         settings = {"model": "openai:primary", "base_url": llm.base_url, "retry_attempts": 1}
-        async with slack_app(database_url_text, slack, llm=settings) as client:
+        async with slack_app(
+            database_url_text, slack, llm=settings, slack=edited | {"native_streaming": False}
+        ) as client:
             await post_event(client, mention(team, "how do I rotate the signing key?"))
             await answers(slack)
             await asyncio.to_thread(slack.wait_for, "chat.update")

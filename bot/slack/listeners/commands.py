@@ -14,6 +14,7 @@ from bot.slack.admins import is_admin
 from bot.slack.deps import SlackDeps
 from bot.slack.formatting import quote_message
 from bot.slack.learning import learn
+from bot.slack.workspaces import workspace_delivery
 from core.logging import get_logger
 
 log = get_logger(__name__)
@@ -47,7 +48,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 channel=channel,
                 user_id=user,
                 text=rest,
-                delivery={"asked_by": user},
+                delivery={"asked_by": user, **workspace_delivery(command)},
                 collections=(await deps.channels.get(tenant=tenant, platform="slack", channel=channel)).collections,
             )
             await enqueue_question(deps.queue, event)

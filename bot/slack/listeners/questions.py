@@ -15,6 +15,7 @@ from bot.events import ChatEvent, enqueue_question
 from bot.feedback import take_comment
 from bot.follow_ups import judge_follow_up
 from bot.slack.deps import SlackDeps
+from bot.slack.workspaces import workspace_delivery
 
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _ADDRESSED = re.compile(r"<(?:@[A-Z0-9]+|!subteam\^[A-Z0-9]+|!here|!channel|!everyone)(?:\|[^>]*)?>")
@@ -69,7 +70,7 @@ def to_chat_event(
     # A mention starts (or continues) a thread: the thread is the conversation. A DM outside a thread is one
     # conversation with the whole DM channel, answered in place.
     thread = thread_ts or ("" if direct else ts)
-    delivery = {"question_ts": ts}
+    delivery = {"question_ts": ts, **workspace_delivery(body)}  # the workspace: whose token posts the answer
     if thread:
         delivery["thread_ts"] = thread
     return ChatEvent(

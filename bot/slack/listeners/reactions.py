@@ -1,5 +1,6 @@
-"""👍/👎 on the bot's answers become feedback votes; after a 👎 the bot asks what was missing. ✅ by an admin
-also saves the answer as a verified answer (taking the ✅ back removes it)."""
+"""👍/👎 on the bot's answers become feedback votes; after a 👎 the bot asks what was missing (``take_vote``, shared
+with the feedback buttons in ``actions.py``). ✅ by an admin also saves the answer as a verified answer (taking the
+✅ back removes it)."""
 
 from __future__ import annotations
 
@@ -55,13 +56,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         feedback = _feedback(deps, body, event, bot_user_id=context.bot_user_id, removed=False)
         if feedback is None:
             return
-        answer = await apply_feedback(deps.feedback, feedback)
-        if answer is not None and feedback.score < 0:
-            await client.chat_postMessage(
-                channel=feedback.channel,
-                text=ASK_WHAT_WAS_MISSING.format(user=feedback.user_id),
-                thread_ts=answer.thread or None,
-            )
+        answer = await take_vote(deps, client, feedback)
         await _verify(deps, client, feedback, answer)
 
     @app.event("reaction_removed")
@@ -73,6 +68,22 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return
         answer = await apply_feedback(deps.feedback, feedback)
         await _verify(deps, client, feedback, answer)
+
+
+async def take_vote(
+    deps: SlackDeps, client: AsyncWebClient, feedback: FeedbackEvent, *, answer_id: int | None = None
+) -> AnswerRef | None:
+    """Store a 👍/👎 (a reaction, or a feedback button naming its stored answer ``answer_id``) and after a 👎 ask in
+    the answer's thread what was missing: the voter's next message there becomes the vote's comment
+    (``bot.feedback.take_comment``). Returns the answer voted on; None when it is no answer of this workspace."""
+    answer = await apply_feedback(deps.feedback, feedback, answer_id=answer_id)
+    if answer is not None and feedback.score < 0:
+        await client.chat_postMessage(
+            channel=feedback.channel,
+            text=ASK_WHAT_WAS_MISSING.format(user=feedback.user_id),
+            thread_ts=answer.thread or None,
+        )
+    return answer
 
 
 async def _verify(deps: SlackDeps, client: AsyncWebClient, feedback: FeedbackEvent, answer: AnswerRef | None) -> None:
