@@ -6,7 +6,8 @@ in the database first (``store.take_due``): however many replicas run syncs, a s
 source runs at most once at a time (``store.claim``, which manual syncs share). A failed run is recorded on the
 source (its state, last error and failures, shown by ``threadwise sources list``, the dashboard, ``doctor``,
 ``/metrics`` and the logs) and retried sooner than its schedule, backing off. A run that died with its process
-shows as running until ``STALE_RUN`` has passed; the next schedule then records it failed and runs it again.
+shows as running until it has not beaten for ``STALE_RUN``; the next schedule then records it failed and runs it
+again.
 
 Nothing here knows the scheduler that calls it: a process without one may call :meth:`ScheduledSyncs.run_due`.
 """

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +18,11 @@ from knowledge.sources.models import Source, SourceItem
 
 FIRST_RETRY = timedelta(minutes=5)
 """After a failed run the source is tried again this soon, then twice as long after each further failure."""
-STALE_RUN = timedelta(hours=2)
-"""A run marked running for longer than this died with its process (killed, machine lost): it may be claimed
-again, and a scheduled source is then due. Longer than any sync should take."""
+HEARTBEAT_EVERY = timedelta(minutes=1)
+"""How often a run under way notes that it is alive (``Source.heartbeat_at``), however long it takes."""
+STALE_RUN = timedelta(minutes=10)
+"""A run marked running whose process has not noted it alive for this long died with it (killed, machine lost): it
+may be claimed again, and a scheduled source is then due. Ten heartbeats: a busy database may delay a few."""
 DIED = "its last run stopped unfinished (the process running it ended)"
 """The last error of a source whose run died: recorded when the schedule takes it over."""
 
@@ -98,12 +100,23 @@ async def claim(session: AsyncSession, source_id: int) -> bool:
         update(Source)
         .where(
             Source.id == source_id,
-            or_(Source.state != "running", Source.last_run_at < func.now() - STALE_RUN),
+            or_(Source.state != "running", _last_sign_of_life() < func.now() - STALE_RUN),
         )
-        .values(state="running", last_run_at=func.now())
+        .values(state="running", last_run_at=func.now(), heartbeat_at=func.now())
         .returning(Source.id)
     )
     return claimed is not None
+
+
+def _last_sign_of_life() -> ColumnElement[datetime]:
+    return func.coalesce(Source.heartbeat_at, Source.last_run_at)
+
+
+async def beat(session: AsyncSession, source_id: int) -> None:
+    """The run under way is alive."""
+    await session.execute(
+        update(Source).where(Source.id == source_id, Source.state == "running").values(heartbeat_at=func.now())
+    )
 
 
 async def finish(session: AsyncSession, source_id: int, *, error: str | None) -> None:
@@ -135,10 +148,10 @@ _DUE = (
     "NOT paused AND every_seconds IS NOT NULL AND ("
     " state <> 'running' AND (last_run_at IS NULL OR last_run_at + make_interval(secs => CASE WHEN failures > 0"
     "   THEN least(every_seconds, :retry * power(2, least(failures - 1, 20))) ELSE every_seconds END) <= now())"
-    " OR state = 'running' AND last_run_at < now() - make_interval(secs => :stale))"
+    " OR state = 'running' AND coalesce(heartbeat_at, last_run_at) < now() - make_interval(secs => :stale))"
 )
 """Scheduled, not paused, and either its interval over since the last run (after failures, sooner: 5 minutes,
-doubling each time, never beyond the interval) or its run dead (marked running for longer than ``STALE_RUN``)."""
+doubling each time, never beyond the interval) or its run dead (no heartbeat for ``STALE_RUN``)."""
 _DUE_PARAMETERS = {"retry": FIRST_RETRY.total_seconds(), "stale": STALE_RUN.total_seconds()}
 _TAKE_DUE = (
     "WITH due AS ("  # noqa: S608 (constants only)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from core.db import session_scope
@@ -21,7 +22,9 @@ from knowledge.loaders.errors import LoadError
 from knowledge.service import KnowledgeBase
 from knowledge.sources.protocol import Connector, ConnectorError, Fetched, Gone, ItemRef, NotModified
 from knowledge.sources.store import (
+    HEARTBEAT_EVERY,
     KnownItem,
+    beat,
     claim,
     collection_of,
     count_chunks,
@@ -90,7 +93,31 @@ async def sync_source(
     run is recorded on the source and in the report, not raised."""
     source_id, target, known = await _claim(knowledge, tenant=tenant, name=name, busy="is already syncing")
     run = _Run(knowledge, tenant=tenant, collection=target, source_id=source_id, known=known)
-    report = run.report = SyncReport(source=name)
+    run.report = SyncReport(source=name)
+    heartbeat = asyncio.create_task(_beat(knowledge, source_id), name=f"source-heartbeat-{source_id}")
+    try:
+        return await _go_and_record(run, connector, progress, name=name)
+    finally:
+        heartbeat.cancel()
+        with suppress(asyncio.CancelledError):
+            await heartbeat
+
+
+async def _beat(knowledge: KnowledgeBase, source_id: int) -> None:
+    """Note every ``HEARTBEAT_EVERY`` that the run is alive, for as long as it runs: a run that stops beating died
+    with its process, and another may take the source over (``store.STALE_RUN``)."""
+    while True:
+        await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
+        try:
+            async with session_scope(knowledge.sessionmaker) as session:
+                await beat(session, source_id)
+        except Exception as error:  # a database blip: the next beat will do, the run goes on
+            log.warning("source heartbeat not written", source_id=source_id, exc_info=error)
+
+
+async def _go_and_record(run: _Run, connector: Connector, progress: SyncProgress, *, name: str) -> SyncReport:
+    """Run the sync and record its outcome on the source."""
+    knowledge, tenant, source_id, report = run.knowledge, run.tenant, run.source_id, run.report
     try:
         await run.go(connector, progress)
     except BaseException as error:  # recorded whatever it is; cancellation and the unexpected still propagate

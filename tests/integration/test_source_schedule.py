@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import knowledge.sources.sync
 from bot.source_schedule import EVERY_MINUTE, SYNC_SOURCES_ENTRYPOINT, SourceSchedule
 from bot.web.app import create_app
 from core.db import create_sessionmaker, session_scope
@@ -55,12 +57,26 @@ async def _add(sources: Sources, tenant: str, name: str, *, every: int | None) -
         return source.id
 
 
-async def _ran(kb: KnowledgeBase, source_id: int, *, ago: timedelta, failures: int = 0, state: str = "idle") -> None:
+async def _ran(
+    kb: KnowledgeBase,
+    source_id: int,
+    *,
+    ago: timedelta,
+    failures: int = 0,
+    state: str = "idle",
+    beat_ago: timedelta | None = None,
+) -> None:
+    """As if its last run had started ``ago`` (and, running, last noted it was alive ``beat_ago``, else then)."""
     async with session_scope(kb.sessionmaker) as session:
         await session.execute(
             update(Source)
             .where(Source.id == source_id)
-            .values(last_run_at=Source.created_at - ago, failures=failures, state=state)
+            .values(
+                last_run_at=Source.created_at - ago,
+                heartbeat_at=Source.created_at - (ago if beat_ago is None else beat_ago),
+                failures=failures,
+                state=state,
+            )
         )
 
 
@@ -84,8 +100,10 @@ async def test_due_sources_follow_schedule_pause_and_failure_backoff(kb: Knowled
     await _ran(kb, failed_often, ago=timedelta(minutes=20), failures=4, state="failed")
     await _ran(kb, paused, ago=timedelta(hours=5))
     await sources.pause(tenant=tenant, name="paused")
-    await _ran(kb, running, ago=timedelta(hours=1, minutes=1), state="running")
-    # Marked running for longer than any run takes: it died with its process, and must not stay running forever.
+    # Running for over an hour, and still beating: a long run, not a dead one.
+    await _ran(kb, running, ago=timedelta(hours=1, minutes=1), state="running", beat_ago=timedelta(seconds=30))
+    # Marked running without a heartbeat for longer than STALE_RUN: it died with its process, and must not stay
+    # running forever.
     await _ran(kb, died, ago=STALE_RUN + timedelta(minutes=1), state="running")
 
     due = {name for t, name in await sources.due() if t == tenant}
@@ -154,6 +172,30 @@ async def test_a_scheduled_run_is_taken_once_and_a_dead_run_is_taken_over(
     after = await status(sources)
     assert (after.state, after.last_error, after.failures) == ("failed", DIED, 1)
     assert await take() is None
+
+
+async def test_a_long_run_that_beats_is_never_taken_over(
+    own_engine: AsyncEngine, embedder: LocalEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(knowledge.sources.sync, "HEARTBEAT_EVERY", timedelta(milliseconds=50))
+    sources = sources_on(own_engine, embedder)
+    site = HeldWebsite(pages=2)
+    with serving_website(site):
+        try:
+            await add_site(sources, site, every=HOUR)
+            gate = site.hold("/docs/page-0.html")
+            run = asyncio.create_task(sources.sync(tenant=TENANT, name=NAME))
+            await until(lambda: bool(site.held), "the run reaching page 0")
+            await move_last_run_back(sources, 3 * STALE_RUN)  # started long ago…
+            await asyncio.sleep(0.3)  # …but it beats
+            async with session_scope(sources.knowledge.sessionmaker) as session:
+                assert await take_due(session) is None
+                assert not await claim(session, (await find_source(session, tenant=TENANT, name=NAME)).id)  # type: ignore[union-attr]
+            gate.set()
+            report = await run
+        finally:
+            site.release_all()
+    assert report.error is None and (await status(sources)).state == "idle"
 
 
 async def test_a_failing_source_is_retried_sooner_than_its_schedule_then_less_and_less_often(

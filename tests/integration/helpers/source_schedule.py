@@ -79,9 +79,13 @@ async def status(sources: Sources) -> SourceStatus:
 
 
 async def move_last_run_back(sources: Sources, by: timedelta) -> None:
-    """As if the last run had started ``by`` earlier (time passing, without waiting)."""
+    """As if the last run had started (and last beat) ``by`` earlier (time passing, without waiting)."""
     async with session_scope(sources.knowledge.sessionmaker) as session:
-        await session.execute(update(Source).where(Source.name == NAME).values(last_run_at=Source.last_run_at - by))
+        await session.execute(
+            update(Source)
+            .where(Source.name == NAME)
+            .values(last_run_at=Source.last_run_at - by, heartbeat_at=Source.heartbeat_at - by)
+        )
 
 
 @dataclass
