@@ -115,9 +115,9 @@ class FakeSlack:
         with self._lock:
             self._failures[method] = _Failure(status, retry_after, times, skip=after, error=error)
 
-    def calls_to(self, method: str) -> list[Call]:
+    def calls_to(self, *methods: str) -> list[Call]:
         with self._lock:
-            return [c for c in self.calls if c.method == method]
+            return [c for c in self.calls if c.method in methods]
 
     def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         """The bot's messages in a thread as people see them now, oldest first."""
@@ -139,14 +139,17 @@ class FakeSlack:
     def next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
-    def wait_for(self, method: str, count: int = 1, timeout: float = 30.0) -> list[Call]:
+    def wait_for(self, method: str | tuple[str, ...], count: int = 1, timeout: float = 30.0) -> list[Call]:
+        """The calls to ``method`` (or to any of several) once there are ``count`` of them."""
+        methods = (method,) if isinstance(method, str) else method
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = self.calls_to(method)
+            found = self.calls_to(*methods)
             if len(found) >= count:
                 return found
             time.sleep(0.02)
-        raise AssertionError(f"expected {count} call(s) to {method}, got {len(self.calls_to(method))}: {self.calls}")
+        got = len(self.calls_to(*methods))
+        raise AssertionError(f"expected {count} call(s) to {' or '.join(methods)}, got {got}: {self.calls}")
 
     def _message(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
         """Post a message or edit one posted before (``message_not_found`` for any other ts, as Slack says)."""

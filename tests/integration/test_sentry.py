@@ -13,7 +13,7 @@ from tests.fakes.openai_server import Status, scripted_llm
 from tests.fakes.sentry_ingest import PROJECT, FakeSentry
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.integration.helpers.sentry import sentry
-from tests.integration.helpers.slack import answers, mention, post_event, slack, slack_app, team
+from tests.integration.helpers.slack import answered, answers, mention, post_event, slack, slack_app, team
 
 __all__ = ["sentry", "slack", "team"]  # fixtures used below
 
@@ -59,7 +59,7 @@ async def test_with_tracing_on_each_answer_is_one_transaction_with_its_steps(
         sentry_settings = {"dsn": sentry.dsn, "traces_sample_rate": 1.0}
         async with slack_app(database_url_text, slack, llm=llm_settings, sentry=sentry_settings) as client:
             await post_event(client, mention(team, QUESTION))
-            await answers(slack)
+            await answered(slack)
     # The job's transaction ends after the answer is posted (delivery marked, message linked): certainly by the
     # time the app has stopped its worker.
     sentry_sdk.flush(timeout=5)

@@ -75,6 +75,12 @@ async def answers(slack: FakeSlack, count: int = 1) -> list[dict[str, Any]]:
     return [call.args for call in found]
 
 
+async def answered(slack: FakeSlack) -> None:
+    """Wait until an answer is written whichever way it went: posted, or streamed (the first partial answer starts a
+    stream when the machine is slow enough for one to be shown) and the stream stopped."""
+    await asyncio.to_thread(slack.wait_for, ("chat.postMessage", "chat.stopStream"))
+
+
 async def slash(client: httpx.AsyncClient, team: str, text: str, *, user: str = "U0ALICE") -> httpx.Response:
     form = {
         "command": "/threadwise",
