@@ -16,6 +16,7 @@ from agent.detached import DetachedRuns, holding
 from agent.graph import build_graph
 from agent.llm import ChatModels, create_chat_models
 from agent.memory import ConversationStore
+from agent.most_asked import most_asked
 from agent.prefetch import QueryEmbedding
 from agent.schemas import (
     AnswerReply,
@@ -194,6 +195,10 @@ class AgentService:
         """Clear the conversation's memory (its messages stay for feedback and reports). False if unknown."""
         async with session_scope(self.store.sessionmaker) as session:
             return await self.store.forget(session, conversation)
+
+    async def most_asked(self, *, tenant: str, platform: str, channel: str | None, limit: int) -> list[str]:
+        """The questions asked most in ``channel`` (None: anywhere on the platform) that were answered well."""
+        return await most_asked(self.store.sessionmaker, tenant=tenant, platform=platform, channel=channel, limit=limit)
 
     async def forget_channel(self, *, tenant: str, platform: str, channel: str) -> int:
         """Clear the memory of every conversation of a channel (its own and its threads'); returns how many."""

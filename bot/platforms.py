@@ -159,6 +159,7 @@ async def _start_slack(
         tenant=settings.slack.tenant,
         verified=verified,
         sources=sources,
+        most_asked=agent.most_asked,
     )
     # With OAuth installs (many workspaces) Bolt finds each workspace's token in the store for its requests.
     oauth = None if workspaces.installations is None else SlackOAuth(settings.slack, workspaces.installations, queue)

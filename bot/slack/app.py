@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners import actions, commands, errors, installs, questions, reactions
+from bot.slack.listeners import actions, assistant, commands, errors, installs, questions, reactions
 from bot.slack.oauth import SlackOAuth
 from core.settings import SlackSettings
 
@@ -28,6 +28,7 @@ def create_slack_app(
     )
     if oauth is not None:
         installs.register(app, oauth)
+    assistant.register(app, deps)  # before the DM listener: it takes the messages in assistant threads
     questions.register(app, deps)
     reactions.register(app, deps)
     actions.register(app, deps)

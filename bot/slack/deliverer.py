@@ -39,6 +39,9 @@ from core.logging import get_logger
 log = get_logger(__name__)
 
 WORKING_REACTION = "eyes"
+ASSISTANT_STATUS = "is searching the docs…"
+ASSISTANT_LOADING = ["Searching the docs…", "Reading what they say…", "Writing the answer…"]
+"""Shown in turn under an assistant thread until the answer (or its stream) is posted, which clears it."""
 GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 """``chat.update``'s errors for a message that cannot be edited any more (deleted, say): post a new one instead."""
 ENDED = frozenset({"message_not_in_streaming_state", "stopped_by_user"})
@@ -105,11 +108,27 @@ class SlackDeliverer:
         return event.delivery.get("thread_ts") or None
 
     async def working(self, event: ChatEvent) -> None:
+        if event.delivery.get("assistant"):
+            await self._assistant_working(event)
+            return
         question_ts = event.delivery.get("question_ts") or event.message_id
         try:
             await self.client.reactions_add(channel=event.channel, timestamp=question_ts, name=WORKING_REACTION)
         except SlackApiError as error:  # already reacted (a retried job), or the message is gone
             log.info("slack working reaction skipped", error=error.response.get("error"))
+
+    async def _assistant_working(self, event: ChatEvent) -> None:
+        """In Slack's assistant container the status under the thread says the bot is on it (rather than a 👀),
+        and the thread's first question becomes its title."""
+        thread = event.delivery.get("thread_ts", "")
+        try:
+            await self.client.assistant_threads_setStatus(
+                channel_id=event.channel, thread_ts=thread, status=ASSISTANT_STATUS, loading_messages=ASSISTANT_LOADING
+            )
+            if title := event.delivery.get("title"):
+                await self.client.assistant_threads_setTitle(channel_id=event.channel, thread_ts=thread, title=title)
+        except SlackApiError as error:  # not an assistant thread after all (a DM's own thread), say
+            log.info("slack assistant status skipped", error=error.response.get("error"))
 
     def resume(self, event: ChatEvent, placeholder_id: str) -> None:
         self._placeholders[event.event_id] = placeholder_id

@@ -24,6 +24,10 @@ class ChannelForgetter(Protocol):
     async def __call__(self, *, tenant: str, platform: str, channel: str) -> int: ...
 
 
+class MostAsked(Protocol):
+    async def __call__(self, *, tenant: str, platform: str, channel: str | None, limit: int) -> list[str]: ...
+
+
 @dataclass(frozen=True)
 class SlackDeps:
     queue: EventSink
@@ -41,6 +45,8 @@ class SlackDeps:
     verify: frozenset[str] = VERIFY_REACTIONS
     sources: Sources | None = None
     """The synced sources, for ``/threadwise learn`` (None: the command says it is not available)."""
+    most_asked: MostAsked | None = None
+    """A channel's most-asked questions, offered as prompts in the assistant container (None: none offered)."""
 
     def tenant_of(self, body: dict[str, Any]) -> str:
         """The workspace: ``team_id`` in event envelopes and slash commands, ``team.id`` in interactive payloads

@@ -9,6 +9,11 @@ a DM ``recipient_team_id`` and ``recipient_user_id``) posts a message in streami
 adds its ``markdown_text`` (or the text of its ``markdown_text`` chunks), ``chat.stopStream`` adds its own and the
 ``blocks`` under it and ends the stream; both answer ``message_not_in_streaming_state`` for a message that is not
 streaming (``expire_stream`` ends one, as Slack does after some minutes) and ``message_not_found`` for no message.
+
+The assistant container: ``assistant.threads.setStatus``, ``setTitle`` and ``setSuggestedPrompts`` check their
+arguments (at most four prompts, each with a title and a message); ``conversations.replies`` in a DM lists the
+bot's messages in the thread, with their ``metadata`` when ``include_all_metadata`` is set (where Bolt keeps an
+assistant thread's context).
 """
 
 from __future__ import annotations
@@ -163,6 +168,8 @@ class FakeSlack:
                 ts = self.next_ts()
                 message = self.messages[ts] = {"channel": args.get("channel"), "thread_ts": args.get("thread_ts")}
             message.update(ts=ts, text=args.get("text"), blocks=args.get("blocks"))
+            if args.get("metadata"):
+                message["metadata"] = args["metadata"]
         return 200, {}, {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"text": args.get("text")}}
 
     def _stream(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
@@ -262,7 +269,44 @@ class FakeSlack:
             return 200, {}, {"ok": True, "user": {"id": user, "is_admin": user.startswith("UADMIN"), "is_owner": False}}
         if method in ("reactions.add", "reactions.remove"):
             return 200, {}, {"ok": True}
+        if method.startswith("assistant.threads."):
+            return _assistant_thread(method, args)
+        if method == "conversations.replies" and str(args.get("channel", "")).startswith("D"):
+            return self._dm_replies(args)
         return self.channels.answer(method, args) or (200, {}, {"ok": False, "error": "unknown_method"})
+
+    def _dm_replies(self, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """The bot's messages in a DM thread, oldest first, as Slack lists a thread."""
+        with self._lock:
+            found = [
+                {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": m["ts"], "text": m["text"]}
+                | {"blocks": m.get("blocks") or [], "thread_ts": m["thread_ts"]}
+                | ({"metadata": m["metadata"]} if m.get("metadata") and args.get("include_all_metadata") else {})
+                for m in self.messages.values()
+                if m["channel"] == args.get("channel") and m.get("thread_ts") == args.get("ts")
+            ]
+        found.sort(key=lambda message: float(message["ts"]))
+        return 200, {}, {"ok": True, "messages": found[: int(args.get("limit") or 1000)], "has_more": False}
+
+
+def _assistant_thread(method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+    needed = {
+        "assistant.threads.setStatus": ("channel_id", "thread_ts"),
+        "assistant.threads.setTitle": ("channel_id", "thread_ts", "title"),
+        "assistant.threads.setSuggestedPrompts": ("channel_id", "prompts"),
+    }.get(method)
+    if needed is None:
+        return 200, {}, {"ok": False, "error": "unknown_method"}
+    if any(not args.get(name) for name in needed) or (method.endswith("setStatus") and "status" not in args):
+        return 200, {}, {"ok": False, "error": "invalid_arguments"}
+    prompts = args.get("prompts")
+    if prompts is not None and (
+        not isinstance(prompts, list)
+        or len(prompts) > 4
+        or not all(isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts)
+    ):
+        return 200, {}, {"ok": False, "error": "invalid_arguments"}
+    return 200, {}, {"ok": True}
 
 
 def _markdown(args: dict[str, Any]) -> str:
@@ -291,7 +335,7 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 args: dict[str, Any] = json.loads(raw or "{}")
             else:
                 args = dict(parse_qsl(raw))
-                for key in ("blocks", "attachments", "chunks"):
+                for key in ("blocks", "attachments", "chunks", "metadata", "prompts", "loading_messages"):
                     if isinstance(args.get(key), str):
                         args[key] = json.loads(args[key])
             url = urlsplit(self.path)

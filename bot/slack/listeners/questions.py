@@ -61,7 +61,9 @@ def to_chat_event(
     tenant: str,
     direct: bool,
     collections: list[str] | None = None,
+    delivery: dict[str, str] | None = None,
 ) -> ChatEvent | None:
+    """``delivery``: more for the worker's deliverer (the assistant container's, say)."""
     text = question_text(event.get("text", ""))
     if not text:
         return None
@@ -70,9 +72,10 @@ def to_chat_event(
     # A mention starts (or continues) a thread: the thread is the conversation. A DM outside a thread is one
     # conversation with the whole DM channel, answered in place.
     thread = thread_ts or ("" if direct else ts)
-    delivery = {"question_ts": ts, **workspace_delivery(body)}  # the workspace: whose token posts the answer
+    # The workspace: whose token posts the answer.
+    delivered = {"question_ts": ts, **workspace_delivery(body), **(delivery or {})}
     if thread:
-        delivery["thread_ts"] = thread
+        delivered["thread_ts"] = thread
     return ChatEvent(
         platform="slack",
         event_id=body.get("event_id") or f"{event['channel']}:{ts}",
@@ -82,7 +85,7 @@ def to_chat_event(
         user_id=event.get("user", "unknown"),
         message_id=ts,
         text=text,
-        delivery=delivery,
+        delivery=delivered,
         collections=collections,
     )
 
@@ -105,7 +108,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         # Edits, joins, bot posts (ours included) and other subtypes are not questions.
         if event.get("subtype") or event.get("bot_id") or event.get("user") == context.bot_user_id:
             return
-        if await _take_comment(deps, body, event, client):
+        if await take_comment_reply(deps, body, event, client):
             return
         tenant = deps.tenant_of(body)
         direct = event.get("channel_type") == "im"
@@ -158,7 +161,9 @@ async def _follow_up(
             await enqueue_question(deps.queue, chat_event)
 
 
-async def _take_comment(deps: SlackDeps, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> bool:
+async def take_comment_reply(
+    deps: SlackDeps, body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
+) -> bool:
     """After a 👎 the bot asked what was missing: the user's next message in that thread is the answer."""
     thread = event.get("thread_ts") or ""
     if not thread and event.get("channel_type") != "im":
