@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
@@ -105,7 +105,7 @@ class AgentService:
 
     async def stream(
         self, request: AnswerRequest, *, query_embedding: QueryEmbedding | None = None
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Partial text as the model writes it, then the final reply (with cleaned citations and sources).
 
         ``query_embedding``: from ``embed_question(request)``, when the caller started it earlier."""

@@ -73,6 +73,8 @@ class ProcessedEvent(Base):
     placeholder_id: Mapped[str | None] = mapped_column(String(200))
     """The platform's id of the message the answer is being written into, stored as soon as it is posted: a job
     retaken after a crash edits that message rather than posting a second answer."""
+    stop_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """The asker (or an admin) pressed Stop under the answer while it was being written: the worker ends it there."""
 
 
 class SlackInstallation(Base):

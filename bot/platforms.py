@@ -160,6 +160,7 @@ async def _start_slack(
         verified=verified,
         sources=sources,
         most_asked=agent.most_asked,
+        stops=queue,
     )
     # With OAuth installs (many workspaces) Bolt finds each workspace's token in the store for its requests.
     oauth = None if workspaces.installations is None else SlackOAuth(settings.slack, workspaces.installations, queue)

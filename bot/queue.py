@@ -326,6 +326,26 @@ class JobQueue:
             placeholder_id,
         )
 
+    async def request_stop(self, *, platform: str, event_id: str) -> bool:
+        """Ask the worker writing the event's answer to end it where it is; False when there is nothing to stop
+        (the answer was delivered already, or the event is unknown)."""
+        status: str = await self.pool.execute(
+            "UPDATE processed_events SET stop_requested_at = coalesce(stop_requested_at, now())"
+            " WHERE platform = $1 AND event_id = $2 AND delivered_at IS NULL",
+            platform,
+            event_id,
+        )
+        return _row_count(status) == 1
+
+    async def stop_requested(self, event: ChatEvent) -> bool:
+        """Whether someone pressed Stop under the event's answer (``request_stop``)."""
+        stopped: bool | None = await self.pool.fetchval(
+            "SELECT stop_requested_at IS NOT NULL FROM processed_events WHERE platform = $1 AND event_id = $2",
+            event.platform,
+            event.event_id,
+        )
+        return bool(stopped)
+
     async def mark_delivered(
         self, event: ChatEvent, *, answer_id: int | None = None, posted_as: str | None = None
     ) -> None:

@@ -25,7 +25,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext, suppress
+from contextlib import AbstractAsyncContextManager, aclosing, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
 
 from pgqueuer.core.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
@@ -52,6 +52,8 @@ log = get_logger(__name__)
 
 MISSED_TEXT = "Sorry, I missed this question while I was unavailable — please ask again."
 GAVE_UP_TEXT = "Sorry, I couldn't answer this question: something kept failing on my side. Reference: {reference}"
+STOPPED_NOTE = "_Stopped before the end._"
+"""Under an answer whose asker pressed Stop (Markdown: each platform renders it its own way)."""
 MAX_RETRY_DELAY = timedelta(minutes=5)
 PRUNE_EVERY = timedelta(hours=1)
 LISTENER_LOST = "the connection listening for new jobs stopped receiving notifications"
@@ -416,15 +418,18 @@ class Worker:
         text = ""
         # The first partial text shows once the answer has taken an interval: one written faster goes out as a
         # single message (the 👀 already says the bot is on it), sparing the platform a post and an edit.
-        last_update = time.monotonic()
+        started = last_update = time.monotonic()
         reply: AnswerReply | None = None
-        async for item in self.agent.stream(request, query_embedding=query_embedding):
-            if isinstance(item, StreamFinal):
-                reply = item.reply
-                continue
-            text += item.text
-            now = time.monotonic()
-            if now - last_update >= self.settings.update_interval:
+        # Closed on the way out: a stopped answer's run (its model call) ends with it.
+        async with aclosing(self.agent.stream(request, query_embedding=query_embedding)) as items:
+            async for item in items:
+                if isinstance(item, StreamFinal):
+                    reply = item.reply
+                    continue
+                text += item.text
+                now = time.monotonic()
+                if now - last_update < self.settings.update_interval:
+                    continue
                 last_update = now
                 await shown
                 try:
@@ -434,9 +439,20 @@ class Worker:
                 else:
                     if posted is not None:
                         await self._keep_placeholder(event, posted)
+                if await self._stop_requested(event):
+                    log.info("answer stopped by the person who asked", shown_chars=len(text))
+                    return _stopped(event, text, started)
         if reply is None:  # stream() always ends with the final reply
             raise RuntimeError("the agent's stream ended without a reply")
         return reply
+
+    async def _stop_requested(self, event: ChatEvent) -> bool:
+        # Read at each update of a partial answer (about once a second), which is when a Stop button is shown.
+        try:
+            return await self.queue.stop_requested(event)
+        except Exception as error:  # the answer goes on: stopping is a courtesy, answering is the job
+            log.warning("could not check whether the answer was stopped", exc_info=error)
+            return False
 
     async def _keep_placeholder(self, event: ChatEvent, placeholder_id: str) -> None:
         # Stored before the answer goes on, so a run retaken after a crash edits this message instead of posting
@@ -461,6 +477,17 @@ def tenant_wait_seconds(waited: float, *, first: float, most: float) -> float:
 def _problems(error: ValidationError) -> list[str]:
     """What was wrong, never the values: a payload holds people's messages."""
     return [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False)[:10]]
+
+
+def _stopped(event: ChatEvent, text: str, started: float) -> AnswerReply:
+    """The answer as far as it was written when the person who asked pressed Stop. Not stored in the conversation
+    (the agent's run ended before its save), so it has no sources and takes no votes."""
+    return AnswerReply(
+        text=f"{text.rstrip()}\n\n{STOPPED_NOTE}",
+        outcome="answered",
+        trace_id=event.trace_id,
+        latency_ms=round((time.monotonic() - started) * 1000),
+    )
 
 
 def _gave_up(event: ChatEvent, reference: str) -> AnswerReply:

@@ -104,6 +104,7 @@ class WebSettings(BaseModel):
 
 SLACK_BOT_SCOPES = (
     "app_mentions:read",
+    "assistant:write",
     "chat:write",
     "im:history",
     "channels:history",

@@ -33,6 +33,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from agent.schemas import AnswerReply
 from bot.events import ChatEvent
 from bot.slack.formatting import answer_messages, preface, split_text, to_mrkdwn
+from bot.slack.stop_button import with_stop_button
 from bot.slack.stream_markdown import STREAM_LIMIT, render, settled
 from core.logging import get_logger
 
@@ -304,10 +305,13 @@ class SlackDeliverer:
     async def _update_placeholder(self, event: ChatEvent, partial_text: str) -> str | None:
         text = split_text(to_mrkdwn(partial_text))[0]
         text += "\n…" if text.endswith("```") else " …"  # after a closing fence, on a line of its own
+        blocks = with_stop_button(text, event_id=event.event_id, asker=event.user_id)
         ts = self._placeholders.get(event.event_id)
-        if ts is not None and await self._edit(event, ts, text=text) is not None:
+        if ts is not None and await self._edit(event, ts, text=text, blocks=blocks) is not None:
             return None
-        response = await self.client.chat_postMessage(channel=event.channel, text=text, thread_ts=self._thread(event))
+        response = await self.client.chat_postMessage(
+            channel=event.channel, text=text, blocks=blocks, thread_ts=self._thread(event)
+        )
         posted = self._placeholders[event.event_id] = str(response["ts"])
         return posted
 

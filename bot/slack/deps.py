@@ -24,6 +24,10 @@ class ChannelForgetter(Protocol):
     async def __call__(self, *, tenant: str, platform: str, channel: str) -> int: ...
 
 
+class AnswerStops(Protocol):
+    async def request_stop(self, *, platform: str, event_id: str) -> bool: ...
+
+
 class MostAsked(Protocol):
     async def __call__(self, *, tenant: str, platform: str, channel: str | None, limit: int) -> list[str]: ...
 
@@ -45,6 +49,8 @@ class SlackDeps:
     verify: frozenset[str] = VERIFY_REACTIONS
     sources: Sources | None = None
     """The synced sources, for ``/threadwise learn`` (None: the command says it is not available)."""
+    stops: AnswerStops | None = None
+    """Where a Stop button's click is recorded for the worker (None: the button does nothing)."""
     most_asked: MostAsked | None = None
     """A channel's most-asked questions, offered as prompts in the assistant container (None: none offered)."""
 

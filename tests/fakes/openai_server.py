@@ -137,6 +137,7 @@ class ScriptedLLM:
         self.models = list(models)
         self._queue: list[Step] = []
         self._requests: list[RecordedRequest] = []
+        self._cut_short = 0
         self._lock = threading.Lock()  # handler threads and the test thread share the queue and the log
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -164,6 +165,16 @@ class ScriptedLLM:
         """Every request received so far, oldest first (a copy)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def cut_short(self) -> int:
+        """Streamed answers whose client closed the connection before the last piece (it stopped reading)."""
+        with self._lock:
+            return self._cut_short
+
+    def _note_cut_short(self) -> None:
+        with self._lock:
+            self._cut_short += 1
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -330,12 +341,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
-        for event in _chunks(reply, body):
-            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
-            if reply.pause:
-                self.wfile.flush()
-                time.sleep(reply.pause)
-        self.wfile.write(b"data: [DONE]\n\n")
+        try:
+            for event in _chunks(reply, body):
+                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                if reply.pause:
+                    self.wfile.flush()
+                    time.sleep(reply.pause)
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.server.llm._note_cut_short()
+            raise
 
 
 def _usage(reply: Reply) -> dict[str, int]:

@@ -12,7 +12,7 @@ from typing import Any
 from tests.fakes.openai_server import Reply, scripted_llm
 from tests.fakes.slack_api import FakeSlack, event_envelope
 from tests.integration.helpers.queue import until
-from tests.integration.helpers.slack import mention, post_event, slack, slack_app, team
+from tests.integration.helpers.slack import is_whole_answer, mention, post_event, slack, slack_app, team
 
 __all__ = ["slack", "team"]  # fixtures used below
 
@@ -56,7 +56,7 @@ def where(envelope: dict[str, Any]) -> tuple[str, str]:
 
 def answered_in(slack: FakeSlack, channel: str, thread_ts: str) -> bool:
     """The thread holds a whole answer: the sources under it, no stream open."""
-    return any(m.get("blocks") and not m.get("streaming") for m in slack.thread(channel, thread_ts))
+    return any(is_whole_answer(m) for m in slack.thread(channel, thread_ts))
 
 
 async def test_an_assistant_thread_greets_offers_the_channels_questions_and_streams_the_answer_under_a_status(

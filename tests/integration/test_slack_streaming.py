@@ -27,7 +27,7 @@ from knowledge.service import KnowledgeBase
 from tests.fakes.openai_server import Reply, ScriptedLLM, scripted_llm
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, TEAM_ID, Call, FakeSlack
 from tests.integration.helpers.queue import question, until
-from tests.integration.helpers.slack import mention, post_event, slack, slack_app, team
+from tests.integration.helpers.slack import is_whole_answer, mention, post_event, slack, slack_app, team
 from tests.integration.helpers.stored import stored_answer_for
 from tests.integration.test_worker_process import alive_and, worker_process
 from tests.sources import source
@@ -47,7 +47,7 @@ def model(llm: ScriptedLLM) -> dict[str, Any]:
 
 def answer_in(slack: FakeSlack, channel: str, thread_ts: str) -> dict[str, Any] | None:
     """The thread's message once it holds a whole answer (sources under it, no stream open), else None."""
-    done = [m for m in slack.thread(channel, thread_ts) if m.get("blocks") and not m.get("streaming")]
+    done = [m for m in slack.thread(channel, thread_ts) if is_whole_answer(m)]
     return done[0] if done else None
 
 

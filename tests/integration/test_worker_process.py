@@ -19,7 +19,7 @@ from tests.fakes.openai_server import Delay, Reply, ScriptedLLM, scripted_llm
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.integration.helpers.cli import THREADWISE, free_port
 from tests.integration.helpers.queue import question, until
-from tests.integration.helpers.slack import slack, team
+from tests.integration.helpers.slack import is_whole_answer, slack, team
 
 __all__ = ["slack", "team"]  # fixtures used below
 
@@ -131,7 +131,9 @@ async def test_a_worker_killed_while_showing_part_of_the_answer_leaves_one_messa
 
             with worker_process(database_url_text, slack, llm, log, **every_piece) as restarted:
                 await until(
-                    alive_and(restarted, log, lambda: any(m["blocks"] for m in slack.thread(event.channel, thread_ts))),
+                    alive_and(
+                        restarted, log, lambda: any(map(is_whole_answer, slack.thread(event.channel, thread_ts)))
+                    ),
                     "the answer",
                     60,
                 )

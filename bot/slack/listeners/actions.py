@@ -1,4 +1,7 @@
-"""Clicks on the 👍/👎 feedback buttons under an answer (``bot/slack/feedback_buttons.py``): each is a vote in the
+"""Clicks on the Stop button under an answer being written (``bot/slack/stop_button.py``): the asker's, or a
+configured admin's, asks the worker to end the answer there; anyone else is told who may.
+
+Clicks on the 👍/👎 feedback buttons under an answer (``bot/slack/feedback_buttons.py``): each is a vote in the
 same store as a 👍/👎 reaction, keyed the same way (one per person and answer: the other button, or the other
 reaction, changes it), and after a 👎 the bot asks what was missing just as for a reaction.
 
@@ -17,9 +20,12 @@ from bot.events import FeedbackEvent
 from bot.slack.deps import SlackDeps
 from bot.slack.feedback_buttons import FEEDBACK_ACTION, button_vote
 from bot.slack.listeners.reactions import take_vote
+from bot.slack.stop_button import STOP_ACTION, stop_request
 from core.logging import get_logger
 
 log = get_logger(__name__)
+
+ONLY_THE_ASKER = "Only the person who asked can stop this answer."
 
 
 def _text(value: object) -> str:
@@ -50,3 +56,20 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         )
         if await take_vote(deps, client, feedback, answer_id=vote.answer_id) is None:
             log.info("feedback button ignored: no such answer in this workspace", answer_id=vote.answer_id)
+
+    @app.action(STOP_ACTION)
+    async def on_stop_button(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        request = stop_request(action.get("value"))
+        user = _text((body.get("user") or {}).get("id"))
+        channel = _text((body.get("container") or {}).get("channel_id"))
+        if request is None or deps.stops is None or not (user and channel):
+            log.info("stop button ignored: not a value we wrote", value=_text(action.get("value"))[:100])
+            return
+        if user != request.asker and user not in deps.admins:
+            await client.chat_postEphemeral(channel=channel, user=user, text=ONLY_THE_ASKER)
+            return
+        stopping = await deps.stops.request_stop(platform="slack", event_id=request.event_id)
+        log.info("stop requested" if stopping else "stop button ignored: the answer is done", event_id=request.event_id)

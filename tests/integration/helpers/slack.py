@@ -75,6 +75,13 @@ async def answers(slack: FakeSlack, count: int = 1) -> list[dict[str, Any]]:
     return [call.args for call in found]
 
 
+def is_whole_answer(message: dict[str, Any]) -> bool:
+    """A message holding a whole answer: the sources under it (a partial one shows at most a Stop button), no
+    stream open."""
+    blocks = message.get("blocks") or []
+    return any(block["type"] == "context" for block in blocks) and not message.get("streaming")
+
+
 async def answered(slack: FakeSlack) -> None:
     """Wait until an answer is written whichever way it went: posted, or streamed (the first partial answer starts a
     stream when the machine is slow enough for one to be shown) and the stream stopped."""
