@@ -98,6 +98,8 @@ class SlackDeliverer:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        # chat.startStream's client: a 429 is answered at once (see ``_start``); its connections are client's.
+        self._starter = _without_rate_limit_retries(client)
         self.native_streaming = native_streaming
         self._clock = clock
         self._placeholders: dict[str, str] = {}  # event id → ts of the message edited with chat.update
@@ -197,7 +199,7 @@ class SlackDeliverer:
         try:
             # chat.startStream allows about 20 calls a minute (Slack's tier 2): a 429 is not waited out (the answer
             # would stall), the workspace's answers are edited instead until Retry-After has passed.
-            response = await _without_rate_limit_retries(self.client).chat_startStream(
+            response = await self._starter.chat_startStream(
                 channel=event.channel,
                 thread_ts=event.delivery["thread_ts"],
                 markdown_text=text or None,

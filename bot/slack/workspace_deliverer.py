@@ -1,6 +1,7 @@
 """Answers posted in each workspace with its own token (many workspaces, OAuth installs): a ``SlackDeliverer`` per
-workspace, given the client ``SlackWorkspaces.client_for`` finds for the event's team. A workspace that uninstalled
-Threadwise (or revoked its token) gets nothing: the job ends with ``RecipientGone`` instead of being retried."""
+workspace, with a client for the token ``SlackWorkspaces.token_for`` finds for the event's team (built again only
+when the token changed). A workspace that uninstalled Threadwise (or revoked its token) gets nothing: the job ends
+with ``RecipientGone`` instead of being retried."""
 
 from __future__ import annotations
 
@@ -30,14 +31,16 @@ class SlackWorkspaceDeliverer:
     async def _deliverer(self, event: ChatEvent) -> SlackDeliverer:
         team = event.delivery.get("team_id") or event.tenant  # jobs queued before the team was carried
         enterprise = event.delivery.get("enterprise_id")
-        client = await self.workspaces.client_for(team, enterprise_id=enterprise)
-        if client is None:
+        # The install's token, read at each call: an uninstalled workspace's answer ends here.
+        token = await self.workspaces.token_for(team, enterprise_id=enterprise)
+        if token is None:
             raise RecipientGone(f"Threadwise is not installed in Slack workspace {team} any more")
         key = (team, enterprise)
         deliverer = self._by_workspace.get(key)
-        if deliverer is None or deliverer.client.token != client.token:  # first answer there, or reinstalled
+        if deliverer is None or deliverer.client.token != token:  # first answer there, or reinstalled
             if len(self._by_workspace) >= MOST_WORKSPACES_KEPT:
                 self._by_workspace.clear()
+            client = self.workspaces.client_with(token, team, enterprise_id=enterprise)
             deliverer = self._by_workspace[key] = SlackDeliverer(client, **self.options)
         placeholder = self._resumed.pop(event.event_id, None)
         if placeholder is not None:

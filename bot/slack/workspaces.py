@@ -46,20 +46,29 @@ class SlackWorkspaces:
         only for an org-wide install. None: not installed there (any more)."""
         if self.installations is None:
             return self.client
-        org_wide = enterprise_id is not None
-        bot = await self.installations.async_find_bot(
-            enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=org_wide
-        )
-        if bot is None:
+        token = await self.token_for(team_id, enterprise_id=enterprise_id)
+        return None if token is None else self.client_with(token, team_id, enterprise_id=enterprise_id)
+
+    async def token_for(self, team_id: str, *, enterprise_id: str | None = None) -> str | None:
+        """The bot token of the install serving ``team_id`` (an organisation's, for ``enterprise_id``); None: not
+        installed there (any more), or a single ``SLACK_BOT_TOKEN`` (``client`` has it)."""
+        if self.installations is None:
             return None
+        bot = await self.installations.async_find_bot(
+            enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=enterprise_id is not None
+        )
+        return None if bot is None else bot.bot_token
+
+    def client_with(self, token: str, team_id: str, *, enterprise_id: str | None = None) -> AsyncWebClient:
+        """A client for ``token`` sharing ``client``'s connections and settings."""
         base = self.client
         return AsyncWebClient(
-            token=bot.bot_token,
+            token=token,
             base_url=base.base_url,
             timeout=base.timeout,
             session=base.session,
             # An organisation's token serves many workspaces: each call names the one it is for.
-            team_id=team_id if org_wide else None,
+            team_id=team_id if enterprise_id is not None else None,
             logger=base.logger,
             retry_handlers=list(base.retry_handlers),
         )
