@@ -140,11 +140,12 @@ async def _follow_up(
     if bot_user_id and f"<@{bot_user_id}" in text:
         return
     channel, thread = event["channel"], event["thread_ts"]
-    state = await deps.threads.get(tenant=tenant, platform="slack", channel=channel, thread=thread)
-    if state is None:  # a thread the bot did not answer in (most threads): no settings to read
-        return
+    # The channel's settings first: they are cached, while the thread's record is a database read.
     choice = await deps.channels.get(tenant=tenant, platform="slack", channel=channel)
-    if choice.mode == "off":
+    if choice.mode == "off" or choice.follow_ups == "off":
+        return
+    state = await deps.threads.get(tenant=tenant, platform="slack", channel=channel, thread=thread)
+    if state is None:  # a thread the bot did not answer in (most threads)
         return
     verdict = judge_follow_up(
         choice.follow_ups,
