@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +14,7 @@ from bot.follow_ups import FOLLOW_UP_MODES, FollowUpMode
 from bot.models import ChannelSettings
 from core.db import session_scope
 from core.keyed_locks import KeyedLocks
+from core.ttl_cache import TtlCache
 
 ReplyMode = Literal["mention", "auto", "off"]
 REPLY_MODES: tuple[ReplyMode, ...] = ("mention", "auto", "off")
@@ -40,28 +40,22 @@ class ChannelSettingsStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, ttl: float = 10.0) -> None:
         self.sessionmaker = sessionmaker
         self.ttl = ttl
-        self._cache: dict[tuple[str, str, str], tuple[float, ChannelChoice]] = {}
+        self._cache: TtlCache[tuple[str, str, str], ChannelChoice] = TtlCache(ttl)
         self._reading = KeyedLocks()
         self.reads = 0
         """Reads from the database so far (for tests)."""
 
     async def get(self, *, tenant: str, platform: str, channel: str) -> ChannelChoice:
         key = (tenant, platform, channel)
-        if (choice := self._cached(key)) is not None:
+        if (choice := self._cache.get(key)) is not None:
             return choice
         async with self._reading.hold(key):  # the first event reads; those queued behind it find the cache
-            if (choice := self._cached(key)) is not None:
+            if (choice := self._cache.get(key)) is not None:
                 return choice
             self.reads += 1
             choice = await self._read(tenant=tenant, platform=platform, channel=channel)
-            if len(self._cache) > 10_000:  # bounded: forget everything rather than grow without end
-                self._cache.clear()
-            self._cache[key] = (time.monotonic(), choice)
+            self._cache.put(key, choice)
             return choice
-
-    def _cached(self, key: tuple[str, str, str]) -> ChannelChoice | None:
-        cached = self._cache.get(key)
-        return cached[1] if cached is not None and time.monotonic() - cached[0] < self.ttl else None
 
     async def _read(self, *, tenant: str, platform: str, channel: str) -> ChannelChoice:
         async with session_scope(self.sessionmaker) as session:
@@ -108,7 +102,7 @@ class ChannelSettingsStore:
             values["answer_posts"] = answer_posts
         if collections is not None or clear_collections:
             values["collections"] = collections or None
-        self._cache.pop((tenant, platform, channel), None)
+        self._cache.forget((tenant, platform, channel))
         async with session_scope(self.sessionmaker) as session:
             statement = insert(ChannelSettings).values(tenant=tenant, platform=platform, channel=channel, **values)
             await session.execute(

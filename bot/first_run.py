@@ -4,14 +4,13 @@ says why and how to fix it instead of a bare "I couldn't find that"."""
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent.schemas import AnswerReply
 from bot.access.principal import DEFAULT_TENANT
 from bot.events import ChatEvent
 from core.db import session_scope
+from core.ttl_cache import TtlCache
 from knowledge.collections import list_collections
 
 CHECK_EVERY_SECONDS = 60.0
@@ -31,7 +30,7 @@ class FirstRunHelp:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, default_tenant: str = DEFAULT_TENANT) -> None:
         self.sessionmaker = sessionmaker
         self.default_tenant = default_tenant
-        self._known: dict[str, tuple[float, bool]] = {}
+        self._known: TtlCache[str, bool] = TtlCache(CHECK_EVERY_SECONDS)
 
     async def explain(self, event: ChatEvent, reply: AnswerReply) -> AnswerReply:
         """``reply``, with the hint added when it found nothing because the tenant has no documents but the
@@ -50,12 +49,9 @@ class FirstRunHelp:
         return first_run_hint(platform=platform, tenant=tenant, default_tenant=self.default_tenant)
 
     async def _has_documents(self, tenant: str) -> bool:
-        known = self._known.get(tenant)
-        if known is not None and time.monotonic() - known[0] < CHECK_EVERY_SECONDS:
-            return known[1]
+        if (known := self._known.get(tenant)) is not None:
+            return known
         async with session_scope(self.sessionmaker) as session:
             found = any(collection.chunk_count for collection in await list_collections(session, tenant=tenant))
-        if len(self._known) > 10_000:  # bounded, like the channel settings' cache
-            self._known.clear()
-        self._known[tenant] = (time.monotonic(), found)
+        self._known.put(tenant, found)
         return found
