@@ -32,10 +32,13 @@ _WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _EMOJI_CODE = re.compile(r":[a-z0-9_+\-]{1,64}:")
 _ACKNOWLEDGEMENT_WORDS = """
 thanks thank thx ty tysm cheers ta great perfect awesome nice cool brilliant excellent wonderful amazing lovely
-ok okay k kk got it you so much very many lot a that this works worked helps helped helpful will do sounds good
-makes sense fixed solved all sorted yes yep yeah appreciated appreciate
+ok okay k kk got will works worked helps helped helpful sounds good makes sense fixed solved sorted yes yep yeah
+appreciated appreciate
 """
 _ACKNOWLEDGEMENTS = frozenset(_ACKNOWLEDGEMENT_WORDS.split())
+_FILLERS = frozenset(["you", "so", "much", "very", "many", "lot", "a", "that", "this", "it", "do", "all"])
+"""Words a thank-you may have beside its words of thanks ("thank you so much", "got it", "will do") that are no
+thank-you alone ("do it", "do that")."""
 _MOST_ACKNOWLEDGEMENT_WORDS = 8
 
 
@@ -48,11 +51,16 @@ class ThreadState:
 
 
 def is_thanks(text: str) -> bool:
-    """A short acknowledgement ("thanks!", "got it, that works 👍"): every word a word of thanks or assent."""
+    """A short acknowledgement ("thanks!", "got it, that works 👍", "🙏"): words of thanks or assent, with at most a
+    few words that go with them."""
     if "?" in text:
         return False
     words = _WORDS.findall(_EMOJI_CODE.sub(" ", text.lower()))
-    return len(words) <= _MOST_ACKNOWLEDGEMENT_WORDS and all(word in _ACKNOWLEDGEMENTS for word in words)
+    return (
+        len(words) <= _MOST_ACKNOWLEDGEMENT_WORDS
+        and all(word in _ACKNOWLEDGEMENTS or word in _FILLERS for word in words)
+        and (not words or any(word in _ACKNOWLEDGEMENTS for word in words))  # an emoji alone ("👍") is one
+    )
 
 
 def judge_follow_up(

@@ -13,7 +13,17 @@ ALICE_ASKED = ThreadState(asker="U0ALICE", others_since=0)
 
 @pytest.mark.parametrize(
     "text",
-    ["thanks!", "Thank you so much", "thx", "got it, that works :+1:", "Perfect, thanks 🙏", "ok", "cheers"],
+    [
+        "thanks!",
+        "Thank you so much",
+        "thx",
+        "got it, that works :+1:",
+        "Perfect, thanks 🙏",
+        "ok",
+        "cheers",
+        "will do",
+        "🙏",
+    ],
 )
 def test_acknowledgements_are_thanks(text: str) -> None:
     assert is_thanks(text)
@@ -27,6 +37,7 @@ def test_acknowledgements_are_thanks(text: str) -> None:
         "does that work on Windows?",
         "thanks but it fails with error 42",
         "great thanks thanks thanks thanks thanks thanks thanks thanks",  # nine words: more than a thank-you
+        "do it",  # a request, in words a thank-you may also have
     ],
 )
 def test_questions_and_long_messages_are_not_thanks(text: str) -> None:
