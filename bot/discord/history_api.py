@@ -29,8 +29,8 @@ PAGE = 100
 
 # Application flags (GET /applications/@me): the Message Content intent, granted to a verified application
 # (``GATEWAY_MESSAGE_CONTENT``) or switched on for one in fewer than 100 servers (``…_LIMITED``).
-GATEWAY_MESSAGE_CONTENT = 1 << 19
-GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 18
+GATEWAY_MESSAGE_CONTENT = 1 << 18
+GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 19
 # Permission bits.
 ADMINISTRATOR = 1 << 3
 VIEW_CHANNEL = 1 << 10

@@ -53,9 +53,9 @@ ADMIN = 1400000000000000002
 OTHER_BOT = 1400000000000000003
 MANAGE_GUILD = 1 << 5
 VIEW_CHANNEL = 1 << 10
-MESSAGE_CONTENT = 1 << 19
+MESSAGE_CONTENT = 1 << 18
 """The application flag of a verified bot approved for the Message Content intent."""
-MESSAGE_CONTENT_LIMITED = 1 << 18
+MESSAGE_CONTENT_LIMITED = 1 << 19
 """The application flag of a bot in fewer than 100 servers with "Message Content Intent" switched on."""
 MESSAGE_CONTENT_INTENT = 1 << 15
 """The gateway intent (in IDENTIFY) that shows a bot the text of messages that do not mention it."""
