@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.models import SlackInstallation, SlackOAuthState
 from core.db import session_scope
 from core.logging import get_logger
+from core.ttl_cache import TtlCache
 
 log = get_logger(__name__)
 
@@ -85,9 +86,8 @@ class InstallationStore(AsyncInstallationStore):
     ) -> None:
         self.sessionmaker = sessionmaker
         self._seal = seal
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._bots: dict[str, tuple[float, Bot]] = {}
+        self._bots: TtlCache[str, Bot] = TtlCache(cache_seconds, clock=clock)
+        """Each request looks its workspace up twice (``oauth._skip_uninstalled``, then Bolt's ``authorize``)."""
 
     @property
     def logger(self) -> logging.Logger:
@@ -126,7 +126,7 @@ class InstallationStore(AsyncInstallationStore):
             "bot_refresh_token_sealed": self._seal.seal(bot.bot_refresh_token) if bot.bot_refresh_token else None,
             "bot_token_expires_at": _expires_at(bot.bot_token_expires_at),
         } | installed
-        self._bots.pop(key, None)
+        self._bots.forget(key)
         try:
             async with session_scope(self.sessionmaker) as session:
                 statement = insert(SlackInstallation).values(installed_into=key, **values)
@@ -148,12 +148,11 @@ class InstallationStore(AsyncInstallationStore):
         key = installation_key(enterprise_id, team_id, is_enterprise_install)
         if key is None:
             return None
-        cached = self._bots.get(key)
-        if cached is not None and self._clock() - cached[0] < self._cache_seconds:
-            return cached[1]
+        if (cached := self._bots.get(key)) is not None:
+            return cached
         row = await self._row(key)
         if row is None:
-            self._bots.pop(key, None)
+            self._bots.forget(key)
             return None
         try:
             bot = self._bot(row)
@@ -164,9 +163,7 @@ class InstallationStore(AsyncInstallationStore):
                 installed_into=key,
             )
             return None
-        if len(self._bots) > 10_000:  # bounded: forget everything rather than grow without end
-            self._bots.clear()
-        self._bots[key] = (self._clock(), bot)
+        self._bots.put(key, bot)
         return bot
 
     async def async_find_installation(
@@ -215,7 +212,7 @@ class InstallationStore(AsyncInstallationStore):
         key = installation_key(enterprise_id, team_id, is_enterprise_install)
         if key is None:
             return False
-        self._bots.pop(key, None)
+        self._bots.forget(key)
         async with session_scope(self.sessionmaker) as session:
             deleted = await session.scalars(
                 delete(SlackInstallation)
