@@ -430,7 +430,6 @@ class Worker:
                 now = time.monotonic()
                 if now - last_update < self.settings.update_interval:
                     continue
-                last_update = now
                 await shown
                 try:
                     posted = await deliverer.update(event, text)
@@ -439,6 +438,9 @@ class Worker:
                 else:
                     if posted is not None:
                         await self._keep_placeholder(event, posted)
+                # From the end of this update: one slowed by the platform (a 429 waited out) is not followed at once
+                # by the next.
+                last_update = time.monotonic()
                 if await self._stop_requested(event):
                     log.info("answer stopped by the person who asked", shown_chars=len(text))
                     return _stopped(event, text, started)
