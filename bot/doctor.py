@@ -9,12 +9,15 @@ from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, SecretStr
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.discord.history_api import reads_message_content
 from bot.first_run import FirstRunHelp
+from bot.models import SlackInstallation
 from bot.open_access import open_listener_problem
+from bot.slack.installations import TokenSeal
 from core.db import create_engine, create_sessionmaker, resolve_database_url, session_scope
 from core.embedded_postgres import EmbeddedPostgresError
 from core.health import Check, database_checks
@@ -55,34 +58,34 @@ def _show(group: str, field: str, value: object, settings: Settings) -> str:
 
 
 async def run_checks(settings: Settings) -> list[Check]:
-    checks = await _database(settings)
-    database_ok = all(check.ok for check in checks if check.name != "sources")  # reachable and migrated
+    try:
+        url = await asyncio.to_thread(resolve_database_url, settings)
+    except EmbeddedPostgresError as error:
+        return await _other_checks(settings, [Check("database", False, str(error))], None)
+    engine = create_engine(url, role="doctor", database=settings.database)  # one for every check that reads it
+    try:
+        checks = await database_checks(engine, timeout=settings.database.connect_timeout + 2)
+        database_ok = all(check.ok for check in checks)  # reachable and migrated
+        if database_ok:
+            checks.append(await sources_check(engine))
+        return await _other_checks(settings, checks, engine if database_ok else None)
+    finally:
+        await engine.dispose()
+
+
+async def _other_checks(settings: Settings, checks: list[Check], engine: AsyncEngine | None) -> list[Check]:
+    """The checks after the database's; ``engine`` when the database is reachable and migrated."""
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-        slack, team_id = await _slack(settings, http)
+        slack, team_id = await _slack(settings, http, engine)
         checks.append(slack)
         checks.append(await _discord(settings, http))
         checks.append(await _llm(settings, http))
-    if team_id and settings.slack.tenant is None and database_ok:
-        checks.append(await _workspace_documents(settings, team_id))
+    if team_id and settings.slack.tenant is None and engine is not None:
+        checks.append(await _workspace_documents(engine, team_id))
     checks.append(_sentry(settings))
     checks.append(access_check(settings))
     checks.append(host_names_check(settings))
     return checks
-
-
-async def _database(settings: Settings) -> list[Check]:
-    try:
-        url = await asyncio.to_thread(resolve_database_url, settings)
-    except EmbeddedPostgresError as error:
-        return [Check("database", False, str(error))]
-    engine = create_engine(url, role="doctor", database=settings.database)
-    try:
-        checks = await database_checks(engine, timeout=settings.database.connect_timeout + 2)
-        if all(check.ok for check in checks):
-            checks.append(await sources_check(engine))
-        return checks
-    finally:
-        await engine.dispose()
 
 
 async def sources_check(engine: AsyncEngine) -> Check:
@@ -111,9 +114,11 @@ def _http_failure(name: str, error: httpx.HTTPError) -> Check:
     return Check(name, False, f"cannot reach {error.request.url.host}: {reason}")
 
 
-async def _slack(settings: Settings, http: httpx.AsyncClient) -> tuple[Check, str | None]:
+async def _slack(settings: Settings, http: httpx.AsyncClient, engine: AsyncEngine | None) -> tuple[Check, str | None]:
     """The check, and the workspace's team id when the token works."""
     slack = settings.slack
+    if slack.oauth:
+        return await _slack_installs(settings, engine), None
     if slack.bot_token is None:
         return Check("slack", True, "not configured"), None
     url = str(slack.api_url).rstrip("/") + "/auth.test"
@@ -133,14 +138,32 @@ async def _slack(settings: Settings, http: httpx.AsyncClient) -> tuple[Check, st
     return check, body.get("team_id")
 
 
-async def _workspace_documents(settings: Settings, team_id: str) -> Check:
+async def _slack_installs(settings: Settings, engine: AsyncEngine | None) -> Check:
+    """Many workspaces (OAuth installs): how many installed, and whether ``SLACK_TOKENS_SECRET_KEY`` opens their
+    tokens (a changed key leaves them unusable until each workspace installs again)."""
+    if engine is None or settings.slack.tokens_secret_key is None:
+        return Check(
+            "slack", False, "many workspaces (OAuth installs), but their installs cannot be read: see database"
+        )
+    async with session_scope(create_sessionmaker(engine)) as session:
+        sealed = list(await session.scalars(select(SlackInstallation.bot_token_sealed)))
+    seal = TokenSeal(settings.slack.tokens_secret_key)
+    unopened = sum(1 for token in sealed if not seal.can_open(token))
+    if unopened:
+        return Check(
+            "slack",
+            False,
+            f"{unopened} of {len(sealed)} workspace installs were sealed with another SLACK_TOKENS_SECRET_KEY: restore "
+            "the key, or have those workspaces install Threadwise again",
+        )
+    if not sealed:
+        return Check("slack", True, "many workspaces (OAuth installs): none installed yet; open /slack/install")
+    return Check("slack", True, f"many workspaces (OAuth installs): {len(sealed)} installed")
+
+
+async def _workspace_documents(engine: AsyncEngine, team_id: str) -> Check:
     """A fresh install ingests into ``local`` while the workspace's questions search its team id: say so."""
-    url = await asyncio.to_thread(resolve_database_url, settings)
-    engine = create_engine(url, role="doctor", database=settings.database)
-    try:
-        problem = await FirstRunHelp(create_sessionmaker(engine)).problem(platform="slack", tenant=team_id)
-    finally:
-        await engine.dispose()
+    problem = await FirstRunHelp(create_sessionmaker(engine)).problem(platform="slack", tenant=team_id)
     if problem is not None:
         return Check("tenant", False, problem)
     return Check("tenant", True, f"the workspace's questions search tenant {team_id}")

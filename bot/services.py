@@ -78,4 +78,4 @@ def build_sources(settings: Settings, knowledge: KnowledgeBase) -> Sources:
     from bot.source_kinds import history_kinds
     from knowledge.sources.service import Sources
 
-    return Sources(knowledge, extra_kinds=history_kinds(settings))
+    return Sources(knowledge, extra_kinds=history_kinds(settings, knowledge.sessionmaker))

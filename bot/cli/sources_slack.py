@@ -48,6 +48,11 @@ def sources_add_slack(
     from knowledge.sources.protocol import ConnectorError
 
     settings = cli_settings(log_level="WARNING")
+    if settings.slack.oauth:
+        fail(
+            "this deployment serves many Slack workspaces (OAuth installs): add the channel from Slack instead, with "
+            "`/threadwise learn on` in it, which names its workspace"
+        )
     if not settings.slack.enabled:
         fail("set SLACK_BOT_TOKEN: the source reads Slack with the bot's token")
     try:

@@ -14,7 +14,9 @@ place changes none of these: it is picked up with the thread's next reply.
 Who may be shown it: a public channel's threads the whole workspace (``tenant``), a private channel's only that
 channel (``slack:C…``); the engine fails a run rather than write a thread into a collection of another audience.
 
-The token is the deployment's bot token (``SLACK_BOT_TOKEN``): the bot reads only channels it was invited to.
+The token is the deployment's bot token (``SLACK_BOT_TOKEN``) or, with many workspaces (OAuth installs), the bot
+token of the workspace the source names (``/threadwise learn on`` stores it): the bot reads only channels it was
+invited to.
 Rate limits and Slack's errors are ``bot.slack.history_api``'s concern.
 """
 
@@ -24,7 +26,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,6 +73,16 @@ class SlackHistorySettings(BaseModel):
     """The newest threads kept, at most."""
     max_messages: int = Field(default=500, ge=2, le=5000)
     """A thread's messages read at most (its question and the first replies)."""
+    team: str | None = Field(default=None, pattern=r"^T[A-Z0-9]{2,30}$")
+    """The workspace whose install reads the channel, with many workspaces (OAuth installs)."""
+    enterprise: str | None = Field(default=None, pattern=r"^E[A-Z0-9]{2,30}$")
+    """The organisation, when its install (org-wide, on Enterprise Grid) serves that workspace."""
+
+
+class WorkspaceTokens(Protocol):
+    """The bot token of the install serving a workspace; None when Threadwise is not installed there."""
+
+    async def __call__(self, *, team_id: str, enterprise_id: str | None) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,17 +140,33 @@ class SlackHistoryConnector:
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         max_retry_after: float = MAX_RETRY_AFTER,
+        tokens: WorkspaceTokens | None = None,
     ) -> None:
         """``slack``: the deployment's Slack settings (the bot token and the API's address). ``sleep`` waits out
-        a rate limit; ``clock`` (epoch seconds) says which threads have aged out. Tests inject both."""
+        a rate limit; ``clock`` (epoch seconds) says which threads have aged out. Tests inject both. ``tokens``:
+        the installs' tokens, with many workspaces."""
         self.settings = settings
-        self._slack = SlackReader(slack, channel=settings.channel, sleep=sleep, max_wait=max_retry_after)
+        self._tokens = tokens
+        token = None if tokens is None else self._workspace_token
+        self._slack = SlackReader(slack, channel=settings.channel, sleep=sleep, max_wait=max_retry_after, token=token)
         self._clock = clock
         self._bot: _Bot | None = None
         self._channel: _Channel | None = None
 
     async def aclose(self) -> None:
         await self._slack.aclose()
+
+    async def _workspace_token(self) -> str:
+        team = self.settings.team
+        if self._tokens is None or team is None:
+            raise ConnectorError(
+                "this Slack source names no workspace, and this deployment serves many (OAuth installs): remove it, "
+                "then add it again with `/threadwise learn on` in the channel"
+            )
+        token = await self._tokens(team_id=team, enterprise_id=self.settings.enterprise)
+        if token is None:
+            raise ConnectorError(f"Threadwise is not installed in Slack workspace {team} any more: install it again")
+        return token
 
     async def items(self) -> AsyncIterator[ItemRef]:
         bot = self._bot = await self._who_am_i()
@@ -248,11 +276,16 @@ def _version(message: dict[str, Any]) -> str:
 
 
 def slack_history_kind(
-    slack: SlackSettings, *, sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.time
+    slack: SlackSettings,
+    *,
+    tokens: WorkspaceTokens | None = None,
+    sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] = time.time,
 ) -> ConnectorKind:
-    """The ``slack`` kind for a deployment with these Slack settings (``bot.source_kinds.history_kinds``)."""
+    """The ``slack`` kind for a deployment with these Slack settings (``bot.source_kinds.history_kinds``);
+    ``tokens`` with many workspaces (OAuth installs)."""
 
     def build(settings: SlackHistorySettings, context: RunContext) -> SlackHistoryConnector:
-        return SlackHistoryConnector(settings, slack=slack, sleep=sleep, clock=clock)
+        return SlackHistoryConnector(settings, slack=slack, sleep=sleep, clock=clock, tokens=tokens)
 
     return ConnectorKind(kind=KIND, settings=SlackHistorySettings, build=build)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -70,9 +70,17 @@ class SlackReader:
     not the building of the connector); ``aclose`` closes its connections."""
 
     def __init__(
-        self, slack: SlackSettings, *, channel: str, sleep: Sleep = asyncio.sleep, max_wait: float = MAX_RETRY_AFTER
+        self,
+        slack: SlackSettings,
+        *,
+        channel: str,
+        sleep: Sleep = asyncio.sleep,
+        max_wait: float = MAX_RETRY_AFTER,
+        token: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
+        """``token``: the workspace install's bot token (many workspaces); None: ``SLACK_BOT_TOKEN``."""
         self._slack = slack
+        self._token = token
         self._channel = channel
         self._sleep = sleep
         self._max_wait = max_wait
@@ -86,7 +94,7 @@ class SlackReader:
     async def call(self, method: str, *, gone_ok: bool = False, **params: str | int | None) -> dict[str, Any]:
         """Slack's answer to ``method`` (every method used here reads, so GET). ``gone_ok``: a thread Slack no
         longer has raises ``ThreadGone`` rather than failing the run."""
-        client = self._open()
+        client = await self._open()
         given = {name: value for name, value in params.items() if value is not None}
         try:
             response = await client.api_call(method, http_verb="GET", params=given)
@@ -111,13 +119,17 @@ class SlackReader:
             if cursor is None:
                 return
 
-    def _open(self) -> AsyncWebClient:
+    async def _open(self) -> AsyncWebClient:
         if self._client is None:
-            if self._slack.bot_token is None:
+            if self._token is not None:
+                token = await self._token()
+            elif self._slack.bot_token is not None:
+                token = self._slack.bot_token.get_secret_value()
+            else:
                 raise ConnectorError("SLACK_BOT_TOKEN is not set: Slack channels cannot be synced without it")
             self._session = aiohttp.ClientSession()
             self._client = AsyncWebClient(
-                token=self._slack.bot_token.get_secret_value(),
+                token=token,
                 base_url=str(self._slack.api_url),
                 timeout=30,
                 session=self._session,

@@ -56,6 +56,14 @@ class TokenSeal:
     def seal(self, token: str) -> str:
         return self._fernet.encrypt(token.encode()).decode()
 
+    def can_open(self, sealed: str) -> bool:
+        """Whether ``sealed`` was sealed with this key."""
+        try:
+            self.open(sealed)
+        except SealedWithAnotherKey:
+            return False
+        return True
+
     def open(self, sealed: str) -> str:
         try:
             return self._fernet.decrypt(sealed.encode()).decode()
@@ -165,6 +173,14 @@ class InstallationStore(AsyncInstallationStore):
             return None
         self._bots.put(key, bot)
         return bot
+
+    async def bot_token(self, *, team_id: str, enterprise_id: str | None) -> str | None:
+        """The bot token of the install serving workspace ``team_id`` (its organisation's, given ``enterprise_id``
+        for an org-wide install); None: Threadwise is not installed there (any more)."""
+        bot = await self.async_find_bot(
+            enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=enterprise_id is not None
+        )
+        return None if bot is None else bot.bot_token
 
     async def async_find_installation(
         self,

@@ -12,6 +12,7 @@ command line on purpose: it deletes knowledge for the whole workspace, and is no
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
@@ -26,15 +27,27 @@ from knowledge.sources.service import Sources, SourceStatus
 log = get_logger(__name__)
 
 EVERY_SECONDS = 6 * 3600
+_TEAM = re.compile(r"T[A-Z0-9]{2,30}")
+_ENTERPRISE = re.compile(r"E[A-Z0-9]{2,30}")
 USAGE = "Use `/threadwise learn on` to learn from this channel's threads, `/threadwise learn off` to stop."
 
 
-async def learn(sources: Sources | None, client: AsyncWebClient, *, tenant: str, channel: str, verb: str) -> str:
-    """The reply to ``/threadwise learn <verb>`` from an admin in ``channel`` (mrkdwn, escaped)."""
+async def learn(
+    sources: Sources | None,
+    client: AsyncWebClient,
+    *,
+    tenant: str,
+    channel: str,
+    verb: str,
+    workspace: dict[str, str] | None = None,
+) -> str:
+    """The reply to ``/threadwise learn <verb>`` from an admin in ``channel`` (mrkdwn, escaped). ``workspace``:
+    the command's ``team_id`` (and ``enterprise_id`` for an org-wide install), whose install reads the channel when
+    the deployment serves many workspaces."""
     if sources is None:
         return "Learning from channels is not available here: this process has no access to the sources."
     if verb == "on":
-        return await _on(sources, client, tenant=tenant, channel=channel)
+        return await _on(sources, client, tenant=tenant, channel=channel, workspace=_workspace_settings(workspace))
     if verb == "off":
         return await _off(sources, tenant=tenant, channel=channel)
     status = await _status(sources, tenant=tenant, channel=channel)
@@ -43,7 +56,14 @@ async def learn(sources: Sources | None, client: AsyncWebClient, *, tenant: str,
     return f"{_progress(status)} {USAGE}"
 
 
-async def _on(sources: Sources, client: AsyncWebClient, *, tenant: str, channel: str) -> str:
+def _workspace_settings(workspace: dict[str, str] | None) -> dict[str, str]:
+    """The source's ``team`` and ``enterprise`` settings (only ids of the shape Slack gives)."""
+    found = workspace or {}
+    wanted = {"team": (found.get("team_id"), _TEAM), "enterprise": (found.get("enterprise_id"), _ENTERPRISE)}
+    return {name: value for name, (value, shape) in wanted.items() if value and shape.fullmatch(value)}
+
+
+async def _on(sources: Sources, client: AsyncWebClient, *, tenant: str, channel: str, workspace: dict[str, str]) -> str:
     try:
         info = (await client.conversations_info(channel=channel)).get("channel") or {}
     except SlackApiError as error:
@@ -82,7 +102,7 @@ async def _on(sources: Sources, client: AsyncWebClient, *, tenant: str, channel:
             name=source_name(channel),
             kind="slack",
             collection=collection,
-            settings={"channel": channel},
+            settings={"channel": channel, **workspace},
             every_seconds=EVERY_SECONDS,
             audience=audience,
         )

@@ -54,10 +54,7 @@ class SlackWorkspaces:
         installed there (any more), or a single ``SLACK_BOT_TOKEN`` (``client`` has it)."""
         if self.installations is None:
             return None
-        bot = await self.installations.async_find_bot(
-            enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=enterprise_id is not None
-        )
-        return None if bot is None else bot.bot_token
+        return await self.installations.bot_token(team_id=team_id, enterprise_id=enterprise_id)
 
     def client_with(self, token: str, team_id: str, *, enterprise_id: str | None = None) -> AsyncWebClient:
         """A client for ``token`` sharing ``client``'s connections and settings."""

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,7 +21,15 @@ from knowledge.models import Chunk, Document
 from knowledge.service import KnowledgeBase
 from knowledge.sources.service import Sources
 from tests.counting_embedder import CountingEmbedder
-from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, TEAM_ID, FakeSlack, fake_slack
+from tests.fakes.slack_api import (
+    BOT_TOKEN,
+    OAUTH_CLIENT_ID,
+    OAUTH_CLIENT_SECRET,
+    SIGNING_SECRET,
+    TEAM_ID,
+    FakeSlack,
+    fake_slack,
+)
 from tests.integration.helpers.cli import assert_no_traceback, env, run
 
 __all__ = ["env"]  # fixture used below
@@ -318,3 +327,13 @@ def test_sources_add_slack_from_the_command_line(slack: FakeSlack, env: dict[str
     stored = json.loads(run("sources", "list", "--tenant", tenant, "--json", **env).stdout)
     assert [row["name"] for row in stored] == [f"slack-{CHANNEL}"]  # nothing stored for what was refused
     assert run("sources", "remove", f"slack-{CHANNEL}", "--tenant", tenant, "--yes", **env).returncode == 0
+
+    # With many workspaces the command line cannot tell whose install reads the channel: Slack's command can.
+    many = {name: value for name, value in env.items() if name != "SLACK_BOT_TOKEN"} | {
+        "SLACK_CLIENT_ID": OAUTH_CLIENT_ID,
+        "SLACK_CLIENT_SECRET": OAUTH_CLIENT_SECRET,
+        "SLACK_TOKENS_SECRET_KEY": Fernet.generate_key().decode(),
+    }
+    refused = run("sources", "add", "slack", CHANNEL, "--tenant", tenant, **many)
+    assert refused.returncode == 1 and "`/threadwise learn on`" in refused.stderr, refused.stderr
+    assert_no_traceback(refused)

@@ -100,7 +100,7 @@ async def test_admins_turn_learning_on_and_off(
         assert (status.kind, status.collection, status.settings, status.every_seconds, status.paused) == (
             "slack",
             "slack-history",
-            {"channel": PUBLIC},
+            {"channel": PUBLIC, "team": team},  # the workspace: with many, whose install reads the channel
             6 * 3600,
             False,
         )

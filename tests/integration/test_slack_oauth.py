@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +26,8 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.doctor import run_checks
+from bot.services import build_sources
 from bot.slack.installations import InstallationStore, OAuthStateStore, TokenSeal
 from bot.slack.workspaces import SlackWorkspaces, open_workspaces
 from bot.web.app import create_app
@@ -458,3 +461,49 @@ async def test_each_workspace_is_answered_with_its_own_token_from_its_own_docume
     assert all(c.token == threads[c.args["thread_ts"]] for c in posting if c.args.get("thread_ts") in threads)
     assert slack.thread("C0GENERAL", late["event"]["ts"]) == []  # nothing posted for the uninstalled workspace
     assert all(c.token != acme.bot_token or c.method == "auth.test" for c in slack.calls[before:])
+
+
+async def test_a_channel_learnt_in_a_workspace_is_read_with_that_workspaces_token(
+    database_url_text: str, slack: FakeSlack, engine: AsyncEngine, kb: KnowledgeBase
+) -> None:
+    acme, globex = slack.oauth.workspace("Acme"), slack.oauth.workspace("Globex")
+    slack.channels.add("C0GENERAL", "general")
+    slack.channels.thread("C0GENERAL", "Where is the VPN config?", "In the wiki, under Network.")
+    async with oauth_app(database_url_text, slack) as client:
+        for workspace in (acme, globex):
+            assert (await install(client, slack, workspace)).status_code == 200
+        on = await slash(client, acme.team_id, "learn on", user="UADMIN001")
+        assert "Learning from #general" in on.text, on.text
+    sources = build_sources(oauth_settings(database_url_text, slack), kb)
+    try:
+        status = await sources.get(tenant=acme.team_id, name="slack-C0GENERAL")
+        assert status.settings["team"] == acme.team_id
+        report = await sources.sync(tenant=acme.team_id, name="slack-C0GENERAL")
+        assert report.error is None and report.written == 1, report
+        assert set(tokens_of(slack, "conversations.history")) == {acme.bot_token}
+        assert set(tokens_of(slack, "conversations.replies")) == {acme.bot_token}
+        # Once the workspace uninstalls, its channel is not read with anyone's token: the run says why.
+        assert await InstallationStore(create_sessionmaker(engine), TokenSeal(SecretStr(KEY))).uninstall(
+            enterprise_id=None, team_id=acme.team_id, is_enterprise_install=False
+        )
+        slack.oauth.revoke(acme)
+        later = build_sources(oauth_settings(database_url_text, slack), kb)  # a process that syncs after it
+        failed = await later.sync(tenant=acme.team_id, name="slack-C0GENERAL")
+        assert failed.error is not None and "not installed in Slack workspace" in failed.error, failed
+        assert set(tokens_of(slack, "conversations.history")) == {acme.bot_token}
+    finally:
+        await sources.remove(tenant=acme.team_id, name="slack-C0GENERAL")
+
+
+async def test_doctor_counts_the_installs_and_says_when_the_key_cannot_open_them(
+    database_url_text: str, slack: FakeSlack
+) -> None:
+    async with oauth_app(database_url_text, slack) as client:
+        assert (await install(client, slack, slack.oauth.workspace("Acme"))).status_code == 200
+    settings = oauth_settings(database_url_text, slack)
+    (check,) = [check for check in await run_checks(settings) if check.name == "slack"]
+    assert check.ok and re.fullmatch(r"many workspaces \(OAuth installs\): \d+ installed", check.detail), check
+    # Another key (lost, or changed by mistake) opens none of the tokens sealed with this one.
+    other_key = settings.slack.model_copy(update={"tokens_secret_key": SecretStr(Fernet.generate_key().decode())})
+    (check,) = [c for c in await run_checks(settings.model_copy(update={"slack": other_key})) if c.name == "slack"]
+    assert not check.ok and "sealed with another SLACK_TOKENS_SECRET_KEY" in check.detail, check

@@ -69,7 +69,15 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             if not await is_admin(client, user, deps.admins):
                 await ack(text="Only workspace admins can choose which channels Threadwise learns from.")
                 return
-            await ack(text=await learn(deps.sources, client, tenant=tenant, channel=channel, verb=rest.lower()))
+            reply = await learn(
+                deps.sources,
+                client,
+                tenant=tenant,
+                channel=channel,
+                verb=rest.lower(),
+                workspace=workspace_delivery(command),
+            )
+            await ack(text=reply)
         else:
             await ack(text=HELP)
 
