@@ -42,6 +42,9 @@ PROCESSED_RETENTION = timedelta(days=7)
 
 # Jobs not finished yet: waiting (possibly for a retry) or being answered.
 _UNFINISHED = "status IN ('queued', 'picked')"
+QUEUE_DEPTH_SQL = f"SELECT count(*) FROM pgqueuer WHERE {_UNFINISHED}"  # noqa: S608 (constants)
+"""Questions waiting or being answered: ``/metrics``' ``threadwise_queue_depth``, and what KEDA scales the workers on
+(``deploy/kubernetes/components/keda``: the same query, held equal by a test)."""
 
 _ACCEPT = """
 WITH recorded AS (
@@ -237,7 +240,7 @@ class JobQueue:
 
     async def depth(self) -> int:
         """Jobs not finished yet: waiting (for a worker or a retry) or being answered."""
-        count = await self.pool.fetchval(f"SELECT count(*) FROM pgqueuer WHERE {_UNFINISHED}")  # noqa: S608
+        count = await self.pool.fetchval(QUEUE_DEPTH_SQL)
         return int(count)
 
     async def oldest_age_seconds(self) -> float | None:

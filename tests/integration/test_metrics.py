@@ -16,6 +16,7 @@ from bot.queue import JobQueue, dedupe_key
 from bot.web.app import create_app
 from core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
 from core.settings import load_settings
+from tests.deploy_manifests import keda_trigger_query
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.integration.helpers.api import ADMIN_TOKEN, client_for, docs_tenant
 from tests.integration.helpers.slack import slack
@@ -104,8 +105,10 @@ async def test_the_queue_is_measured_when_a_platform_runs_one(
         try:
             async with _slack_app_without_worker(database_url_text, slack) as client:
                 samples = await _samples(client)
+            keda_sees = await queue.pool.fetchval(keda_trigger_query())  # what KEDA scales the workers on
         finally:  # no later test's worker may pick it up
             await queue.pool.execute("DELETE FROM pgqueuer WHERE dedupe_key = $1", dedupe_key(waiting))
     assert ("threadwise_queue_depth", frozenset()) in samples
     assert samples[("threadwise_queue_depth", frozenset())] >= 1
+    assert samples[("threadwise_queue_depth", frozenset())] == keda_sees
     assert samples[("threadwise_queue_oldest_job_seconds", frozenset())] > 0
