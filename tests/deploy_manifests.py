@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,17 @@ def resources() -> Iterator[tuple[Path, dict[str, Any]]]:
         if path.name != "kustomization.yaml":
             for document in documents(path):
                 yield path, document
+
+
+def rendered(overlay: str) -> list[dict[str, Any]]:
+    """What ``kubectl apply -k deploy/kubernetes/overlays/<overlay>`` would apply: the overlay built by the kubectl
+    of the dev dependencies (its kustomize), without a cluster."""
+    kubectl = Path(sys.executable).parent / "kubectl"
+    built = subprocess.run(
+        [str(kubectl), "kustomize", str(ROOT / "overlays" / overlay)], capture_output=True, text=True, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    return [document for document in yaml.safe_load_all(built.stdout) if document]
 
 
 def keda_trigger_query() -> str:

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 
 from bot.queue import QUEUE_DEPTH_SQL
-from tests.deploy_manifests import ROOT, documents, keda_trigger_query, resources
+from tests.deploy_manifests import ROOT, documents, keda_trigger_query, rendered, resources
 
 KUBERNETES_VERSION = "1.30.0"
 """The oldest release the manifests are checked against (the Discord shards need 1.28's pod-index label)."""
@@ -28,6 +28,27 @@ def test_every_kubernetes_resource_passes_the_schemas_strictly() -> None:
             pytest.fail(f"{path.relative_to(ROOT)}: {resource['kind']} {resource['metadata']['name']}: {error}")
         checked += 1
     assert checked >= 12
+
+
+@pytest.mark.parametrize("overlay", ["small", "production"])
+def test_each_overlay_builds_into_valid_resources_that_refer_to_each_other(overlay: str) -> None:
+    built = rendered(overlay)
+    kinds = sorted(resource["kind"] for resource in built)
+    for resource in built:
+        if not resource["apiVersion"].startswith("keda.sh/"):
+            kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+    (config,) = [resource for resource in built if resource["kind"] == "ConfigMap"]
+    for resource in built:  # the generated config map's name (with its hash) is the one every pod reads
+        if resource["kind"] in WORKLOADS:
+            (container,) = resource["spec"]["template"]["spec"]["containers"]
+            assert {"configMapRef": {"name": config["metadata"]["name"]}} in container["envFrom"]
+            assert container["image"] == "registry.example.com/threadwise:0.1.0"
+    if overlay == "production":
+        assert kinds.count("ScaledObject") == 1 and config["data"]["DISCORD_SHARD_COUNT"] == "2"
+        replicas = {r["metadata"]["name"]: r["spec"].get("replicas") for r in built if r["kind"] in WORKLOADS}
+        assert replicas["threadwise-discord"] == 2 and replicas["threadwise-web"] == 2
+    else:
+        assert "ScaledObject" not in kinds and "DISCORD_SHARD_COUNT" not in config["data"]
 
 
 def test_a_misspelt_field_fails_the_check() -> None:
