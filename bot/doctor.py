@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -58,17 +59,26 @@ def _show(group: str, field: str, value: object, settings: Settings) -> str:
 
 
 async def run_checks(settings: Settings) -> list[Check]:
+    async with _database(settings) as (checks, engine):
+        return await _other_checks(settings, checks, engine)
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[tuple[list[Check], AsyncEngine | None]]:
+    """The database's checks, and one engine on it for every later check that reads it (None unless the database
+    is reachable and migrated)."""
     try:
         url = await asyncio.to_thread(resolve_database_url, settings)
     except EmbeddedPostgresError as error:
-        return await _other_checks(settings, [Check("database", False, str(error))], None)
-    engine = create_engine(url, role="doctor", database=settings.database)  # one for every check that reads it
+        yield [Check("database", False, str(error))], None
+        return
+    engine = create_engine(url, role="doctor", database=settings.database)
     try:
         checks = await database_checks(engine, timeout=settings.database.connect_timeout + 2)
         database_ok = all(check.ok for check in checks)  # reachable and migrated
         if database_ok:
             checks.append(await sources_check(engine))
-        return await _other_checks(settings, checks, engine if database_ok else None)
+        yield checks, engine if database_ok else None
     finally:
         await engine.dispose()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import NoReturn
 
 import pytest
@@ -63,8 +65,9 @@ def test_doctor_access_check_fails_on_an_open_listener() -> None:
 def no_database(monkeypatch: pytest.MonkeyPatch) -> None:
     """Doctor's database checks need a server; this file is about configuration only."""
 
-    async def nothing_to_check(settings: Settings) -> list[Check]:
-        return []
+    @asynccontextmanager
+    async def nothing_to_check(settings: Settings) -> AsyncIterator[tuple[list[Check], None]]:
+        yield [], None
 
     monkeypatch.setattr(bot.doctor, "_database", nothing_to_check)
 
