@@ -28,43 +28,30 @@ from tests.fakes.discord_api import (
     CHANNEL_ID,
     MANAGE_GUILD,
     MESSAGE_CONTENT_INTENT,
-    MESSAGE_CONTENT_LIMITED,
     THREAD_ID,
     FakeDiscord,
     ask_option,
-    fake_discord,
     subcommand,
 )
-from tests.integration.helpers.discord import CALLBACK, CHANNEL_MESSAGES, discord_app, discord_settings
+from tests.integration.helpers.discord import (
+    CALLBACK,
+    CHANNEL_MESSAGES,
+    FOLLOW_UP,
+    QUESTION,
+    QUIET,
+    discord_app,
+    reading,
+    reading_server,
+)
 from tests.integration.helpers.stored import stored_answer_for
 
-GUIDE = """# Deployment guide
-
-## Rotate the signing key
-
-Open the admin console, choose Security, and press Rotate. Old tokens stop working after one hour.
-"""
-QUESTION = "how do I rotate the signing key?"
-FOLLOW_UP = "and how long do the old tokens keep working?"
 THREAD_MESSAGES = rf"/channels/{THREAD_ID}/messages"
-QUIET = 1.0
-"""Seconds after which an answer, had one been queued, would have been posted."""
 
 
 @pytest.fixture
 async def discord_fake(kb: KnowledgeBase, tmp_path: Path) -> AsyncIterator[FakeDiscord]:
-    """A fake Discord whose server (a fresh guild id: the tenant) has the guide ingested; the application may use
-    the Message Content intent (switched on in the Developer Portal)."""
-    async with fake_discord() as fake:
-        fake.application_flags = MESSAGE_CONTENT_LIMITED
-        (tmp_path / "guide.md").write_text(GUIDE)
-        await kb.ingest([str(tmp_path / "guide.md")], tenant=str(fake.guild_id), collection="guide")
+    async with reading_server(kb, tmp_path) as fake:
         yield fake
-
-
-def reading(fake: FakeDiscord) -> dict[str, Any]:
-    """DISCORD_* with DISCORD_MESSAGE_CONTENT=true."""
-    return discord_settings(fake, message_content=True)
 
 
 async def state_of_thread(kb: KnowledgeBase, fake: FakeDiscord) -> ThreadState | None:

@@ -25,43 +25,27 @@ from tests.fakes.discord_api import (
     FORUM_ID,
     MANAGE_GUILD,
     MESSAGE_CONTENT_INTENT,
-    MESSAGE_CONTENT_LIMITED,
     OTHER_BOT,
     FakeDiscord,
-    fake_discord,
 )
-from tests.integration.helpers.discord import CALLBACK, discord_app, discord_settings
+from tests.integration.helpers.discord import (
+    CALLBACK,
+    FOLLOW_UP,
+    QUESTION,
+    QUIET,
+    discord_app,
+    reading,
+    reading_server,
+)
 from tests.integration.helpers.stored import stored_answer_for
 
-GUIDE = """# Deployment guide
-
-## Rotate the signing key
-
-Open the admin console, choose Security, and press Rotate. Old tokens stop working after one hour.
-"""
 TITLE = "Rotating the signing key"
-QUESTION = "how do I rotate the signing key?"
-FOLLOW_UP = "and how long do the old tokens keep working?"
-QUIET = 1.0
-"""Seconds after which an answer, had one been queued, would have been posted."""
 
 
 @pytest.fixture
 async def discord_fake(kb: KnowledgeBase, tmp_path: Path) -> AsyncIterator[FakeDiscord]:
-    """A fake Discord whose server (a fresh guild id: the tenant) has the guide ingested and a forum with two tags;
-    the application may use the Message Content intent (switched on in the Developer Portal)."""
-    async with fake_discord() as fake:
-        fake.application_flags = MESSAGE_CONTENT_LIMITED
-        fake.forum_tag("Security")
-        fake.forum_tag("Billing")
-        (tmp_path / "guide.md").write_text(GUIDE)
-        await kb.ingest([str(tmp_path / "guide.md")], tenant=str(fake.guild_id), collection="guide")
+    async with reading_server(kb, tmp_path, forum_tags=("Security", "Billing")) as fake:
         yield fake
-
-
-def reading(fake: FakeDiscord) -> dict[str, Any]:
-    """DISCORD_* with DISCORD_MESSAGE_CONTENT=true."""
-    return discord_settings(fake, message_content=True)
 
 
 def tag_id(fake: FakeDiscord, name: str) -> int:
