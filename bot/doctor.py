@@ -78,6 +78,7 @@ async def _database(settings: Settings) -> AsyncIterator[tuple[list[Check], Asyn
         database_ok = all(check.ok for check in checks)  # reachable and migrated
         if database_ok:
             checks.append(await sources_check(engine))
+        checks.extend(await _replica_checks(settings))
         yield checks, engine if database_ok else None
     finally:
         await engine.dispose()
@@ -96,6 +97,19 @@ async def _other_checks(settings: Settings, checks: list[Check], engine: AsyncEn
     checks.append(access_check(settings))
     checks.append(host_names_check(settings))
     return checks
+
+
+async def _replica_checks(settings: Settings) -> list[Check]:
+    """The read replica (``DATABASE_READ_URL``), checked as the primary is: answers search it."""
+    url = settings.database.async_read_url()
+    if url is None:
+        return []
+    engine = create_engine(url, role="doctor", database=settings.database)
+    try:
+        checks = await database_checks(engine, timeout=settings.database.connect_timeout + 2)
+    finally:
+        await engine.dispose()
+    return [Check(f"replica {check.name}", check.ok, check.detail) for check in checks]
 
 
 async def sources_check(engine: AsyncEngine) -> Check:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from core.db import create_sessionmaker
+from core.db import create_engine, create_sessionmaker
 from core.langfuse import LangfuseTracing
 from core.settings import Settings
 from knowledge.embeddings import create_embedder
@@ -34,6 +34,8 @@ class Services:
     knowledge: KnowledgeBase
     tracing: LangfuseTracing
     agent: AgentService
+    read_engine: AsyncEngine | None = None
+    """On the read replica (``DATABASE_READ_URL``), owned by the services: disposed of by ``aclose``."""
 
     async def aclose(self) -> None:
         """Let the agent's answers still under way finish (for a while) and close its chat models' clients, then
@@ -42,11 +44,20 @@ class Services:
             await self.agent.aclose()
         finally:
             await asyncio.to_thread(self.tracing.shutdown)
+            if self.read_engine is not None:
+                await self.read_engine.dispose()
 
 
-def _knowledge_base(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> KnowledgeBase:
+def _knowledge_base(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+) -> KnowledgeBase:
     return KnowledgeBase(
-        sessionmaker=sessionmaker, embedder=create_embedder(settings.embedding), settings=settings.knowledge
+        sessionmaker=sessionmaker,
+        embedder=create_embedder(settings.embedding),
+        settings=settings.knowledge,
+        read_sessionmaker=read_sessionmaker,
     )
 
 
@@ -61,7 +72,11 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
     from agent.service import AgentService
 
     sessionmaker = create_sessionmaker(engine)
-    knowledge = _knowledge_base(settings, sessionmaker)
+    # Answers search the replica when there is one; the CLI's own commands (build_knowledge_base) read the primary.
+    read_url = settings.database.async_read_url()
+    read_engine = None if read_url is None else create_engine(read_url, role="read", database=settings.database)
+    reads = None if read_engine is None else create_sessionmaker(read_engine)
+    knowledge = _knowledge_base(settings, sessionmaker, reads)
     tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
     try:
         agent = AgentService(
@@ -70,7 +85,9 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
     except BaseException:
         tracing.shutdown()
         raise
-    return Services(sessionmaker=sessionmaker, knowledge=knowledge, tracing=tracing, agent=agent)
+    return Services(
+        sessionmaker=sessionmaker, knowledge=knowledge, tracing=tracing, agent=agent, read_engine=read_engine
+    )
 
 
 def build_sources(settings: Settings, knowledge: KnowledgeBase) -> Sources:

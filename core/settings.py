@@ -40,16 +40,19 @@ class AppSettings(BaseModel):
 class DatabaseSettings(BaseModel):
     url: SecretStr | None = None
     """PostgreSQL URL; unset means the embedded server under ``APP_DATA_DIR/pg``."""
+    read_url: SecretStr | None = None
+    """A read replica of ``url``: the searches behind answers go there (everything else, writes included, to
+    ``url``). Unset: everything goes to ``url``."""
     pool_size: int = Field(default=5, ge=1, le=100)
     connect_timeout: float = Field(default=5.0, gt=0, le=120)
     echo: bool = False
 
-    @field_validator("url", mode="before")
+    @field_validator("url", "read_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("url")
+    @field_validator("url", "read_url")
     @classmethod
     def _must_be_postgres(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
@@ -67,11 +70,23 @@ class DatabaseSettings(BaseModel):
             raise ValueError("names no database; add one after the host, e.g. postgresql://…@host:5432/threadwise")
         return value
 
+    @model_validator(mode="after")
+    def _replica_needs_a_primary(self) -> Self:
+        if self.read_url is not None and self.url is None:
+            raise ValueError("DATABASE_READ_URL is set without DATABASE_URL: a replica needs the server it copies")
+        return self
+
     def async_url(self) -> URL | None:
         """The configured URL with the asyncpg driver, or None for the embedded server."""
-        if self.url is None:
-            return None
-        return make_url(self.url.get_secret_value()).set(drivername="postgresql+asyncpg")
+        return _asyncpg(self.url)
+
+    def async_read_url(self) -> URL | None:
+        """The read replica's URL with the asyncpg driver, or None when searches read the primary."""
+        return _asyncpg(self.read_url)
+
+
+def _asyncpg(url: SecretStr | None) -> URL | None:
+    return None if url is None else make_url(url.get_secret_value()).set(drivername="postgresql+asyncpg")
 
 
 class LogSettings(BaseModel):

@@ -55,8 +55,12 @@ class KnowledgeBase:
         embedder: Embedder,
         settings: KnowledgeSettings,
         collection_cache: CollectionCache | None = None,
+        read_sessionmaker: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
+        """``read_sessionmaker``: on a read replica, for the searches (and what they read alongside: the next
+        passage, the thresholds, the coverage of a question's words); everything else uses ``sessionmaker``."""
         self.sessionmaker = sessionmaker
+        self.reads = read_sessionmaker or sessionmaker
         self.embedder = embedder
         self.settings = settings
         self._queries: Batcher[str, npt.NDArray[np.float32]] = Batcher(self._embed_queries, max_size=QUERY_BATCH)
@@ -190,7 +194,7 @@ class KnowledgeBase:
         # Reads only: without a SET LOCAL to keep, each statement may commit on its own (no BEGIN, no COMMIT).
         scope = session_scope if needs_transaction(mode, params or SearchParams()) else statement_scope
         try:
-            async with scope(self.sessionmaker) as session:
+            async with scope(self.reads) as session:
                 found = await self._visible(session, tenant, collections, audiences)
                 if mode != "keyword" and found:
                     for collection in found:
@@ -223,7 +227,7 @@ class KnowledgeBase:
     async def next_passage(self, chunk_id: int) -> str | None:
         """The text of the chunk that follows ``chunk_id`` in its document, if any: where a block introduced at
         the end of one chunk begins."""
-        async with statement_scope(self.sessionmaker) as session:
+        async with statement_scope(self.reads) as session:
             return await next_chunk_content(session, chunk_id)
 
     async def thresholds(
@@ -236,7 +240,7 @@ class KnowledgeBase:
     ) -> dict[str, float]:
         """The calibrated abstention thresholds of the tenant's searched collections for ``mode``, by name;
         collections without one are left out. Read from the collections a search just looked up (cached)."""
-        async with statement_scope(self.sessionmaker) as session:
+        async with statement_scope(self.reads) as session:
             found = await self._visible(session, tenant, collections, audiences)
         return {c.name: value for c in found if (value := stored_threshold(c, mode)) is not None}
 
@@ -254,7 +258,7 @@ class KnowledgeBase:
         audiences: AbstractSet[str] = frozenset(),
     ) -> list[str]:
         """The ``words`` that none of the tenant's searched collections uses (``knowledge.coverage``)."""
-        async with statement_scope(self.sessionmaker) as session:
+        async with statement_scope(self.reads) as session:
             found = await self._visible(session, tenant, collections, audiences)
             return await unknown_words(session, collection_ids=[c.id for c in found], words=words)
 

@@ -185,3 +185,15 @@ def test_discord_shards_are_a_comma_separated_subset(monkeypatch: pytest.MonkeyP
 def test_discord_shard_ids_must_fit_the_count(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str) -> None:
     problems = problems_for(monkeypatch, **env)
     assert len(problems) == 1 and named in problems[0]
+
+
+def test_a_read_replica_needs_a_postgres_url_and_a_primary(monkeypatch: pytest.MonkeyPatch) -> None:
+    primary = "postgresql://u:p@db:5432/threadwise"
+    database = load_settings(database={"url": primary, "read_url": "postgresql://u:p@replica:5432/threadwise"}).database
+    read_url = database.async_read_url()
+    assert read_url is not None and (read_url.drivername, read_url.host) == ("postgresql+asyncpg", "replica")
+    assert load_settings(database={"url": primary}).database.async_read_url() is None
+    (alone,) = problems_for(monkeypatch, DATABASE_READ_URL="postgresql://u:p@replica:5432/threadwise")
+    assert "DATABASE_READ_URL is set without DATABASE_URL" in alone
+    (mysql,) = problems_for(monkeypatch, DATABASE_URL=primary, DATABASE_READ_URL="mysql://u:p@replica/threadwise")
+    assert "DATABASE_READ_URL" in mysql and "Threadwise needs PostgreSQL" in mysql
