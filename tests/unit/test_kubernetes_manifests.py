@@ -4,12 +4,14 @@ has, and the pods as docs/kubernetes.md describes them. ``make lint`` runs check
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import kubernetes_validate
 import pytest
 
 from bot.queue import QUEUE_DEPTH_SQL
+from core.settings import load_settings
 from tests.deploy_manifests import ROOT, documents, keda_trigger_query, rendered, resources
 
 KUBERNETES_VERSION = "1.30.0"
@@ -43,12 +45,35 @@ def test_each_overlay_builds_into_valid_resources_that_refer_to_each_other(overl
             (container,) = resource["spec"]["template"]["spec"]["containers"]
             assert {"configMapRef": {"name": config["metadata"]["name"]}} in container["envFrom"]
             assert container["image"] == "registry.example.com/threadwise:0.1.0"
+    replicas = {r["metadata"]["name"]: r["spec"].get("replicas") for r in built if r["kind"] in WORKLOADS}
+    # One Discord shard per replica: the pods' index is their shard.
+    assert config["data"]["DISCORD_SHARD_COUNT"] == str(replicas["threadwise-discord"])
     if overlay == "production":
-        assert kinds.count("ScaledObject") == 1 and config["data"]["DISCORD_SHARD_COUNT"] == "2"
-        replicas = {r["metadata"]["name"]: r["spec"].get("replicas") for r in built if r["kind"] in WORKLOADS}
-        assert replicas["threadwise-discord"] == 2 and replicas["threadwise-web"] == 2
+        assert kinds.count("ScaledObject") == 1 and replicas["threadwise-web"] == 2
+        assert replicas["threadwise-worker"] is None  # the autoscaler's alone: an apply must not reset it
     else:
-        assert "ScaledObject" not in kinds and "DISCORD_SHARD_COUNT" not in config["data"]
+        assert "ScaledObject" not in kinds and replicas["threadwise-worker"] == 1
+
+
+@pytest.mark.parametrize("overlay", ["small", "production"])
+def test_every_pod_starts_with_the_settings_its_overlay_gives_it(overlay: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threadwise's own settings check, on each pod's environment as Kubernetes would fill it (the Secret's
+    values stood in for, the pod's index 0 where a pod reads it)."""
+    built = rendered(overlay)
+    (config,) = [resource for resource in built if resource["kind"] == "ConfigMap"]
+    for resource in built:
+        if resource["kind"] not in WORKLOADS:
+            continue
+        (container,) = resource["spec"]["template"]["spec"]["containers"]
+        environment = dict(config["data"]) | {
+            "DATABASE_URL": "postgresql://threadwise:secret@db:5432/threadwise",
+            "ADMIN_TOKEN": secrets.token_hex(32),
+        }
+        environment |= {variable["name"]: "0" for variable in container.get("env", [])}  # the pod index
+        with monkeypatch.context() as patched:
+            for name, value in environment.items():
+                patched.setenv(name, value)
+            load_settings()  # raises ConfigurationError, naming the variables, when they do not fit
 
 
 def test_a_misspelt_field_fails_the_check() -> None:
@@ -71,10 +96,6 @@ def test_the_kustomizations_name_files_that_exist_and_workloads_the_base_has() -
             assert (kustomization.parent / entry).exists(), f"{kustomization}: {entry} is missing"
         for replicas in spec.get("replicas", []):
             assert replicas["name"] in workload_names, f"{kustomization}: no workload {replicas['name']}"
-    production = documents(ROOT / "overlays" / "production" / "kustomization.yaml")[0]
-    shards = {replicas["name"]: replicas["count"] for replicas in production["replicas"]}["threadwise-discord"]
-    (config,) = production["configMapGenerator"]
-    assert f"DISCORD_SHARD_COUNT={shards}" in config["literals"]  # one shard per replica
 
 
 def _pod_specs() -> list[tuple[str, dict[str, Any]]]:
