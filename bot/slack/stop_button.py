@@ -10,12 +10,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement, SectionBlock
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+
+from bot.slack.formatting import SECTION_LIMIT, split_text
 
 STOP_ACTION = "stop_answer"
 """The button's ``action_id``: what the listener is registered for."""
-SECTION_LIMIT = 3000
-"""Slack's limit on a section block's text: a longer partial answer is shown without the button."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,18 +26,20 @@ class StopRequest:
     asker: str
 
 
-def with_stop_button(text: str, *, event_id: str, asker: str) -> list[dict[str, Any]] | None:
-    """The blocks of a partial answer ``text`` (mrkdwn) with the Stop button under it; None when the text is too
-    long for a block (the message is then shown as text alone). Built with slack_sdk's models, which check Slack's
-    limits (a value's 2,000 characters)."""
-    if len(text) > SECTION_LIMIT:
-        return None
+def with_stop_button(text: str, *, event_id: str, asker: str) -> list[dict[str, Any]]:
+    """The blocks of a partial answer ``text`` (mrkdwn) with the Stop button under it: the text in sections of at
+    most Slack's 3,000 characters each, shown as written (``verbatim``, as the finished answer is). The value is
+    built with slack_sdk's models, which check Slack's limits (a value's 2,000 characters)."""
     button = ButtonElement(
         text="Stop",
         action_id=STOP_ACTION,
         value=json.dumps({"event": event_id, "asker": asker}, separators=(",", ":")),
     )
-    return [SectionBlock(text={"type": "mrkdwn", "text": text}).to_dict(), ActionsBlock(elements=[button]).to_dict()]
+    sections = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": part, "verbatim": True}}
+        for part in split_text(text, SECTION_LIMIT)
+    ]
+    return [*sections, ActionsBlock(elements=[button]).to_dict()]
 
 
 def stop_request(value: object) -> StopRequest | None:

@@ -157,7 +157,8 @@ class FakeSlack:
         raise AssertionError(f"expected {count} call(s) to {' or '.join(methods)}, got {got}: {self.calls}")
 
     def _message(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
-        """Post a message or edit one posted before (``message_not_found`` for any other ts, as Slack says)."""
+        """Post a message or edit one posted before (``message_not_found`` for any other ts, as Slack says). An edit
+        without ``blocks`` keeps the message's blocks, as Slack documents (an empty list removes them)."""
         with self._lock:
             if method == "chat.update":
                 ts = str(args.get("ts"))
@@ -167,7 +168,9 @@ class FakeSlack:
             else:
                 ts = self.next_ts()
                 message = self.messages[ts] = {"channel": args.get("channel"), "thread_ts": args.get("thread_ts")}
-            message.update(ts=ts, text=args.get("text"), blocks=args.get("blocks"))
+            message.update(ts=ts, text=args.get("text"))
+            if method == "chat.postMessage" or "blocks" in args:  # chat.update without blocks keeps them, as Slack does
+                message["blocks"] = args.get("blocks")
             if args.get("metadata"):
                 message["metadata"] = args["metadata"]
         return 200, {}, {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"text": args.get("text")}}

@@ -86,25 +86,23 @@ async def test_the_asker_stops_an_answer_being_written_and_keeps_what_was_writte
             assert (await post_click(client, click_stop(team, shown, user="U0BOB"))).status_code == 200
             (refused,) = await asyncio.to_thread(slack.wait_for, "chat.postEphemeral")
             assert (refused.args["user"], refused.args["text"]) == ("U0BOB", ONLY_THE_ASKER)
-            clicked = time.monotonic()
             assert (await post_click(client, click_stop(team, shown, user="U0ALICE"))).status_code == 200
             await until(lambda: stop_button(slack.thread(channel, thread_ts)[0]) is None, "the stopped answer", 30)
-            stopped_after = time.monotonic() - clicked
             await asyncio.sleep(0.5)  # a later edit or a second message would show up now
     (answer,) = slack.thread(channel, thread_ts)
     assert answer["ts"] == shown["ts"]  # the message that showed the answer holds what was written of it
     assert answer["text"].endswith("_Stopped before the end._")
     assert answer["text"].startswith("Open the admin") and "The end." not in answer["text"]
-    assert stopped_after < 5, stopped_after  # the next update (0.2 s here), not the answer's end (about 12 s)
     await until(lambda: llm.cut_short == 1, "the model's stream closed", 5)
     assert len(llm.chat_requests) == 1
 
 
 def test_a_stop_value_is_read_only_as_written() -> None:
     blocks = with_stop_button("partial", event_id="Ev1", asker="U1")
-    assert blocks is not None
     written = blocks[1]["elements"][0]["value"]
     assert stop_request(written) is not None and stop_request(written).asker == "U1"  # type: ignore[union-attr]
     for junk in (None, 7, "", "not json", "[1]", '{"event": "Ev1"}', '{"event": 1, "asker": "U1"}', "x" * 2001):
         assert stop_request(junk) is None
-    assert with_stop_button("x" * 3001, event_id="Ev1", asker="U1") is None
+    long = with_stop_button("word " * 1000, event_id="Ev1", asker="U1")  # 5,000 characters: two sections
+    assert [block["type"] for block in long] == ["section", "section", "actions"]
+    assert all(len(block["text"]["text"]) <= 3000 for block in long[:2])
