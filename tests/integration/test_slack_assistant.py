@@ -93,3 +93,18 @@ async def test_an_assistant_thread_greets_offers_the_channels_questions_and_stre
     assert answer["ts"] == start.response["ts"] and answer["text"] == ANSWER
     assert "context_actions" in [block["type"] for block in answer["blocks"]]  # the 👍/👎 buttons
     assert slack.calls_to("reactions.add") and all(c.args.get("channel") != DM for c in slack.calls_to("reactions.add"))
+
+
+async def test_a_dms_own_thread_is_answered_as_any_dm_without_the_assistants_status(
+    database_url_text: str, slack: FakeSlack, team: str
+) -> None:
+    thread_ts = f"{time.time():.6f}"  # a thread in the DM that no assistant thread started (no greeting, no context)
+    envelope = message_in_thread(team, thread_ts, QUESTION)
+    async with slack_app(database_url_text, slack) as client:
+        await post_event(client, envelope)
+        await until(partial(answered_in, slack, DM, thread_ts), "the answer", 30)
+    (answer,) = slack.thread(DM, thread_ts)
+    assert "press Rotate" in answer["text"]
+    reacted = [call.args for call in slack.calls_to("reactions.add") if call.args.get("channel") == DM]
+    assert reacted == [{"channel": DM, "name": "eyes", "timestamp": envelope["event"]["ts"]}]
+    assert slack.calls_to("assistant.threads.setStatus", "assistant.threads.setTitle") == []

@@ -43,18 +43,24 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def on_user_message(
         payload: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, get_thread_context: AsyncGetThreadContext
     ) -> None:
+        if payload.get("subtype"):  # a file shared, say: not a question (as in any DM)
+            return
         if await take_comment_reply(deps, body, payload, client):
             return
         tenant = deps.tenant_of(body)
+        # Bolt hands this listener every threaded DM message. A thread with no context stored with our greeting is a
+        # DM's own thread (or the app has no assistant container): answered as any DM, with the 👀.
         context: AssistantThreadContext | None = await get_thread_context()
-        viewing = context.channel_id if context is not None else None
         collections = None
-        if viewing:
-            collections = (await deps.channels.get(tenant=tenant, platform="slack", channel=viewing)).collections
-        delivery = {"assistant": "1"}
-        channel, thread = payload["channel"], payload["thread_ts"]
-        if await deps.threads.get(tenant=tenant, platform="slack", channel=channel, thread=thread) is None:
-            delivery["title"] = question_text(payload.get("text", ""))[:TITLE_CHARS]
+        delivery: dict[str, str] = {}
+        if context is not None:
+            collections = (
+                await deps.channels.get(tenant=tenant, platform="slack", channel=context.channel_id)
+            ).collections
+            delivery["assistant"] = "1"
+            channel, thread = payload["channel"], payload["thread_ts"]
+            if await deps.threads.get(tenant=tenant, platform="slack", channel=channel, thread=thread) is None:
+                delivery["title"] = question_text(payload.get("text", ""))[:TITLE_CHARS]
         chat_event = to_chat_event(
             body, payload, tenant=tenant, direct=True, collections=collections, delivery=delivery
         )
