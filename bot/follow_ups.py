@@ -36,9 +36,9 @@ ok okay k kk got will works worked helps helped helpful sounds good makes sense 
 appreciated appreciate
 """
 _ACKNOWLEDGEMENTS = frozenset(_ACKNOWLEDGEMENT_WORDS.split())
-_FILLERS = frozenset(["you", "so", "much", "very", "many", "lot", "a", "that", "this", "it", "do", "all"])
-"""Words a thank-you may have beside its words of thanks ("thank you so much", "got it", "will do") that are no
-thank-you alone ("do it", "do that")."""
+_FILLERS = frozenset(["you", "so", "much", "very", "many", "lot", "a", "that", "this", "it", "all"])
+"""Words a thank-you may have beside its words of thanks ("thank you so much", "got it") that are no thank-you
+alone. "do" counts only after "will" ("will do"): elsewhere it asks for something ("ok, do it")."""
 _MOST_ACKNOWLEDGEMENT_WORDS = 8
 
 
@@ -56,6 +56,7 @@ def is_thanks(text: str) -> bool:
     if "?" in text:
         return False
     words = _WORDS.findall(_EMOJI_CODE.sub(" ", text.lower()))
+    words = [word for index, word in enumerate(words) if not (word == "do" and index and words[index - 1] == "will")]
     return (
         len(words) <= _MOST_ACKNOWLEDGEMENT_WORDS
         and all(word in _ACKNOWLEDGEMENTS or word in _FILLERS for word in words)

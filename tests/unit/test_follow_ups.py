@@ -38,6 +38,8 @@ def test_acknowledgements_are_thanks(text: str) -> None:
         "thanks but it fails with error 42",
         "great thanks thanks thanks thanks thanks thanks thanks thanks",  # nine words: more than a thank-you
         "do it",  # a request, in words a thank-you may also have
+        "ok do it",
+        "yes, do that",
     ],
 )
 def test_questions_and_long_messages_are_not_thanks(text: str) -> None:
