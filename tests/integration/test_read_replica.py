@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from agent.schemas import AnswerRequest, ConversationKey
@@ -63,6 +64,12 @@ async def test_answers_search_the_replica_and_writes_go_to_the_primary(
             assert caught_up.outcome == "answered" and "press Rotate" in caught_up.text
         finally:
             await services.aclose()
+        # Every write went to the primary: the answers' conversation is not on the replica.
+        async with replica.connect() as connection:
+            assert await connection.scalar(text("SELECT count(*) FROM conversations")) == 0
+        async with primary.connect() as connection:
+            stored = "SELECT count(*) FROM conversations WHERE tenant = :tenant"
+            assert await connection.scalar(text(stored), {"tenant": TENANT}) == 1
         # Doctor checks the replica as it checks the primary.
         replica_checks = [check for check in await run_checks(settings) if check.name.startswith("replica ")]
         assert [(check.name, check.ok) for check in replica_checks] == [
