@@ -10,15 +10,13 @@ from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, SecretStr
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.discord.history_api import reads_message_content
 from bot.first_run import FirstRunHelp
-from bot.models import SlackInstallation
 from bot.open_access import open_listener_problem
-from bot.slack.installations import TokenSeal
+from bot.slack.installations import open_installations
 from core.db import create_engine, create_sessionmaker, resolve_database_url, session_scope
 from core.embedded_postgres import EmbeddedPostgresError
 from core.health import Check, database_checks
@@ -165,24 +163,21 @@ async def _slack(settings: Settings, http: httpx.AsyncClient, engine: AsyncEngin
 async def _slack_installs(settings: Settings, engine: AsyncEngine | None) -> Check:
     """Many workspaces (OAuth installs): how many installed, and whether ``SLACK_TOKENS_SECRET_KEY`` opens their
     tokens (a changed key leaves them unusable until each workspace installs again)."""
-    if engine is None or settings.slack.tokens_secret_key is None:
+    if engine is None:
         return Check(
             "slack", False, "many workspaces (OAuth installs), but their installs cannot be read: see database"
         )
-    async with session_scope(create_sessionmaker(engine)) as session:
-        sealed = list(await session.scalars(select(SlackInstallation.bot_token_sealed)))
-    seal = TokenSeal(settings.slack.tokens_secret_key)
-    unopened = sum(1 for token in sealed if not seal.can_open(token))
+    installed, unopened = await open_installations(settings.slack, create_sessionmaker(engine)).count()
     if unopened:
         return Check(
             "slack",
             False,
-            f"{unopened} of {len(sealed)} workspace installs were sealed with another SLACK_TOKENS_SECRET_KEY: restore "
+            f"{unopened} of {installed} workspace installs were sealed with another SLACK_TOKENS_SECRET_KEY: restore "
             "the key, or have those workspaces install Threadwise again",
         )
-    if not sealed:
+    if not installed:
         return Check("slack", True, "many workspaces (OAuth installs): none installed yet; open /slack/install")
-    return Check("slack", True, f"many workspaces (OAuth installs): {len(sealed)} installed")
+    return Check("slack", True, f"many workspaces (OAuth installs): {installed} installed")
 
 
 async def _workspace_documents(engine: AsyncEngine, team_id: str) -> Check:

@@ -18,9 +18,9 @@ def history_kinds(settings: Settings, sessionmaker: async_sessionmaker[AsyncSess
     kinds: list[ConnectorKind] = []
     if settings.slack.enabled:
         from bot.slack.history import slack_history_kind
-        from bot.slack.workspace_tokens import workspace_tokens
+        from bot.slack.installations import open_installations
 
-        tokens = workspace_tokens(settings.slack, sessionmaker) if settings.slack.oauth else None
+        tokens = open_installations(settings.slack, sessionmaker).bot_token if settings.slack.oauth else None
         kinds.append(slack_history_kind(settings.slack, tokens=tokens))
     if settings.discord.enabled:  # imported only then: discord.py is not a small import
         from bot.discord.history import discord_history_kind

@@ -107,6 +107,15 @@ def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return split_fenced(text, limit)
 
 
+def section_blocks(mrkdwn: str) -> list[dict[str, Any]]:
+    """``mrkdwn`` as section blocks of at most ``SECTION_LIMIT`` characters each, shown as written (``verbatim``:
+    Slack turns no names or addresses in it into links)."""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": part, "verbatim": True}}
+        for part in split_text(mrkdwn, SECTION_LIMIT)
+    ]
+
+
 def source_line(source: Source) -> str:
     where = source.url or source.source_uri  # the published page when known, else where it was ingested from
     if plain_url(where):
@@ -124,10 +133,7 @@ def answer_messages(reply: AnswerReply, *, preface: str | None = None) -> list[t
     pieces = split_text(f"{preface}\n\n{text}" if preface else text)
     messages = []
     for index, piece in enumerate(pieces):
-        blocks: list[dict[str, Any]] = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": part, "verbatim": True}}
-            for part in split_text(piece, SECTION_LIMIT)
-        ]
+        blocks = section_blocks(piece)
         if index == len(pieces) - 1 and reply.sources:
             lines = [source_line(s) for s in reply.sources[:10]]
             blocks.append(

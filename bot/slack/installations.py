@@ -26,7 +26,7 @@ from slack_bolt.error import BoltError
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.models import SlackInstallation, SlackOAuthState
 from core.db import session_scope
 from core.logging import get_logger
+from core.settings import SlackSettings
 from core.ttl_cache import TtlCache
 
 log = get_logger(__name__)
@@ -79,6 +80,14 @@ def installation_key(enterprise_id: str | None, team_id: str | None, is_enterpri
 
 def _expires_at(epoch: int | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def open_installations(slack: SlackSettings, sessionmaker: async_sessionmaker[AsyncSession]) -> InstallationStore:
+    """The installs of a deployment that serves many workspaces (``slack.oauth``), their tokens opened with
+    ``SLACK_TOKENS_SECRET_KEY``."""
+    if slack.tokens_secret_key is None:  # the settings refuse OAuth without it; this keeps the type checker sure
+        raise ValueError("SLACK_TOKENS_SECRET_KEY is not set")
+    return InstallationStore(sessionmaker, TokenSeal(slack.tokens_secret_key))
 
 
 class InstallationStore(AsyncInstallationStore):
@@ -181,6 +190,13 @@ class InstallationStore(AsyncInstallationStore):
             enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=enterprise_id is not None
         )
         return None if bot is None else bot.bot_token
+
+    async def count(self) -> tuple[int, int]:
+        """How many installs there are, and how many of their tokens this key cannot open (sealed with another
+        ``SLACK_TOKENS_SECRET_KEY``): for ``threadwise doctor``."""
+        async with session_scope(self.sessionmaker) as session:
+            sealed = list(await session.scalars(select(SlackInstallation.bot_token_sealed)))
+        return len(sealed), sum(1 for token in sealed if not self._seal.can_open(token))
 
     async def async_find_installation(
         self,

@@ -12,7 +12,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
-from bot.slack.formatting import SECTION_LIMIT, split_text
+from bot.slack.formatting import section_blocks
 
 STOP_ACTION = "stop_answer"
 """The button's ``action_id``: what the listener is registered for."""
@@ -35,11 +35,7 @@ def with_stop_button(text: str, *, event_id: str, asker: str) -> list[dict[str, 
         action_id=STOP_ACTION,
         value=json.dumps({"event": event_id, "asker": asker}, separators=(",", ":")),
     )
-    sections = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": part, "verbatim": True}}
-        for part in split_text(text, SECTION_LIMIT)
-    ]
-    return [*sections, ActionsBlock(elements=[button]).to_dict()]
+    return [*section_blocks(text), ActionsBlock(elements=[button]).to_dict()]
 
 
 def stop_request(value: object) -> StopRequest | None:

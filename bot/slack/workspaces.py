@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.slack.client import open_web_client
-from bot.slack.installations import InstallationStore, TokenSeal
+from bot.slack.installations import InstallationStore, open_installations
 from core.settings import SlackSettings
 
 
@@ -78,6 +78,4 @@ async def open_workspaces(
     client = await open_web_client(stack, settings)
     if not settings.oauth:
         return SlackWorkspaces(client)
-    if settings.tokens_secret_key is None:  # the settings refuse OAuth without it; this keeps the type checker sure
-        raise ValueError("SLACK_TOKENS_SECRET_KEY is not set")
-    return SlackWorkspaces(client, InstallationStore(sessionmaker, TokenSeal(settings.tokens_secret_key)))
+    return SlackWorkspaces(client, open_installations(settings, sessionmaker))
