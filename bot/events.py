@@ -75,6 +75,10 @@ class Deliverer(Protocol):
         """Continue in the message an earlier run of this job posted (it crashed): the updates and the answer
         edit it; a new one is posted only when it is gone."""
 
+    def offers_stop(self, event: ChatEvent) -> bool:
+        """Whether the answer being shown has a Stop button under it: only then does the worker read, at each
+        update, whether someone pressed it."""
+
     async def update(self, event: ChatEvent, partial_text: str) -> str | None:
         """Show the answer as it is written (at most about once a second). Returns the id of the message when this
         call posted it, for the worker to store before going on (a crash then leaves no second answer)."""

@@ -441,7 +441,7 @@ class Worker:
                 # From the end of this update: one slowed by the platform (a 429 waited out) is not followed at once
                 # by the next.
                 last_update = time.monotonic()
-                if await self._stop_requested(event):
+                if deliverer.offers_stop(event) and await self._stop_requested(event):
                     log.info("answer stopped by the person who asked", shown_chars=len(text))
                     return _stopped(event, text, started)
         if reply is None:  # stream() always ends with the final reply
@@ -449,7 +449,7 @@ class Worker:
         return reply
 
     async def _stop_requested(self, event: ChatEvent) -> bool:
-        # Read at each update of a partial answer (about once a second), which is when a Stop button is shown.
+        # Read at each update of a partial answer shown with a Stop button (about once a second).
         try:
             return await self.queue.stop_requested(event)
         except Exception as error:  # the answer goes on: stopping is a courtesy, answering is the job

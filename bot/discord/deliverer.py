@@ -31,6 +31,9 @@ class DiscordDeliverer:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
+    def offers_stop(self, event: ChatEvent) -> bool:
+        return False  # no Stop button on Discord
+
     async def working(self, event: ChatEvent) -> None:
         """A 👀 on the question (a deferred ``/ask`` already shows that the bot is thinking)."""
         if event.delivery.get("kind") != "reply":

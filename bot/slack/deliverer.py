@@ -138,6 +138,10 @@ class SlackDeliverer:
         if self.native_streaming:
             self._resumed.add(event.event_id)
 
+    def offers_stop(self, event: ChatEvent) -> bool:
+        """An edited message has the Stop button (a native stream takes no buttons until it ends)."""
+        return event.event_id in self._placeholders
+
     async def update(self, event: ChatEvent, partial_text: str) -> str | None:
         """Returns the ts of the message when this call posted it (a stream's or a placeholder's)."""
         await self._stop_resumed(event)

@@ -28,14 +28,17 @@ class SlackWorkspaceDeliverer:
         self._by_workspace: dict[tuple[str, str | None], SlackDeliverer] = {}
         self._resumed: dict[str, str] = {}  # event id → the message an earlier run began the answer in
 
+    def offers_stop(self, event: ChatEvent) -> bool:
+        deliverer = self._by_workspace.get(_workspace(event))
+        return deliverer is not None and deliverer.offers_stop(event)
+
     async def _deliverer(self, event: ChatEvent) -> SlackDeliverer:
-        team = event.delivery.get("team_id") or event.tenant  # jobs queued before the team was carried
-        enterprise = event.delivery.get("enterprise_id")
+        key = _workspace(event)
+        team, enterprise = key
         # The install's token, read at each call: an uninstalled workspace's answer ends here.
         token = await self.workspaces.token_for(team, enterprise_id=enterprise)
         if token is None:
             raise RecipientGone(f"Threadwise is not installed in Slack workspace {team} any more")
-        key = (team, enterprise)
         deliverer = self._by_workspace.get(key)
         if deliverer is None or deliverer.client.token != token:  # first answer there, or reinstalled
             if len(self._by_workspace) >= MOST_WORKSPACES_KEPT:
@@ -70,6 +73,12 @@ class SlackWorkspaceDeliverer:
         except SlackApiError as error:
             _raise_if_gone(error)
             raise
+
+
+def _workspace(event: ChatEvent) -> tuple[str, str | None]:
+    """The event's workspace (team) and, for an org-wide install, its organisation."""
+    team = event.delivery.get("team_id") or event.tenant  # jobs queued before the team was carried
+    return team, event.delivery.get("enterprise_id")
 
 
 def _raise_if_gone(error: SlackApiError) -> None:

@@ -266,8 +266,10 @@ async def test_a_stream_slack_ended_before_the_answer_is_edited_to_the_end(slack
     assert ts is not None
     slack.expire_stream(ts)  # Slack closes streams after some minutes
 
+    assert not writer.offers_stop(event())  # a stream shows no buttons: the worker reads no Stop mark for it
     assert await writer.update(event(), "Open the admin console") is None
     assert slack.messages[ts]["text"] == "Open the admin console …"  # the placeholder path took over
+    assert writer.offers_stop(event())  # the edited message has the Stop button
     assert await writer.deliver(event(), REPLY) == ts
 
     (shown,) = slack.thread(CHANNEL, THREAD)

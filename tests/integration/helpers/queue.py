@@ -39,6 +39,9 @@ class RecordingDeliverer:
     async def working(self, event: ChatEvent) -> None:
         self.working_on.append(event.event_id)
 
+    def offers_stop(self, event: ChatEvent) -> bool:
+        return False
+
     def resume(self, event: ChatEvent, placeholder_id: str) -> None:
         self.resumed.append(placeholder_id)
 
