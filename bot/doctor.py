@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.discord.history_api import reads_message_content
 from bot.first_run import FirstRunHelp
+from bot.notifications_check import notifications_check
 from bot.open_access import open_listener_problem
 from bot.slack.installations import open_installations
 from core.db import create_engine, create_sessionmaker, resolve_database_url, session_scope
@@ -76,6 +77,8 @@ async def _database(settings: Settings) -> AsyncIterator[tuple[list[Check], Asyn
         database_ok = all(check.ok for check in checks)  # reachable and migrated
         if database_ok:
             checks.append(await sources_check(engine))
+            if (notifications := await notifications_check(settings, url, engine)) is not None:
+                checks.append(notifications)
         checks.extend(await _replica_checks(settings))
         yield checks, engine if database_ok else None
     finally:

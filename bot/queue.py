@@ -25,6 +25,7 @@ from agent.memory import link_answer_sql
 from agent.schemas import AnswerReply
 from bot.events import ChatEvent
 from bot.follow_ups import FOLLOW_UP_WINDOW
+from bot.queue_driver import ListenApartDriver
 from core.batching import Batcher
 from core.logging import get_logger
 from core.settings import DatabaseSettings
@@ -163,9 +164,13 @@ class Pruned(NamedTuple):
 class JobQueue:
     """Enqueue questions, report the backlog, and keep each event's progress; over an asyncpg pool."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, *, listen_pool: Any | None = None, listens: bool = True) -> None:
         self.pool: Any = pool
         """The ``asyncpg.Pool`` (asyncpg ships no type information)."""
+        self.listen_pool: Any | None = listen_pool
+        """Direct connections to PostgreSQL for LISTEN when ``pool`` goes through a transaction pooler."""
+        self.listens = listens or listen_pool is not None
+        """Whether workers hear of new questions at once (LISTEN); False: they poll (``QUEUE_POLL_INTERVAL``)."""
         self.db_settings = pgqueuer_settings()
         self._accepting: Batcher[ChatEvent, bool] = Batcher(self.enqueue_many, max_size=ACCEPT_BATCH)
 
@@ -173,6 +178,7 @@ class JobQueue:
     async def connect(cls, url: URL, *, role: str = "queue", database: DatabaseSettings | None = None) -> Self:
         """A queue with its own pool on ``url`` (a SQLAlchemy URL as ``core.db.resolve_database_url`` gives)."""
         database = database or DatabaseSettings()
+        application = {"application_name": f"threadwise-{role}"}
         pool = await asyncpg.create_pool(
             asyncpg_dsn(url),
             # A worker holds one connection for LISTEN; its queries need at least one more. Listeners enqueue
@@ -180,13 +186,28 @@ class JobQueue:
             min_size=1,
             max_size=max(database.pool_size * 2, 3),
             timeout=database.connect_timeout,
-            server_settings={"application_name": f"threadwise-{role}"},
+            server_settings=application,
             reset=_release_as_is,
+            # Behind a transaction pooler, unnamed statements only (see core.db._without_statement_caches).
+            statement_cache_size=0 if database.pooled_per_transaction else 100,
         )
-        return cls(pool)
+        listen_url = database.listen_url_for(url)
+        listen_pool = None
+        if listen_url is not None and database.listen_url is not None:
+            # Opened when a worker first LISTENs: web replicas only enqueue and never use it.
+            listen_pool = await asyncpg.create_pool(
+                asyncpg_dsn(listen_url),
+                min_size=0,
+                max_size=2,
+                timeout=database.connect_timeout,
+                server_settings=application,
+            )
+        return cls(pool, listen_pool=listen_pool, listens=listen_url is not None)
 
     async def close(self) -> None:
         await self.pool.close()
+        if self.listen_pool is not None:
+            await self.listen_pool.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -201,8 +222,11 @@ class JobQueue:
         needs a new one.
         """
         settings = self.db_settings
+        if driver is None:
+            apart = self.listen_pool is not None or not self.listens
+            driver = ListenApartDriver(self.pool, self.listen_pool) if apart else AsyncpgPoolDriver(self.pool)
         return Queries(
-            driver or AsyncpgPoolDriver(self.pool),
+            driver,
             qbe=QueryBuilderEnvironment(settings),
             qbq=QueryQueueBuilder(settings),
             qbs=QuerySchedulerBuilder(settings),

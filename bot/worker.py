@@ -250,14 +250,23 @@ class Worker:
                     log.warning("could not check the job listener", exc_info=error)
 
         stalled_after = self.settings.stalled_after_seconds
+        # New jobs wake the worker at once (NOTIFY); polling finds jobs whose worker died. A worker that cannot
+        # LISTEN (behind a transaction pooler with no direct connection) polls for new jobs too.
+        poll_every = min(30.0, max(0.5, stalled_after / 2))
+        if not self.queue.listens:
+            poll_every = min(poll_every, self.settings.poll_interval)
         helpers = [asyncio.create_task(stop_when_asked())]
-        if mode is QueueExecutionMode.continuous:
+        if mode is QueueExecutionMode.continuous and self.queue.listens:
             helpers.append(asyncio.create_task(watch_listener()))
-        log.info("worker started", mode=mode.value, concurrency=self.settings.concurrency)
+        log.info(
+            "worker started",
+            mode=mode.value,
+            concurrency=self.settings.concurrency,
+            new_jobs="notified" if self.queue.listens else f"polled every {poll_every:g} s",
+        )
         try:
             await manager.run(
-                # New jobs wake the worker at once (NOTIFY); polling finds jobs whose worker died.
-                dequeue_timeout=timedelta(seconds=min(30.0, max(0.5, stalled_after / 2))),
+                dequeue_timeout=timedelta(seconds=poll_every),
                 batch_size=self.settings.concurrency,
                 # The answers in progress and as many in reserve (pgqueuer's minimum for this batch size).
                 max_concurrent_tasks=2 * self.settings.concurrency,

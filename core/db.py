@@ -6,6 +6,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from typing import Any
 
 from pgvector.asyncpg import register_vector
@@ -59,6 +60,12 @@ def create_engine(
 ) -> AsyncEngine:
     """An asyncpg engine whose connections name their role in ``pg_stat_activity``."""
     database = database or DatabaseSettings()
+    connect_args: dict[str, Any] = {
+        "timeout": database.connect_timeout,
+        "server_settings": {"application_name": f"threadwise-{role}"},
+    }
+    if database.pooled_per_transaction:
+        connect_args = _without_statement_caches(connect_args)
     engine = create_async_engine(
         url,
         pool_size=database.pool_size,
@@ -66,14 +73,43 @@ def create_engine(
         echo=database.echo,
         # Statement errors quote their SQL but not its parameters: those hold questions, user ids and vectors.
         hide_parameters=True,
-        connect_args={
-            "timeout": database.connect_timeout,
-            "server_settings": {"application_name": f"threadwise-{role}"},
-        },
+        connect_args=connect_args,
     )
-    _prepare_each_connection(engine)
+    if database.pooled_per_transaction:
+        _pooled_per_transaction.add(engine)
+    _prepare_each_connection(engine, keeps_settings=not database.pooled_per_transaction)
     _ping_idle_connections(engine, after=ping_after_idle)
     return engine
+
+
+_pooled_per_transaction: weakref.WeakSet[AsyncEngine] = weakref.WeakSet()
+
+
+def _without_statement_caches(connect_args: dict[str, Any]) -> dict[str, Any]:
+    """The connection arguments for a server reached through a transaction pooler (PgBouncer).
+
+    A named prepared statement lives on the server connection it was prepared on, which the pooler hands to
+    other clients after the transaction: the next client to prepare the same name fails ("already exists"), and
+    a cached statement may be gone on the connection the next transaction gets. Unnamed statements only: asyncpg
+    sends Parse and Bind with no Sync between them, so each statement stays on one server connection.
+    (Arguments rather than the URL's query: the URL is also handed to asyncpg itself, e.g. for the job queue.)
+    """
+    return connect_args | {
+        "prepared_statement_cache_size": 0,  # SQLAlchemy's
+        "statement_cache_size": 0,  # asyncpg's
+        "prepared_statement_name_func": _unnamed,
+    }
+
+
+def _unnamed() -> str:
+    return ""
+
+
+def keeps_session_settings(engine: AsyncEngine | None) -> bool:
+    """Whether a setting made on one of ``engine``'s connections (``SET``) holds for its later transactions: not
+    when it goes through a transaction pooler (``DATABASE_POOL_MODE=transaction``). ``None``: a session bound to
+    one connection (a test's transaction), which keeps them."""
+    return engine is None or engine not in _pooled_per_transaction
 
 
 def _ping_idle_connections(engine: AsyncEngine, *, after: float) -> None:
@@ -103,16 +139,18 @@ def _ping_idle_connections(engine: AsyncEngine, *, after: float) -> None:
             raise DisconnectionError(f"pooled connection is gone: {error}") from error
 
 
-async def _prepare_connection(connection: Any) -> None:
-    # A SET rather than a startup parameter: connection poolers such as PgBouncer refuse unknown ones.
-    await connection.execute(f"SET hnsw.ef_search = {int(HNSW_EF_SEARCH)}")
+async def _prepare_connection(connection: Any, *, keeps_settings: bool) -> None:
+    if keeps_settings:
+        # A SET rather than a startup parameter: connection poolers such as PgBouncer refuse unknown ones.
+        await connection.execute(f"SET hnsw.ef_search = {int(HNSW_EF_SEARCH)}")
     with suppress(ValueError):  # no vector type yet: a fresh database before `threadwise db upgrade`
         await register_vector(connection)
 
 
-def _prepare_each_connection(engine: AsyncEngine) -> None:
+def _prepare_each_connection(engine: AsyncEngine, *, keeps_settings: bool) -> None:
     """Send and receive pgvector values in binary (numpy arrays) on every connection, and start each with the
-    search's ``ef_search`` (``HNSW_EF_SEARCH``).
+    search's ``ef_search`` (``HNSW_EF_SEARCH``) when the connection keeps its settings (no transaction pooler:
+    behind one, each search sets its own).
 
     Vectors therefore travel as numpy arrays through raw SQL and COPY; SQLAlchemy's text-based ``Vector``
     bind processing is never used for writes.
@@ -120,7 +158,7 @@ def _prepare_each_connection(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-        dbapi_connection.run_async(_prepare_connection)
+        dbapi_connection.run_async(partial(_prepare_connection, keeps_settings=keeps_settings))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from cryptography.fernet import Fernet
-from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -43,18 +52,32 @@ class DatabaseSettings(BaseModel):
     read_url: SecretStr | None = None
     """A read replica of ``url``: the searches behind answers go there (everything else, writes included, to
     ``url``). Unset: everything goes to ``url``."""
+    pool_mode: Literal["session", "transaction"] = "session"
+    """How the server connections behind ``url`` are handed out. ``transaction``: ``url`` goes through a pooler
+    such as PgBouncer in transaction mode, where each transaction may run on another server connection, so
+    Threadwise keeps no state on a connection between transactions (no statement caches, the search's
+    ``ef_search`` set in each search's transaction) and never LISTENs through it (see ``listen_url``)."""
+    listen_url: SecretStr | None = None
+    """PostgreSQL reached directly, not through a transaction pooler: workers LISTEN there for new questions. Its
+    database defaults to ``url``'s. Unset with ``pool_mode=transaction``: workers look for new questions every
+    ``QUEUE_POLL_INTERVAL`` seconds instead."""
     pool_size: int = Field(default=5, ge=1, le=100)
     connect_timeout: float = Field(default=5.0, gt=0, le=120)
     echo: bool = False
 
-    @field_validator("url", "read_url", mode="before")
+    @field_validator("url", "read_url", "listen_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("url", "read_url")
+    @field_validator("pool_mode", mode="before")
     @classmethod
-    def _must_be_postgres(cls, value: SecretStr | None) -> SecretStr | None:
+    def _pool_mode_lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("url", "read_url", "listen_url")
+    @classmethod
+    def _must_be_postgres(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is None:
             return None
         try:
@@ -66,15 +89,22 @@ class DatabaseSettings(BaseModel):
                 f"uses scheme '{url.drivername}'; Threadwise needs PostgreSQL "
                 "(postgresql://user:password@host:5432/dbname)"
             )
-        if not url.database:
+        if not url.database and info.field_name != "listen_url":
             raise ValueError("names no database; add one after the host, e.g. postgresql://…@host:5432/threadwise")
         return value
 
     @model_validator(mode="after")
-    def _replica_needs_a_primary(self) -> Self:
+    def _needs_a_primary(self) -> Self:
         if self.read_url is not None and self.url is None:
             raise ValueError("DATABASE_READ_URL is set without DATABASE_URL: a replica needs the server it copies")
+        if self.listen_url is not None and self.url is None:
+            raise ValueError("DATABASE_LISTEN_URL is set without DATABASE_URL: it reaches the server of DATABASE_URL")
         return self
+
+    @property
+    def pooled_per_transaction(self) -> bool:
+        """Whether consecutive transactions may run on different server connections (``pool_mode=transaction``)."""
+        return self.pool_mode == "transaction"
 
     def async_url(self) -> URL | None:
         """The configured URL with the asyncpg driver, or None for the embedded server."""
@@ -83,6 +113,15 @@ class DatabaseSettings(BaseModel):
     def async_read_url(self) -> URL | None:
         """The read replica's URL with the asyncpg driver, or None when searches read the primary."""
         return _asyncpg(self.read_url)
+
+    def listen_url_for(self, url: URL) -> URL | None:
+        """Where workers LISTEN for new questions, given the server ``url`` resolves to: ``listen_url`` (on ``url``'s
+        database unless it names one); else ``url`` itself, unless that goes through a transaction pooler (then
+        None: workers poll)."""
+        listen = _asyncpg(self.listen_url)
+        if listen is not None:
+            return listen if listen.database else listen.set(database=url.database)
+        return None if self.pooled_per_transaction else url
 
 
 def _asyncpg(url: SecretStr | None) -> URL | None:
@@ -367,6 +406,9 @@ class QueueSettings(BaseModel):
     """A job whose worker sent no heartbeat for this long (the worker died) is picked up by another."""
     update_interval: float = Field(default=1.0, ge=0, le=60)
     """Seconds between edits of the answer while it is being written (platform rate limits)."""
+    poll_interval: float = Field(default=1.0, ge=0.05, le=30)
+    """Seconds between a worker's looks for new questions when it cannot LISTEN for them
+    (``DATABASE_POOL_MODE=transaction`` without ``DATABASE_LISTEN_URL``)."""
 
 
 class LimitSettings(BaseModel):

@@ -195,10 +195,13 @@ def build_search_sql(collections: list[Collection], mode: SearchMode, fusion: Fu
         ORDER BY f.score DESC, c.id"""
 
 
-def needs_transaction(mode: SearchMode, params: SearchParams) -> bool:
+def needs_transaction(mode: SearchMode, params: SearchParams, *, connection_keeps_settings: bool = True) -> bool:
     """Whether ``search`` sets ``ef_search`` for its transaction (``SET LOCAL``): a session that commits each
-    statement on its own would drop the setting before the search runs."""
-    return mode != "keyword" and params.ef_search != HNSW_EF_SEARCH
+    statement on its own would drop the setting before the search runs.
+
+    ``connection_keeps_settings``: whether connections hold the ``ef_search`` each starts with (``core.db``); not
+    behind a transaction pooler, where every vector search sets its own."""
+    return mode != "keyword" and (params.ef_search != HNSW_EF_SEARCH or not connection_keeps_settings)
 
 
 async def search(
@@ -210,10 +213,11 @@ async def search(
     mode: SearchMode = "hybrid",
     limit: int = 10,
     params: SearchParams | None = None,
+    connection_keeps_settings: bool = True,
 ) -> list[SearchHit]:
     """The best ``limit`` chunks of ``collections`` for ``query`` (validated here), best first.
 
-    ``session`` must be in a transaction when ``needs_transaction(mode, params)``."""
+    ``session`` must be in a transaction when ``needs_transaction(mode, params, connection_keeps_settings=…)``."""
     params = params or SearchParams()
     query = validate_query(query)
     if params.fusion not in FUSIONS:
@@ -243,7 +247,7 @@ async def search(
     if mode != "keyword":
         bind["vector_weight"] = params.vector_weight
         bind["query_vector"] = np.asarray(query_vector, dtype=np.float32)
-        if needs_transaction(mode, params):
+        if needs_transaction(mode, params, connection_keeps_settings=connection_keeps_settings):
             await session.execute(_statement(f"SET LOCAL hnsw.ef_search = {int(params.ef_search)}"))
     rows = await session.execute(_statement(build_search_sql(collections, mode, params.fusion)), bind)
     return [SearchHit(**row._mapping) for row in rows]

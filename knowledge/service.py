@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.batching import Batcher
-from core.db import bound_engine, session_scope, statement_scope
+from core.db import bound_engine, keeps_session_settings, session_scope, statement_scope
 from core.futures import drop_outcome
 from core.metrics import RETRIEVAL_SECONDS
 from core.settings import KnowledgeSettings
@@ -192,7 +192,9 @@ class KnowledgeBase:
         if mode != "keyword" and query_vector is None:
             embedding = asyncio.ensure_future(self.embed_query(query))
         # Reads only: without a SET LOCAL to keep, each statement may commit on its own (no BEGIN, no COMMIT).
-        scope = session_scope if needs_transaction(mode, params or SearchParams()) else statement_scope
+        keeps_settings = keeps_session_settings(bound_engine(self.reads))
+        transaction = needs_transaction(mode, params or SearchParams(), connection_keeps_settings=keeps_settings)
+        scope = session_scope if transaction else statement_scope
         try:
             async with scope(self.reads) as session:
                 found = await self._visible(session, tenant, collections, audiences)
@@ -209,6 +211,7 @@ class KnowledgeBase:
                     mode=mode,
                     limit=limit,
                     params=params,
+                    connection_keeps_settings=keeps_settings,
                 )
         finally:
             if embedding is not None:

@@ -7,6 +7,8 @@ existing HNSW index is ~50× slower than COPY).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -85,11 +87,13 @@ async def drop_orphan_vector_indexes(engine: AsyncEngine, *, wait_ms: int = 5000
     """Drop, without blocking searches (CONCURRENTLY), the HNSW indexes of collections that no longer exist.
 
     Returns the ones dropped; any still in use by a long transaction after ``wait_ms`` wait for the next call.
+    The wait is bounded by a cancel request rather than ``SET lock_timeout``: behind a transaction pooler a SET
+    would stay on whichever server connection ran it, for other clients, and a cancelled drop leaves the index
+    in place (at worst marked invalid) for the next call.
     """
     dropped: list[str] = []
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text(f"SET lock_timeout = '{int(wait_ms)}ms'"))
         names = (
             await connection.scalars(
                 text(
@@ -99,13 +103,12 @@ async def drop_orphan_vector_indexes(engine: AsyncEngine, *, wait_ms: int = 5000
                 )
             )
         ).all()
+        raw = await connection.get_raw_connection()
+        asyncpg_connection: Any = raw.driver_connection
         for name in names:
             try:
-                await connection.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"'))
-            except DBAPIError as error:
-                if getattr(error.orig, "sqlstate", None) != "55P03":
-                    raise
+                await asyncpg_connection.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"', timeout=wait_ms / 1000)
+            except TimeoutError:
                 continue
             dropped.append(name)
-        await connection.execute(text("RESET lock_timeout"))
     return dropped

@@ -10,9 +10,8 @@ import asyncio
 
 from alembic import context
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from core.db import Base, resolve_database_url
+from core.db import Base, create_engine, resolve_database_url
 from core.settings import load_settings
 from migrations.models import import_all_models
 
@@ -48,8 +47,9 @@ def run_migrations(connection: Connection) -> None:
 
 
 async def run_from_settings() -> None:
-    url = await asyncio.to_thread(resolve_database_url, load_settings())
-    engine = create_async_engine(url, connect_args={"server_settings": {"application_name": "threadwise-migrate"}})
+    settings = load_settings()
+    url = await asyncio.to_thread(resolve_database_url, settings)
+    engine = create_engine(url, role="migrate", database=settings.database)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_migrations)

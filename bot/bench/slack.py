@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,11 +22,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.conversation_purge import delete_conversations
-from bot.bench import BenchmarkError, stop_process
+from bot.bench import BenchmarkError, free_port, stop_process
 from bot.bench.stand_ins import StandIns, stand_ins
 from bot.queue import JobQueue
 from core.db import session_scope, vacuum_analyze
 from core.logging import get_logger
+from core.settings import DatabaseSettings
 from evals.toolkit.progress import Progress
 from evals.toolkit.stats import percentile
 from knowledge.documents import SourceDocument
@@ -75,19 +75,13 @@ class SlackBenchmark:
     written (streamed, or edited) and posted."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _signed(body: str) -> dict[str, str]:
+def signed(body: str) -> dict[str, str]:
     stamp = str(int(time.time()))
     digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}", "Content-Type": "application/json"}
 
 
-def _mention(index: int) -> tuple[str, str]:
+def mention(index: int) -> tuple[str, str]:
     ts = f"{int(time.time())}.{index:06d}"
     event = {
         "type": "app_mention",
@@ -101,7 +95,7 @@ def _mention(index: int) -> tuple[str, str]:
     return ts, json.dumps(envelope)
 
 
-def _peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
@@ -113,7 +107,7 @@ ANSWERS_WITHIN_SECONDS = 300
 ACK_TIMEOUT_SECONDS = 30
 
 
-async def _wait_ready(client: aiohttp.ClientSession, server: subprocess.Popen[bytes]) -> None:
+async def wait_ready(client: aiohttp.ClientSession, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + READY_WITHIN_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -128,9 +122,9 @@ async def _wait_ready(client: aiohttp.ClientSession, server: subprocess.Popen[by
     raise BenchmarkError("threadwise serve was not ready within 3 minutes")
 
 
-async def _refuse_a_busy_queue(kb: KnowledgeBase) -> None:
+async def refuse_a_busy_queue(kb: KnowledgeBase, database: DatabaseSettings | None) -> None:
     """Questions already waiting would be answered first, by the benchmark's server, and counted in its time."""
-    async with await JobQueue.connect(kb.engine.url, role="bench") as queue:
+    async with await JobQueue.connect(kb.engine.url, role="bench", database=database) as queue:
         waiting = await queue.depth()
     if waiting:
         raise BenchmarkError(
@@ -140,12 +134,12 @@ async def _refuse_a_busy_queue(kb: KnowledgeBase) -> None:
         )
 
 
-async def _drop_bench_collection(kb: KnowledgeBase) -> None:
+async def drop_bench_collection(kb: KnowledgeBase) -> None:
     if any(collection.name == BENCH_COLLECTION for collection in await kb.collections(tenant=BENCH_TEAM)):
         await kb.delete_collection(tenant=BENCH_TEAM, name=BENCH_COLLECTION)
 
 
-async def _clean_up(kb: KnowledgeBase) -> None:
+async def clean_up(kb: KnowledgeBase) -> None:
     """Each run leaves a conversation per mention (its messages and votes go with it), a processed event per
     mention and its one-document collection: none is kept past the run (a mention not yet answered keeps its
     processed event).
@@ -166,7 +160,7 @@ async def _clean_up(kb: KnowledgeBase) -> None:
             ),
             {"prefix": BENCH_EVENT_PREFIX},
         )
-    await _drop_bench_collection(kb)
+    await drop_bench_collection(kb)
     try:
         await vacuum_analyze(kb.engine, CHURNED_TABLES, skip_locked=True)
     except SQLAlchemyError as error:  # the figures stand; the next run may be a little slower
@@ -181,31 +175,17 @@ async def bench_slack(
     workers: int,
     progress: Progress,
     server_log: Path | None = None,
+    database: DatabaseSettings | None = None,
 ) -> SlackBenchmark:
-    """``server_log``: where the server's log goes (JSON lines at INFO); by default it is discarded."""
-    await _refuse_a_busy_queue(kb)
+    """``server_log``: where the server's log goes (JSON lines at INFO); by default it is discarded. ``database``:
+    how ``kb``'s server is reached (its pooler's mode)."""
+    await refuse_a_busy_queue(kb, database)
     # Made afresh, so every run searches the same one document whatever earlier runs left behind.
-    await _drop_bench_collection(kb)
+    await drop_bench_collection(kb)
     await kb.add_documents([GUIDE_DOCUMENT], tenant=BENCH_TEAM, collection=BENCH_COLLECTION)
     with stand_ins() as outside:
-        port = _free_port()
-        env = os.environ | {
-            "SLACK_BOT_TOKEN": "xoxb-bench-token",
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": outside.slack_api_url,
-            "LLM_MODEL": "openai:instant",
-            "LLM_BASE_URL": outside.llm_url,
-            "AGENT_MIN_SIMILARITY": "-1",
-            "QUEUE_CONCURRENCY": str(workers),
-            # Thousands of questions a minute from 50 users in 20 channels of one team: off, as an operator
-            # load-testing their own bot would set them (and no statements for them on the measured path).
-            "LIMITS_USER_PER_MINUTE": "0",
-            "LIMITS_CHANNEL_PER_MINUTE": "0",
-            "LIMITS_TENANT_CONCURRENT": "0",
-            "LOG_LEVEL": "INFO" if server_log else "WARNING",
-            "LOG_FORMAT": "json",
-        }
-        env.pop("SLACK_APP_TOKEN", None)
+        port = free_port()
+        env = server_env(outside, concurrency=workers, log=server_log is not None)
         command = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
         log_file = server_log.open("w") if server_log else None
         # Our own CLI with fixed arguments; started once, so a blocking spawn is fine here.
@@ -221,16 +201,39 @@ async def bench_slack(
                 base_url=f"http://127.0.0.1:{port}", connector=connector, timeout=timeout
             ) as client:
                 progress("starting threadwise serve", 0, 1)
-                await _wait_ready(client, server)
+                await wait_ready(client, server)
                 return await _run(client, outside, server.pid, events, concurrency, progress)
         finally:
             stop_process(server, within=30)
             if log_file:
                 log_file.close()
-            await _clean_up(kb)
+            await clean_up(kb)
 
 
-class _Finals:
+def server_env(outside: StandIns, *, concurrency: int, log: bool) -> dict[str, str]:
+    """The environment of a ``threadwise serve`` the benchmarks start: this one's, with Slack and the LLM stood in
+    for and the per-person limits off."""
+    env = os.environ | {
+        "SLACK_BOT_TOKEN": "xoxb-bench-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": outside.slack_api_url,
+        "LLM_MODEL": "openai:instant",
+        "LLM_BASE_URL": outside.llm_url,
+        "AGENT_MIN_SIMILARITY": "-1",
+        "QUEUE_CONCURRENCY": str(concurrency),
+        # Thousands of questions a minute from 50 users in 20 channels of one team: off, as an operator
+        # load-testing their own bot would set them (and no statements for them on the measured path).
+        "LIMITS_USER_PER_MINUTE": "0",
+        "LIMITS_CHANNEL_PER_MINUTE": "0",
+        "LIMITS_TENANT_CONCURRENT": "0",
+        "LOG_LEVEL": "INFO" if log else "WARNING",
+        "LOG_FORMAT": "json",
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    return env
+
+
+class Finals:
     """The thread of every final answer the stand-in Slack received, fetched as they arrive."""
 
     def __init__(self, client: aiohttp.ClientSession, url: str) -> None:
@@ -256,7 +259,7 @@ class _Round:
 
 async def _send_and_wait(
     client: aiohttp.ClientSession,
-    finals: _Finals,
+    finals: Finals,
     mentions: list[tuple[str, str]],
     concurrency: int,
     progress: Progress,
@@ -272,7 +275,7 @@ async def _send_and_wait(
         async with gate:
             tick = time.perf_counter()
             try:
-                async with client.post("/slack/events", data=body, headers=_signed(body)) as response:
+                async with client.post("/slack/events", data=body, headers=signed(body)) as response:
                     await response.read()
                     status = response.status
             except (aiohttp.ClientError, TimeoutError):
@@ -302,13 +305,13 @@ async def _run(
     client: aiohttp.ClientSession, outside: StandIns, pid: int, events: int, concurrency: int, progress: Progress
 ) -> SlackBenchmark:
     # Built beforehand: only the requests themselves are timed.
-    warm_up = [_mention(i) for i in range(concurrency)]
+    warm_up = [mention(i) for i in range(concurrency)]
     # This process holds the knowledge base's modules and model too: out of the collector's sight, so that a full
     # collection here does not pause the client in the middle of timing a request.
     gc.collect()
     gc.freeze()
-    mentions = [_mention(i) for i in range(concurrency, concurrency + events)]
-    finals = _Finals(client, outside.slack_finals_url)
+    mentions = [mention(i) for i in range(concurrency, concurrency + events)]
+    finals = Finals(client, outside.slack_finals_url)
     first = await _send_and_wait(client, finals, warm_up, concurrency, progress, "warm-up")
     measured = await _send_and_wait(client, finals, mentions, concurrency, progress, "measured")
     await asyncio.sleep(2.0)  # anything posted twice shows up now
@@ -327,7 +330,7 @@ async def _run(
         failed_acks=first.failed + measured.failed,
         lost=len(sent) - len(counts),
         duplicated=sum(n - 1 for n in counts.values()),
-        server_peak_rss_mb=round(_peak_rss_mb(pid), 1),
+        server_peak_rss_mb=round(peak_rss_mb(pid), 1),
         seconds=round(measured.seconds, 1),
         slack_calls=slack_calls,
     )

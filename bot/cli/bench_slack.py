@@ -37,7 +37,13 @@ def bench_slack_command(
         async with knowledge_base(settings, url, role="bench") as kb:
             with stage_progress() as report:
                 result = await bench_slack(
-                    kb, events=events, concurrency=concurrency, workers=workers, progress=report, server_log=server_log
+                    kb,
+                    events=events,
+                    concurrency=concurrency,
+                    workers=workers,
+                    progress=report,
+                    server_log=server_log,
+                    database=settings.database,
                 )
         if as_json:
             print(json.dumps(asdict(result)))

@@ -23,7 +23,7 @@ from core.schema import run_migrations
 from core.settings import KnowledgeSettings
 from knowledge.embeddings import LocalEmbedder
 from knowledge.service import KnowledgeBase
-from tests.conftest import REPO_ROOT, TEST_DATABASE_URL
+from tests.conftest import REPO_ROOT, TEST_DATABASE_URL, database_settings_for_tests
 
 
 def _server_url() -> URL:
@@ -38,7 +38,7 @@ class DatabaseFactory:
     def __init__(self, server: URL) -> None:
         self.server = server
         self.created: list[str] = []
-        self._admin = create_engine(server, role="tests", database=None)
+        self._admin = create_engine(server, role="tests", database=database_settings_for_tests())
 
     async def create(self) -> URL:
         name = f"threadwise_test_{uuid.uuid4().hex[:12]}"
@@ -67,7 +67,7 @@ async def databases() -> AsyncIterator[DatabaseFactory]:
 async def database_url(databases: DatabaseFactory) -> URL:
     """The session's database, migrated to head once."""
     url = await databases.create()
-    engine = create_engine(url, role="tests")
+    engine = create_engine(url, role="tests", database=database_settings_for_tests())
     try:
         await run_migrations(engine, "upgrade", "head")
     finally:
@@ -83,7 +83,7 @@ def database_url_text(database_url: URL) -> str:
 
 @pytest_asyncio.fixture(scope="session")
 async def engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url, role="tests")
+    engine = create_engine(database_url, role="tests", database=database_settings_for_tests())
     yield engine
     await engine.dispose()
 

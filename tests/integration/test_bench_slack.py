@@ -16,6 +16,7 @@ from bot.events import ChatEvent
 from bot.queue import JobQueue, dedupe_key
 from knowledge.documents import SourceDocument
 from knowledge.service import KnowledgeBase
+from tests.conftest import database_settings_for_tests
 from tests.integration.helpers.cli import run
 
 pytestmark = pytest.mark.slow  # each test runs `threadwise bench slack`: a server and a load run
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow  # each test runs `threadwise bench slack`: a serv
 
 async def vacuums(database_url: URL) -> dict[str, int]:
     """How many times each table the benchmark churns has been vacuumed by hand (autovacuum counts apart)."""
-    async with await JobQueue.connect(database_url, role="tests") as queue:
+    async with await JobQueue.connect(database_url, role="tests", database=database_settings_for_tests()) as queue:
         rows = await queue.pool.fetch(
             "SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE relname = ANY($1)",
             [table.strip() for table in CHURNED_TABLES.split(",")],
@@ -49,7 +50,9 @@ async def test_bench_slack_answers_every_mention_once(
     assert 0 < figures["ack_ms"]["p50"] <= figures["ack_ms"]["p99"]
     assert figures["answers_per_second"] > 0 and figures["server_peak_rss_mb"] > 100
     assert log.read_text().count('"event": "answer delivered"') == 20 + 5  # the warm-up sends as many as are in flight
-    async with await JobQueue.connect(database_url, role="tests") as queue:  # the run's conversations are gone
+    async with await JobQueue.connect(
+        database_url, role="tests", database=database_settings_for_tests()
+    ) as queue:  # the run's conversations are gone
         assert await queue.pool.fetchval("SELECT count(*) FROM conversations WHERE tenant = 'TBENCH'") == 0
         assert await queue.pool.fetchval("SELECT count(*) FROM collections WHERE tenant = 'TBENCH'") == 0
         left = "SELECT count(*) FROM processed_events WHERE starts_with(event_id, $1)"
@@ -82,7 +85,7 @@ async def test_bench_slack_searches_one_document_whatever_earlier_runs_left(
 async def test_bench_slack_refuses_a_queue_with_questions_waiting(
     database_url: URL, database_url_text: str, tmp_path: Path
 ) -> None:
-    async with await JobQueue.connect(database_url, role="tests") as queue:
+    async with await JobQueue.connect(database_url, role="tests", database=database_settings_for_tests()) as queue:
         event = ChatEvent(
             platform="slack", event_id=f"Ev{uuid.uuid4().hex}", tenant="TBENCH", channel="C1", thread="1.1",
             user_id="U1", message_id="1.1", text="a question nobody answered",

@@ -144,6 +144,7 @@ def test_upgrade_then_serve_answers_health_probes(empty_database_url: URL) -> No
     assert "Traceback" not in log
 
 
+@pytest.mark.usefixtures("without_pooler")
 def test_serve_on_a_fresh_embedded_database_stops_it_on_sigterm(tmp_path: Path) -> None:
     data_dir = str(tmp_path / "data")
     assert run("db", "upgrade", APP_DATA_DIR=data_dir).returncode == 0
@@ -154,6 +155,7 @@ def test_serve_on_a_fresh_embedded_database_stops_it_on_sigterm(tmp_path: Path) 
     assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists()
 
 
+@pytest.mark.usefixtures("without_pooler")
 def test_embedded_default_upgrade_and_doctor_are_green() -> None:
     # The suite's own embedded server lives here; the CLI joins it (or starts it) like `make run` does.
     data_dir = str(REPO_ROOT / ".data" / "test")

@@ -16,6 +16,7 @@ from bot.queue import JobQueue, dedupe_key
 from bot.web.app import create_app
 from core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_SECONDS
 from core.settings import load_settings
+from tests.conftest import database_settings_for_tests
 from tests.deploy_manifests import keda_trigger_query
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.integration.helpers.api import ADMIN_TOKEN, client_for, docs_tenant
@@ -100,7 +101,7 @@ async def test_the_queue_is_measured_when_a_platform_runs_one(
         user_id="U0ALICE",
         text="Is anyone there?",
     )
-    async with await JobQueue.connect(database_url, role="tests") as queue:
+    async with await JobQueue.connect(database_url, role="tests", database=database_settings_for_tests()) as queue:
         assert await queue.enqueue(waiting)
         try:
             async with _slack_app_without_worker(database_url_text, slack) as client:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import create_engine
 from core.schema import HEAD, alembic_config, current_revisions, head_revisions, migration_problem, run_migrations
+from tests.conftest import database_settings_for_tests
 
 
 async def vector_installed(engine: AsyncEngine) -> bool:
@@ -19,7 +20,7 @@ def test_the_head_every_command_checks_against_is_alembics() -> None:
 
 
 async def test_migrations_go_up_down_and_up_again(empty_database_url: URL) -> None:
-    engine = create_engine(empty_database_url, role="tests")
+    engine = create_engine(empty_database_url, role="tests", database=database_settings_for_tests())
     try:
         async with engine.connect() as connection:
             assert await current_revisions(connection) == set()
@@ -51,7 +52,7 @@ async def test_models_and_migrations_do_not_drift(engine: AsyncEngine) -> None:
 
 
 async def test_an_unknown_revision_is_reported_as_newer(empty_database_url: URL) -> None:
-    engine = create_engine(empty_database_url, role="tests")
+    engine = create_engine(empty_database_url, role="tests", database=database_settings_for_tests())
     try:
         async with engine.begin() as connection:
             await connection.execute(text("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)"))

@@ -22,6 +22,7 @@ from bot.worker import MISSED_TEXT, Worker
 from core.db import session_scope
 from core.settings import AgentSettings, LLMSettings
 from knowledge.service import KnowledgeBase
+from tests.conftest import database_settings_for_tests
 from tests.integration.helpers.agent import handbook
 from tests.integration.helpers.queue import SETTINGS, GatedAgent, RecordingDeliverer, jobs, question, queue, until
 
@@ -277,7 +278,7 @@ async def test_a_job_whose_worker_died_is_picked_up_by_another(
     event = question(handbook)
     assert await queue.enqueue(event)
 
-    doomed_queue = await JobQueue.connect(database_url, role="tests-doomed")
+    doomed_queue = await JobQueue.connect(database_url, role="tests-doomed", database=database_settings_for_tests())
     doomed = RecordingDeliverer(hang=True)
     doomed_worker = asyncio.create_task(Worker(doomed_queue, agent, {"slack": doomed}, SETTINGS).run(asyncio.Event()))
     await asyncio.wait_for(doomed.delivering.wait(), timeout=15)  # answered, and hanging while posting
@@ -340,7 +341,9 @@ async def new_listener(queue: JobQueue, role: str, known: frozenset[int] = froze
 async def test_a_worker_that_loses_its_listener_starts_over(
     queue: JobQueue, agent: AgentService, database_url: URL, handbook: str
 ) -> None:
-    async with await JobQueue.connect(database_url, role="tests-listener") as own_queue:
+    async with await JobQueue.connect(
+        database_url, role="tests-listener", database=database_settings_for_tests()
+    ) as own_queue:
         deliverer = RecordingDeliverer()
         # Polling only every 30 s: a question answered within seconds was noticed through LISTEN/NOTIFY.
         worker = Worker(
@@ -364,7 +367,9 @@ async def test_a_stopped_worker_leaves_no_pooled_connection_listening(
     agent: AgentService, database_url: URL, queue: JobQueue
 ) -> None:
     # The pool hands connections back as they are (no reset query): the LISTEN one must come back clean.
-    async with await JobQueue.connect(database_url, role="tests-release") as own_queue:
+    async with await JobQueue.connect(
+        database_url, role="tests-release", database=database_settings_for_tests()
+    ) as own_queue:
         worker = Worker(own_queue, agent, {"slack": RecordingDeliverer()}, SETTINGS)
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run(stop))

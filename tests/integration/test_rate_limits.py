@@ -27,6 +27,7 @@ from bot.worker import GAVE_UP_TEXT, Worker, tenant_wait_seconds
 from core.db import session_scope
 from core.settings import LimitSettings
 from knowledge.service import KnowledgeBase
+from tests.conftest import database_settings_for_tests
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.helpers.api import client_for, docs_tenant
 from tests.integration.helpers.queue import SETTINGS, GatedAgent, RecordingDeliverer, jobs, question, queue, until
@@ -155,7 +156,9 @@ async def replicas(database_url: URL, engine: AsyncEngine) -> AsyncIterator[Repl
         made.extend(pair)
         return pair
 
-    async with await JobQueue.connect(database_url, role="tests-replica") as other:
+    async with await JobQueue.connect(
+        database_url, role="tests-replica", database=database_settings_for_tests()
+    ) as other:
         databases: list[Database] = [other.pool, EngineDatabase(engine)]
         yield configured
         for limits in made:  # a prune under way finishes before the pool closes

@@ -19,6 +19,7 @@ from core.settings import KnowledgeSettings, load_settings
 from knowledge.collection_cache import COLLECTIONS_FRESH_SECONDS
 from knowledge.embeddings import LocalEmbedder
 from knowledge.service import KnowledgeBase
+from tests.conftest import database_settings_for_tests
 from tests.integration.conftest import DatabaseFactory
 from tests.integration.helpers.slack import GUIDE
 
@@ -30,8 +31,8 @@ async def test_answers_search_the_replica_and_writes_go_to_the_primary(
     database_url: URL, databases: DatabaseFactory, embedder: LocalEmbedder, tmp_path: Path
 ) -> None:
     replica_url = await databases.create()
-    replica = create_engine(replica_url, role="tests")
-    primary = create_engine(database_url, role="tests")
+    replica = create_engine(replica_url, role="tests", database=database_settings_for_tests())
+    primary = create_engine(database_url, role="tests", database=database_settings_for_tests())
     try:
         await run_migrations(replica, "upgrade", "head")
         await replica.dispose()  # its connections predate pgvector: they cannot send vectors

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sentry_sdk
 
 from core.sentry import EventScrubber, span, transaction
@@ -77,6 +78,7 @@ def test_with_sentry_off_the_steps_make_no_spans() -> None:
         assert nothing is None and none_either is None
 
 
+@pytest.mark.usefixtures("without_pooler")
 def test_the_scrubber_masks_secrets_and_drops_message_text() -> None:
     settings = load_settings(slack={"bot_token": "xoxb-1-secret-token-value", "signing_secret": "s" * 32})
     scrubber = EventScrubber(settings.secret_values(), keep_text=False)

@@ -24,6 +24,7 @@ from bot.queue import JobQueue
 from bot.slack.deliverer import SlackDeliverer
 from bot.slack.formatting import to_mrkdwn
 from knowledge.service import KnowledgeBase
+from tests.conftest import database_settings_for_tests
 from tests.fakes.openai_server import Reply, ScriptedLLM, scripted_llm
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, TEAM_ID, Call, FakeSlack
 from tests.integration.helpers.queue import question, until
@@ -176,7 +177,7 @@ async def test_a_worker_killed_in_the_middle_of_a_stream_leaves_one_message_edit
 ) -> None:
     thread_ts = "1700000000.000300"
     event = question(team, text=QUESTION, delivery={"thread_ts": thread_ts, "team_id": team})
-    async with await JobQueue.connect(database_url, role="tests") as queue:
+    async with await JobQueue.connect(database_url, role="tests", database=database_settings_for_tests()) as queue:
         assert await queue.enqueue(event)
         log = tmp_path / "workers.log"
         every_piece = {"QUEUE_UPDATE_INTERVAL": "0"}  # each piece of the answer is shown as it comes

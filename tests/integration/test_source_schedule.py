@@ -22,6 +22,7 @@ from knowledge.sources.models import Source
 from knowledge.sources.scheduler import ScheduledSyncs
 from knowledge.sources.service import Sources
 from knowledge.sources.store import DIED, FIRST_RETRY, STALE_RUN, claim, find_source, finish, take_due
+from tests.conftest import database_settings_for_tests
 from tests.fakes.website import FakeWebsite, serving_website
 from tests.integration.helpers.queue import until
 from tests.integration.helpers.source_schedule import (
@@ -250,7 +251,7 @@ async def test_stopping_lets_a_run_finish_for_a_while_then_cuts_it_short(
             await add_site(sources, site, every=HOUR)
             # A run held up for a moment finishes within the grace period.
             gate = site.hold("/docs/page-0.html")
-            schedule = SourceSchedule(sources, url, expression="* * * * * *")
+            schedule = SourceSchedule(sources, url, database=database_settings_for_tests(), expression="* * * * * *")
             schedule.start()
             await until(lambda: bool(site.held), "the run reaching page 0")
             asyncio.get_running_loop().call_later(0.3, gate.set)
@@ -261,7 +262,7 @@ async def test_stopping_lets_a_run_finish_for_a_while_then_cuts_it_short(
             # One held up for longer is cancelled when the grace period is over, and shows it.
             await move_last_run_back(sources, timedelta(seconds=HOUR))
             site.hold("/docs/page-1.html")
-            schedule = SourceSchedule(sources, url, expression="* * * * * *")
+            schedule = SourceSchedule(sources, url, database=database_settings_for_tests(), expression="* * * * * *")
             schedule.start()
             await until(lambda: len(site.held) == 2, "the run reaching page 1")
             started = asyncio.get_running_loop().time()

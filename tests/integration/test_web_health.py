@@ -13,6 +13,7 @@ from bot.web.app import create_app
 from core.db import create_engine
 from core.schema import DatabaseNotMigratedError, run_migrations
 from core.settings import load_settings
+from tests.conftest import database_settings_for_tests
 
 
 @asynccontextmanager
@@ -53,7 +54,7 @@ async def test_not_ready_when_the_database_is_unreachable() -> None:
 
 
 async def test_not_ready_when_the_schema_falls_behind(empty_database_url: URL) -> None:
-    engine = create_engine(empty_database_url, role="tests")
+    engine = create_engine(empty_database_url, role="tests", database=database_settings_for_tests())
     await run_migrations(engine, "upgrade", "head")
     try:
         async with client_for(empty_database_url.render_as_string(hide_password=False)) as client:

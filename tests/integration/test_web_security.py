@@ -125,6 +125,7 @@ async def test_configured_names_and_subdomain_patterns_are_served(
     assert codes == [200, 200, 200, 400, 400]
 
 
+@pytest.mark.usefixtures("without_pooler")
 def test_the_default_names_are_loopback_and_a_specific_listen_address() -> None:
     assert host_name("[::1]:8000") == "::1" and host_name("Example.COM.:80") == "example.com"
     assert allowed_host_names(load_settings()) == ["localhost", "127.0.0.1", "::1", "threadwise.test"]

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from bot.queue import JobQueue, dedupe_key
+from tests.conftest import database_settings_for_tests
 from tests.fakes.openai_server import Delay, Reply, ScriptedLLM, scripted_llm
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.integration.helpers.cli import THREADWISE, free_port
@@ -72,7 +73,7 @@ async def test_a_worker_process_killed_mid_answer_is_answered_once_after_a_resta
     database_url: URL, database_url_text: str, slack: FakeSlack, team: str, tmp_path: Path
 ) -> None:
     event = question(team, text="how do I rotate the signing key?", delivery={"thread_ts": "1700000000.000100"})
-    async with await JobQueue.connect(database_url, role="tests") as queue:
+    async with await JobQueue.connect(database_url, role="tests", database=database_settings_for_tests()) as queue:
         assert await queue.enqueue(event)
         log = tmp_path / "workers.log"
         with scripted_llm() as llm:
@@ -107,7 +108,7 @@ async def test_a_worker_killed_while_showing_part_of_the_answer_leaves_one_messa
 ) -> None:
     thread_ts = "1700000000.000200"
     event = question(team, text="how do I rotate the signing key?", delivery={"thread_ts": thread_ts})
-    async with await JobQueue.connect(database_url, role="tests") as queue:
+    async with await JobQueue.connect(database_url, role="tests", database=database_settings_for_tests()) as queue:
         assert await queue.enqueue(event)
         log = tmp_path / "workers.log"
         every_piece = {"QUEUE_UPDATE_INTERVAL": "0"}  # each piece of the answer is shown as it comes

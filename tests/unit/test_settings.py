@@ -4,6 +4,7 @@ import secrets
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import URL, make_url
 
 from core.settings import ConfigurationError, load_settings
 
@@ -197,3 +198,26 @@ def test_a_read_replica_needs_a_postgres_url_and_a_primary(monkeypatch: pytest.M
     assert "DATABASE_READ_URL is set without DATABASE_URL" in alone
     (mysql,) = problems_for(monkeypatch, DATABASE_URL=primary, DATABASE_READ_URL="mysql://u:p@replica/threadwise")
     assert "DATABASE_READ_URL" in mysql and "Threadwise needs PostgreSQL" in mysql
+
+
+def test_workers_listen_past_a_transaction_pooler_or_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    pooler = "postgresql://u:p@pgbouncer:6432/threadwise"
+    embedded = URL.create("postgresql+asyncpg", host="/data/pg", database="threadwise")
+    # Without a pooler in transaction mode, the queue LISTENs where it runs its statements.
+    assert load_settings().database.listen_url_for(embedded) == embedded
+    pooled = load_settings(database={"url": pooler, "pool_mode": "Transaction"}).database
+    assert pooled.pooled_per_transaction
+    assert pooled.listen_url_for(make_url(pooler)) is None  # the workers poll
+    # A listen URL without a database of its own reaches DATABASE_URL's database on the server itself.
+    direct = load_settings(database={"url": pooler, "pool_mode": "transaction", "listen_url": "postgres://u:p@db:5432"})
+    listen = direct.database.listen_url_for(make_url(pooler).set(drivername="postgresql+asyncpg"))
+    assert listen is not None and (listen.drivername, listen.host, listen.port, listen.database) == (
+        "postgresql+asyncpg",
+        "db",
+        5432,
+        "threadwise",
+    )
+    (alone,) = problems_for(monkeypatch, DATABASE_LISTEN_URL="postgresql://u:p@db:5432")
+    assert "DATABASE_LISTEN_URL is set without DATABASE_URL" in alone
+    (mode,) = problems_for(monkeypatch, DATABASE_URL=pooler, DATABASE_POOL_MODE="statement")
+    assert "DATABASE_POOL_MODE" in mode

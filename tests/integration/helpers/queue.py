@@ -15,6 +15,7 @@ from agent.schemas import AnswerReply, AnswerRequest, StreamEvent, StreamFinal
 from bot.events import ChatEvent
 from bot.queue import JobQueue
 from core.settings import QueueSettings
+from tests.conftest import database_settings_for_tests
 
 SETTINGS = QueueSettings(
     concurrency=2, retry_attempts=3, retry_delay=0.05, stalled_after_seconds=1.0, update_interval=0.0
@@ -63,7 +64,7 @@ class RecordingDeliverer:
 
 @pytest.fixture
 async def queue(database_url: URL) -> AsyncIterator[JobQueue]:
-    async with await JobQueue.connect(database_url, role="tests") as queue:
+    async with await JobQueue.connect(database_url, role="tests", database=database_settings_for_tests()) as queue:
         await queue.pool.execute("DELETE FROM pgqueuer")  # the session database is shared: start empty
         yield queue
         await queue.pool.execute("DELETE FROM pgqueuer")

@@ -22,6 +22,7 @@ from knowledge.embeddings import LocalEmbedder
 from knowledge.service import KnowledgeBase
 from knowledge.sources.models import Source
 from knowledge.sources.service import Sources, SourceStatus
+from tests.conftest import database_settings_for_tests
 from tests.fakes.website import FakeWebsite
 from tests.integration.conftest import DatabaseFactory
 
@@ -35,7 +36,7 @@ START_PAGE = "/docs/"
 async def schedule_database(databases: DatabaseFactory) -> URL:
     """A migrated database for one module's tests, away from the session's: a schedule runs any source due."""
     url = await databases.create()
-    engine = create_engine(url, role="tests")
+    engine = create_engine(url, role="tests", database=database_settings_for_tests())
     try:
         await run_migrations(engine, "upgrade", "head")
     finally:
@@ -47,7 +48,7 @@ async def schedule_database(databases: DatabaseFactory) -> URL:
 async def own_engine(schedule_database: URL) -> AsyncIterator[AsyncEngine]:
     """An engine on the module's database; the test's sources and schedules go when it ends: the next test sees
     none."""
-    engine = create_engine(schedule_database, role="tests")
+    engine = create_engine(schedule_database, role="tests", database=database_settings_for_tests())
     try:
         yield engine
     finally:
