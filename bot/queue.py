@@ -26,6 +26,7 @@ from agent.schemas import AnswerReply
 from bot.events import ChatEvent
 from bot.follow_ups import FOLLOW_UP_WINDOW
 from bot.queue_driver import ListenApartDriver
+from bot.queue_queries import DurableRetryQueries
 from core.batching import Batcher
 from core.logging import get_logger
 from core.settings import DatabaseSettings
@@ -225,7 +226,7 @@ class JobQueue:
         if driver is None:
             apart = self.listen_pool is not None or not self.listens
             driver = ListenApartDriver(self.pool, self.listen_pool) if apart else AsyncpgPoolDriver(self.pool)
-        return Queries(
+        return DurableRetryQueries(
             driver,
             qbe=QueryBuilderEnvironment(settings),
             qbq=QueryQueueBuilder(settings),

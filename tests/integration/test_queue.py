@@ -24,6 +24,7 @@ from core.settings import AgentSettings, LLMSettings
 from knowledge.service import KnowledgeBase
 from tests.conftest import database_settings_for_tests
 from tests.integration.helpers.agent import handbook
+from tests.integration.helpers.database_proxy import DatabaseProxy, database_proxy
 from tests.integration.helpers.queue import SETTINGS, GatedAgent, RecordingDeliverer, jobs, question, queue, until
 
 __all__ = ["handbook", "queue"]  # fixtures used below
@@ -511,3 +512,43 @@ async def test_the_migrated_schema_is_the_one_pgqueuer_expects(queue: JobQueue) 
     # Fails after upgrading pgqueuer when the new version wants schema changes: put these in a new migration.
     plan = await queue.queries().plan_upgrade()
     assert plan.statements == ()
+
+
+class CutsTheDatabaseOff(RecordingDeliverer):
+    """Its first post fails while the database is out of reach (a restart while the answer was being posted)."""
+
+    def __init__(self, proxy: DatabaseProxy) -> None:
+        super().__init__(failures=1)
+        self.proxy = proxy
+        self.cut = asyncio.Event()
+
+    async def deliver(self, event: ChatEvent, reply: AnswerReply) -> str:
+        if self.failures:
+            await self.proxy.cut()
+            self.cut.set()
+        return await super().deliver(event, reply)
+
+
+async def test_a_job_whose_retry_meets_a_database_restart_is_retried_once_the_database_is_back(
+    agent: AgentService, database_url: URL, handbook: str
+) -> None:
+    async with database_proxy(database_url) as proxy:
+        database = database_settings_for_tests()
+        async with await JobQueue.connect(proxy.url, role="tests-restart", database=database) as own_queue:
+            await own_queue.pool.execute("DELETE FROM pgqueuer")
+            deliverer = CutsTheDatabaseOff(proxy)
+            worker = Worker(own_queue, agent, {"slack": deliverer}, SETTINGS)
+            stop = asyncio.Event()
+            running = asyncio.create_task(worker.run(stop))
+            try:
+                assert await own_queue.enqueue(question(handbook))
+                await asyncio.wait_for(deliverer.cut.wait(), timeout=10)
+                # pgqueuer writes the job's retry while the database is away, and the server is back moments later
+                # (before the worker's own loop notices): the job must be retried, not recorded as failed.
+                await asyncio.sleep(0.3)
+                await proxy.open()
+                await asyncio.wait_for(deliverer.done.wait(), timeout=20)
+            finally:
+                stop.set()
+                await asyncio.wait_for(running, timeout=15)
+    assert deliverer.attempts == 2 and len(deliverer.delivered) == 1
