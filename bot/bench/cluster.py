@@ -123,9 +123,6 @@ class _Run:
     def at(self) -> float:
         return time.monotonic() - self.started
 
-    def fault(self, description: str) -> None:
-        self.faults.append((self.at(), description))
-
 
 def _start(role: str, index: int, env: dict[str, str], log_dir: Path | None) -> tuple[_Replica, IO[bytes] | None]:
     port = free_port()
@@ -140,11 +137,12 @@ def _start(role: str, index: int, env: dict[str, str], log_dir: Path | None) -> 
 
 async def _send(http: aiohttp.ClientSession, webs: list[_Replica], index: int, ts: str, body: str, run: _Run) -> None:
     for attempt in range(len(RETRY_DELAYS) + 1):
-        headers = signed(body)
+        retry: dict[str, str] = {}
         if attempt:
             run.retried += attempt == 1
             await asyncio.sleep(RETRY_DELAYS[attempt - 1])
-            headers = signed(body) | {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_error"}
+            retry = {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_error"}
+        headers = signed(body) | retry  # signed when sent: Slack's signature carries the time
         routed = [replica for replica in webs if replica.routed_to()]
         replica = routed[(index + attempt) % len(routed)]
         tick = time.perf_counter()
