@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # Alembic is imported only when a database is not at HEAD or 
     from alembic.script import ScriptDirectory
 
 UPGRADE_HINT = "run `threadwise db upgrade`"
-HEAD = "0019"
+HEAD = "0020"
 """The newest migration. Every command checks the database against it before it starts, and this check must stay
 cheap (a one-shot ``threadwise ask``); ``tests/integration/test_migrations.py`` keeps it equal to Alembic's head."""
 

@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge.models import Collection, Document
+from knowledge.term_stats import remove_collection_postings
 from knowledge.vector_index import drop_vector_index
 
 
@@ -40,10 +41,11 @@ async def create_empty_collection(
 
 
 async def drop_collection(session: AsyncSession, collection: Collection) -> None:
-    """The collection, its documents and chunks, and its vector index."""
+    """The collection, its documents and chunks, its keyword postings and its vector index."""
     doomed = await session.get(Collection, collection.id)
     if doomed is not None:
         await drop_vector_index(session, doomed)
+        await remove_collection_postings(session, collection_id=doomed.id)
         await session.delete(doomed)
         await session.flush()
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import create_sessionmaker, session_scope
 from core.settings import KnowledgeSettings
+from knowledge.bulk_load import drop_collection
 from knowledge.collection_cache import CollectionCache
 from knowledge.documents import SourceDocument
 from knowledge.embeddings import LocalEmbedder
@@ -368,22 +369,31 @@ async def test_bounded_postings_keep_each_terms_strongest_chunks(
         assert [hit.source_uri.split("/")[-1] for hit in bounded] == expected
 
 
+@pytest.mark.parametrize("way", ["delete_collection", "bulk_load.drop_collection"])
 async def test_delete_collection_removes_everything(
-    kb: KnowledgeBase, tenant: str, docs: Path, engine: AsyncEngine
+    kb: KnowledgeBase, tenant: str, docs: Path, engine: AsyncEngine, way: str
 ) -> None:
+    """Both ways of dropping a collection: the product's, and the measurement commands' (``knowledge.bulk_load``)."""
     await kb.ingest([str(docs)], tenant=tenant, collection="handbook")
     async with session_scope(kb.sessionmaker) as session:
         (collection,) = await session.scalars(select(Collection).where(Collection.tenant == tenant))
-    await kb.delete_collection(tenant=tenant, name="handbook")
+    postings = text("SELECT count(*) FROM chunk_terms WHERE collection_id = :c")
     async with engine.connect() as connection:
-        for table in ("documents", "chunks", "collection_terms"):
+        assert await connection.scalar(postings, {"c": collection.id}), "no postings: the test would prove nothing"
+    if way == "delete_collection":
+        await kb.delete_collection(tenant=tenant, name="handbook")
+        with pytest.raises(UnknownCollectionError):
+            await kb.search("anything", tenant=tenant, collections=["handbook"])
+    else:
+        async with session_scope(kb.sessionmaker) as session:
+            await drop_collection(session, collection)
+    async with engine.connect() as connection:
+        for table in ("documents", "chunks", "collection_terms", "chunk_terms"):
             count = await connection.scalar(
                 text(f"SELECT count(*) FROM {table} WHERE collection_id = :c"), {"c": collection.id}
             )
             assert count == 0, table
         assert await connection.scalar(text(f"SELECT to_regclass('ix_chunks_embedding_c{collection.id}')")) is None
-    with pytest.raises(UnknownCollectionError):
-        await kb.search("anything", tenant=tenant, collections=["handbook"])
 
 
 async def test_deleting_a_collection_never_waits_behind_a_long_transaction(

@@ -61,3 +61,37 @@ async def test_an_unknown_revision_is_reported_as_newer(empty_database_url: URL)
             assert "newer release" in (await migration_problem(connection) or "")
     finally:
         await engine.dispose()
+
+
+async def test_postings_of_dropped_collections_are_deleted_and_others_kept(empty_database_url: URL) -> None:
+    """0020 clears the keyword postings that collections dropped without them left behind."""
+    engine = create_engine(empty_database_url, role="tests", database=database_settings_for_tests())
+    posting = "INSERT INTO chunk_terms (collection_id, lexeme, impact, chunk_id, tf, heading_tf, length) VALUES "
+    try:
+        await run_migrations(engine, "upgrade", "0019")
+        async with engine.begin() as connection:
+            kept = await connection.scalar(
+                text(
+                    "INSERT INTO collections (tenant, name, embedding_model, dims) "
+                    "VALUES ('t', 'docs', 'local', 384) RETURNING id"
+                )
+            )
+            await connection.execute(
+                text(posting + "(:kept, 'rotat', 9, 1, 1, 0, 5), (:kept, 'key', 8, 1, 1, 0, 5)"), {"kept": kept}
+            )
+            # Two dropped collections, one each side of the kept one in the primary key's order.
+            await connection.execute(
+                text(
+                    posting
+                    + "(:below, 'rotat', 9, 2, 1, 0, 5), (:above, 'key', 9, 3, 1, 0, 5), (:above, 'x', 1, 4, 1, 0, 5)"
+                ),
+                {"below": kept - 1, "above": kept + 1000},
+            )
+        await run_migrations(engine, "upgrade", "head")
+        async with engine.connect() as connection:
+            left = (
+                await connection.execute(text("SELECT collection_id, lexeme FROM chunk_terms ORDER BY lexeme"))
+            ).all()
+        assert [tuple(row) for row in left] == [(kept, "key"), (kept, "rotat")]
+    finally:
+        await engine.dispose()
