@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonObject, FeedbackButtonsElement
-
 FEEDBACK_ACTION = "answer_feedback"
 """The buttons' ``action_id``: what the listener is registered for."""
 
@@ -32,18 +30,30 @@ class ButtonVote:
 
 
 def feedback_block(answer_id: int) -> dict[str, Any]:
-    """The 👍/👎 block for the stored answer ``answer_id``, for the message holding the answer's last part. Built
-    with slack_sdk's models, which check Slack's limits (a value's 2,000 characters, a text's 75)."""
-    buttons = FeedbackButtonsElement(
-        action_id=FEEDBACK_ACTION,
-        positive_button=FeedbackButtonObject(
-            text="👍", accessibility_label="This answer helped", value=f"up:{answer_id}"
-        ),
-        negative_button=FeedbackButtonObject(
-            text="👎", accessibility_label="This answer did not help", value=f"down:{answer_id}"
-        ),
-    )
-    return ContextActionsBlock(elements=[buttons]).to_dict()
+    """The 👍/👎 block for the stored answer ``answer_id``, for the message holding the answer's last part.
+
+    Written out as the dict that slack_sdk's models render (``tests/unit/test_feedback_buttons.py`` checks that it
+    matches them, limits included, for the largest answer id): built through the models it cost 0.2 ms of the
+    event loop's time per answer, a tenth of the ~2 ms the whole posting takes."""
+    return {
+        "type": "context_actions",
+        "elements": [
+            {
+                "type": "feedback_buttons",
+                "action_id": FEEDBACK_ACTION,
+                "positive_button": _button("👍", "This answer helped", f"up:{answer_id}"),
+                "negative_button": _button("👎", "This answer did not help", f"down:{answer_id}"),
+            }
+        ],
+    }
+
+
+def _button(emoji: str, label: str, value: str) -> dict[str, Any]:
+    return {
+        "text": {"type": "plain_text", "text": emoji, "emoji": True},
+        "accessibility_label": label,
+        "value": value,
+    }
 
 
 def button_vote(value: object) -> ButtonVote | None:
