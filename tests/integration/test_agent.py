@@ -12,6 +12,7 @@ from openai import DefaultAioHttpClient
 from sqlalchemy import select
 
 from agent.models import Conversation, Message
+from agent.nodes import STREAM_EVERY_SECONDS
 from agent.prompts import ABSTAIN_WITH_SOURCES, CONDENSE_SYSTEM, NO_ANSWER_MARKER, SUMMARIZE_SYSTEM
 from agent.schemas import AnswerReply, AnswerRequest, ConversationKey, StreamDelta, StreamFinal
 from agent.service import AgentService
@@ -189,12 +190,24 @@ async def test_when_every_model_fails_the_outcome_is_error_with_a_reference(kb: 
 
 async def test_streaming_yields_the_text_in_order_then_the_final_reply(kb: KnowledgeBase, handbook: str) -> None:
     text = "Open the admin console, choose Security, then press Rotate [1]."
-    with scripted_llm(Reply(text)) as fake:
+    # Words a little further apart than STREAM_EVERY_SECONDS: each is passed on as it comes.
+    with scripted_llm(Reply(text, pause=STREAM_EVERY_SECONDS * 1.2)) as fake:
         events = [e async for e in make_agent(kb, llm_settings(fake.base_url)).stream(ask(handbook, "Rotate how?"))]
     deltas = [e.text for e in events if isinstance(e, StreamDelta)]
     assert len(deltas) >= 5 and "".join(deltas) == text
     assert isinstance(events[-1], StreamFinal) and events[-1].reply.text == text
     assert all(isinstance(e, StreamDelta) for e in events[:-1])
+
+
+async def test_text_written_faster_than_it_is_shown_is_passed_on_together(kb: KnowledgeBase, handbook: str) -> None:
+    """A model that sends its words all at once: the first goes out at once, the rest together, nothing lost."""
+    text = "Open the admin console, choose Security, then press Rotate [1]."
+    with scripted_llm(Reply(text)) as fake:
+        events = [e async for e in make_agent(kb, llm_settings(fake.base_url)).stream(ask(handbook, "Rotate how?"))]
+    deltas = [e.text for e in events if isinstance(e, StreamDelta)]
+    assert "".join(deltas) == text
+    assert len(deltas) < 5, deltas  # of 10 words: without the grouping, one each
+    assert isinstance(events[-1], StreamFinal) and events[-1].reply.text == text
 
 
 async def test_the_model_saying_it_does_not_know_is_an_abstention(kb: KnowledgeBase, handbook: str) -> None:

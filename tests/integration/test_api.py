@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agent.nodes import STREAM_EVERY_SECONDS
 from tests.fakes.openai_server import Reply, scripted_llm
 from tests.integration.helpers.api import ADMIN_TOKEN, client_for, docs_tenant
 
@@ -41,7 +42,8 @@ async def test_ask_answers_as_json_and_remembers_the_conversation(database_url_t
 
 async def test_ask_streams_server_sent_events(database_url_text: str, docs_tenant: str) -> None:
     answer = "Press Rotate in the admin console's Security page [1]."
-    with scripted_llm(Reply(answer)) as fake:
+    # Words further apart than the agent passes text on, so that each is an event of its own.
+    with scripted_llm(Reply(answer, pause=STREAM_EVERY_SECONDS * 1.2)) as fake:
         async with client_for(database_url_text, llm={"model": "openai:primary", "base_url": fake.base_url}) as client:
             response = await client.post(
                 "/api/v1/ask", json={"question": "How do I rotate the key?", "tenant": docs_tenant, "stream": True}
