@@ -26,7 +26,7 @@ from agent.schemas import AnswerReply
 from bot.events import ChatEvent
 from bot.follow_ups import FOLLOW_UP_WINDOW
 from bot.queue_driver import ListenApartDriver
-from bot.queue_queries import DurableRetryQueries
+from bot.queue_queries import ACCEPT_WITHIN_SECONDS, DurableRetryQueries, within_reach
 from core.batching import Batcher
 from core.logging import get_logger
 from core.settings import DatabaseSettings
@@ -173,7 +173,7 @@ class JobQueue:
         self.listens = listens or listen_pool is not None
         """Whether workers hear of new questions at once (LISTEN); False: they poll (``QUEUE_POLL_INTERVAL``)."""
         self.db_settings = pgqueuer_settings()
-        self._accepting: Batcher[ChatEvent, bool] = Batcher(self.enqueue_many, max_size=ACCEPT_BATCH)
+        self._accepting: Batcher[ChatEvent, bool] = Batcher(self._accept_within_reach, max_size=ACCEPT_BATCH)
 
     @classmethod
     async def connect(cls, url: URL, *, role: str = "queue", database: DatabaseSettings | None = None) -> Self:
@@ -240,6 +240,12 @@ class JobQueue:
         burst, one commit serves many events instead of each waiting for its own.
         """
         return await self._accepting.submit(event)
+
+    async def _accept_within_reach(self, events: list[ChatEvent]) -> list[bool]:
+        """``enqueue_many``, tried again through a database restart of up to ``ACCEPT_WITHIN_SECONDS``. Accepting
+        is idempotent: a batch stored just before its connection broke reads as already accepted the second time
+        (its jobs are queued all the same)."""
+        return await within_reach(lambda: self.enqueue_many(events), within=ACCEPT_WITHIN_SECONDS)
 
     async def enqueue_many(self, events: list[ChatEvent]) -> list[bool]:
         """Accept ``events`` in one statement; per event, True when it is new (the first of a repeated id)."""

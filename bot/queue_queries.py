@@ -1,4 +1,5 @@
-"""pgqueuer's queries, with a failed job's retry written even across a database restart.
+"""The queue's writes across a database restart: pgqueuer's queries with a failed job's retry written once the
+database is back, and the acceptance of new questions tried again for as long as a platform waits for its ack.
 
 A job that fails because the database went away (a restart, a failover) is retried by pgqueuer, which first
 writes the retry to that same database. When that write fails too, pgqueuer records the job as failed for good:
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from pgqueuer.domain import models
@@ -28,6 +31,32 @@ UNREACHABLE = (
 """What a statement raises while the database is out of reach."""
 RETRY_WRITE_WITHIN_SECONDS = 120.0
 RETRY_WRITE_EVERY_SECONDS = 1.0
+ACCEPT_WITHIN_SECONDS = 2.0
+"""How long storing new questions keeps trying while the database is out of reach: Slack waits 3 s for its ack
+(and sends the event again later when none came), so a restart of a second or two costs a delay, not a retry."""
+FIRST_PAUSE_SECONDS = 0.05
+
+Result = TypeVar("Result")
+
+
+async def within_reach(operation: Callable[[], Awaitable[Result]], *, within: float) -> Result:
+    """``operation()``, tried again while the database is out of reach, pausing 0.05 s, then twice as long each
+    time, for at most ``within`` seconds; then its error is raised. Only for operations that may run twice (a
+    statement that committed just before the connection broke runs again)."""
+    deadline = time.monotonic() + within
+    pause = FIRST_PAUSE_SECONDS
+    while True:
+        try:
+            return await operation()
+        except UNREACHABLE as error:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            log.warning(
+                "database unreachable: trying again", retry_in_seconds=round(min(pause, left), 2), exc_info=error
+            )
+            await asyncio.sleep(min(pause, left))
+            pause *= 2
 
 
 class DurableRetryQueries(Queries):

@@ -18,6 +18,7 @@ from agent.schemas import AnswerReply, AnswerRequest, StreamDelta, StreamEvent, 
 from agent.service import AgentService
 from bot.events import ChatEvent
 from bot.queue import ANSWER_ENTRYPOINT, JobQueue, dedupe_key
+from bot.queue_queries import ACCEPT_WITHIN_SECONDS, UNREACHABLE
 from bot.worker import MISSED_TEXT, Worker
 from core.db import session_scope
 from core.settings import AgentSettings, LLMSettings
@@ -552,3 +553,37 @@ async def test_a_job_whose_retry_meets_a_database_restart_is_retried_once_the_da
                 stop.set()
                 await asyncio.wait_for(running, timeout=15)
     assert deliverer.attempts == 2 and len(deliverer.delivered) == 1
+
+
+async def test_a_question_that_arrives_during_a_restart_is_stored_once_the_database_is_back(
+    queue: JobQueue, database_url: URL, tenant: str
+) -> None:
+    """Slack waits 3 s for its ack: a restart shorter than ACCEPT_WITHIN_SECONDS delays the ack instead of failing
+    it (which would leave the question to Slack's retry, minutes later in real Slack)."""
+    async with database_proxy(database_url) as proxy:
+        database = database_settings_for_tests()
+        async with await JobQueue.connect(proxy.url, role="tests-accept", database=database) as own_queue:
+            event = question(tenant)
+            await proxy.cut()
+            accepting = asyncio.create_task(own_queue.enqueue(event))
+            await asyncio.sleep(0.5)
+            assert not accepting.done()  # still trying, not failed
+            await proxy.open()
+            assert await asyncio.wait_for(accepting, timeout=ACCEPT_WITHIN_SECONDS)
+    # Stored in the shared database (the ``queue`` fixture deletes the job afterwards, before any worker sees it).
+    assert [job["dedupe_key"] for job in await jobs(queue)] == [dedupe_key(event)]
+
+
+async def test_a_question_is_refused_when_the_database_stays_away_so_slack_sends_it_again(
+    database_url: URL, tenant: str
+) -> None:
+    async with database_proxy(database_url) as proxy:
+        database = database_settings_for_tests()
+        async with await JobQueue.connect(proxy.url, role="tests-accept", database=database) as own_queue:
+            await proxy.cut()
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(UNREACHABLE):
+                await own_queue.enqueue(question(tenant))
+            waited = asyncio.get_running_loop().time() - started
+            await proxy.open()
+    assert ACCEPT_WITHIN_SECONDS - 0.1 <= waited < 3.0  # within Slack's 3 s, so its retry comes
