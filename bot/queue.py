@@ -245,7 +245,12 @@ class JobQueue:
         """``enqueue_many``, tried again through a database restart of up to ``ACCEPT_WITHIN_SECONDS``. Accepting
         is idempotent: a batch stored just before its connection broke reads as already accepted the second time
         (its jobs are queued all the same)."""
-        return await within_reach(lambda: self.enqueue_many(events), within=ACCEPT_WITHIN_SECONDS)
+        return await within_reach(
+            lambda: self.enqueue_many(events),
+            within=ACCEPT_WITHIN_SECONDS,
+            longest_pause=ACCEPT_WITHIN_SECONDS,
+            waiting_for=f"{len(events)} new questions are stored",
+        )
 
     async def enqueue_many(self, events: list[ChatEvent]) -> list[bool]:
         """Accept ``events`` in one statement; per event, True when it is new (the first of a repeated id)."""

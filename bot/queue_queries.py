@@ -39,12 +39,16 @@ FIRST_PAUSE_SECONDS = 0.05
 Result = TypeVar("Result")
 
 
-async def within_reach(operation: Callable[[], Awaitable[Result]], *, within: float) -> Result:
+async def within_reach(
+    operation: Callable[[], Awaitable[Result]], *, within: float, longest_pause: float, waiting_for: str
+) -> Result:
     """``operation()``, tried again while the database is out of reach, pausing 0.05 s, then twice as long each
-    time, for at most ``within`` seconds; then its error is raised. Only for operations that may run twice (a
-    statement that committed just before the connection broke runs again)."""
+    time up to ``longest_pause``, for at most ``within`` seconds; then its error is raised. One warning, at the
+    first failure, says what is ``waiting_for`` the database. Only for operations that may run twice (a statement
+    that committed just before the connection broke runs again)."""
     deadline = time.monotonic() + within
     pause = FIRST_PAUSE_SECONDS
+    warned = False
     while True:
         try:
             return await operation()
@@ -52,31 +56,23 @@ async def within_reach(operation: Callable[[], Awaitable[Result]], *, within: fl
             left = deadline - time.monotonic()
             if left <= 0:
                 raise
-            log.warning(
-                "database unreachable: trying again", retry_in_seconds=round(min(pause, left), 2), exc_info=error
-            )
+            if not warned:
+                log.warning(
+                    "database unreachable: trying again until it is back", waiting_for=waiting_for, exc_info=error
+                )
+                warned = True
             await asyncio.sleep(min(pause, left))
-            pause *= 2
+            pause = min(pause * 2, longest_pause)
 
 
 class DurableRetryQueries(Queries):
     async def retry_job(
         self, job: models.Job, delay: timedelta, traceback_record: models.TracebackRecord | None
     ) -> None:
-        deadline = time.monotonic() + RETRY_WRITE_WITHIN_SECONDS
-        warned = False
-        while True:
-            try:
-                await super().retry_job(job, delay, traceback_record)
-                return
-            except UNREACHABLE as error:
-                if time.monotonic() >= deadline:
-                    raise
-                if not warned:
-                    log.warning(
-                        "database unreachable: the job's retry is written once it is back",
-                        job_id=job.id,
-                        exc_info=error,
-                    )
-                    warned = True
-            await asyncio.sleep(RETRY_WRITE_EVERY_SECONDS)
+        write = super().retry_job
+        await within_reach(
+            lambda: write(job, delay, traceback_record),
+            within=RETRY_WRITE_WITHIN_SECONDS,
+            longest_pause=RETRY_WRITE_EVERY_SECONDS,
+            waiting_for=f"the retry of job {job.id} is written",
+        )
