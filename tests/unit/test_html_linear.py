@@ -4,7 +4,6 @@ the first three pages below."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import httpx
@@ -14,8 +13,9 @@ from knowledge.loaders.html import for_html_parser, load_html
 from knowledge.sources.confluence_storage import storage_document
 from knowledge.sources.http import SourceResponse
 from knowledge.sources.website import _PageLinks
+from tests.linear_time import assert_linear
 
-UNCLOSED_TAILS = ["<a" * 100_000, "</" * 100_000, "<?" * 100_000, "<!" * 100_000]
+UNCLOSED_TAILS = ["<a", "</", "<?", "<!"]
 
 
 def _page(markup: str) -> SourceResponse:
@@ -31,14 +31,12 @@ READERS: list[tuple[str, Callable[[str], object]]] = [
 ]
 
 
-@pytest.mark.parametrize("tail", UNCLOSED_TAILS, ids=[tail[:2] for tail in UNCLOSED_TAILS])
+@pytest.mark.parametrize("tail", UNCLOSED_TAILS)
 @pytest.mark.parametrize(("reader", "read"), READERS, ids=[reader for reader, _ in READERS])
 def test_a_page_ending_in_unclosed_markup_is_read_in_linear_time(
     reader: str, read: Callable[[str], object], tail: str
 ) -> None:
-    started = time.perf_counter()
-    read(f"<html><body><h1>Install</h1><p>Run it.</p>{tail}")
-    assert time.perf_counter() - started < 2.0, reader
+    assert_linear(lambda size: read(f"<html><body><h1>Install</h1><p>Run it.</p>{tail * size}"), 10_000, label=reader)
 
 
 def test_the_escaped_tail_reads_as_the_same_text() -> None:
