@@ -43,6 +43,9 @@ class Unit:
     """The whole passage: quoted only when it answers clearly more of the question than any part of it."""
     label: str = ""
     """The short line naming it that leads ``text`` (``**Bash**``, a signature), if any."""
+    at: tuple[int, int, int] | None = None
+    """Where it stands in the passage: its block, and its first and last sentence in that block (a code block,
+    list or table: its own block, 0, 0). None for the whole passage."""
 
 
 def asks_how(question: str) -> bool:
@@ -95,7 +98,7 @@ def units_of(content: str) -> list[Unit]:
         if block.kind in ATTACHED_KINDS:
             lead = _lead_in(previous.text) if previous is not None and previous.kind == "paragraph" else ""
             text = _with_block(lead, block)
-            units.append(Unit(text, shows_code=_shows_code(text)))
+            units.append(Unit(text, shows_code=_shows_code(text), at=(i, 0, 0)))
             continue
         if following is not None and _is_label(block):
             continue  # a label goes with what it names
@@ -103,29 +106,29 @@ def units_of(content: str) -> list[Unit]:
         if block.kind == "paragraph" and _introduces(sentences, following):
             sentences = sentences[:-1]  # the lead-in is quoted with its block, never alone
         label = previous.text if previous is not None and _is_label(previous) else ""
-        for run in _runs(sentences):
+        for first, last, run in _runs(sentences):
             text = f"{label}\n\n{run}" if label else run
-            units.append(Unit(text, shows_code=_shows_code(text), label=label))
+            units.append(Unit(text, shows_code=_shows_code(text), label=label, at=(i, first, last)))
     return units
 
 
-def _runs(sentences: list[str]) -> list[str]:
+def _runs(sentences: list[str]) -> list[tuple[int, int, str]]:
     """A paragraph short enough to read as one thought, whole; a longer one as runs of consecutive sentences
-    (two or more, or one long one) within ``MAX_UNIT_CHARS / 2``."""
+    (two or more, or one long one) within ``MAX_UNIT_CHARS / 2``; each with its first and last sentence."""
     whole = " ".join(sentences)
     if not sentences or len(whole) <= PARAGRAPH_CHARS:
-        return [whole] if whole else []
-    runs: list[str] = []
+        return [(0, len(sentences) - 1, whole)] if whole else []
+    runs: list[tuple[int, int, str]] = []
     for start in range(len(sentences)):
         run = sentences[start]
         if len(run) >= MIN_RUN_CHARS:
-            runs.append(run)
-        for sentence in sentences[start + 1 :]:
-            if len(run) + 1 + len(sentence) > MAX_UNIT_CHARS // 2:
+            runs.append((start, start, run))
+        for end in range(start + 1, len(sentences)):
+            if len(run) + 1 + len(sentences[end]) > MAX_UNIT_CHARS // 2:
                 break
-            run = f"{run} {sentence}"
-            runs.append(run)
-    return runs or [whole[:MAX_UNIT_CHARS]]
+            run = f"{run} {sentences[end]}"
+            runs.append((start, end, run))
+    return runs or [(0, len(sentences) - 1, whole[:MAX_UNIT_CHARS])]
 
 
 def _shows_code(text: str) -> bool:
@@ -170,17 +173,52 @@ def _overlaps(unit: Unit, shown: list[Unit]) -> bool:
 
     # Compared with whitespace collapsed: a run of sentences is re-joined with single spaces, while the whole
     # passage keeps the source's spacing (two after a full stop, as many rST and Markdown files have).
-    return any(body(unit) in _spaced(other.text) or body(other) in _spaced(unit.text) for other in shown)
+    return any(
+        body(unit) in _spaced(other.text) or body(other) in _spaced(unit.text) or _share_sentences(unit, other)
+        for other in shown
+    )
+
+
+def _share_sentences(one: Unit, other: Unit) -> bool:
+    """Whether two runs of one paragraph have a sentence in common."""
+    if one.at is None or other.at is None or one.at[0] != other.at[0]:
+        return False
+    return one.at[1] <= other.at[2] and other.at[1] <= one.at[2]
 
 
 def _spaced(text: str) -> str:
     return " ".join(text.split())
 
 
+def following(unit: Unit, units: list[Unit]) -> list[Unit]:
+    """The shortest unit that starts right after ``unit`` ends, and the one after it too when it is shorter than
+    ``MIN_RUN_CHARS`` (an aside): where a passage goes on from the part that restates the question (the
+    problem, the situation) to what to do about it."""
+    if unit.at is None:
+        return []
+    nxt = _next(unit.at, units)
+    if nxt is None or nxt.at is None or len(nxt.text) >= MIN_RUN_CHARS:
+        return [] if nxt is None else [nxt]
+    after = _next(nxt.at, units)
+    return [nxt] if after is None else [nxt, after]
+
+
+def _next(at: tuple[int, int, int], units: list[Unit]) -> Unit | None:
+    end = (at[0], at[2])
+    starts = {id(u): (u.at[0], u.at[1]) for u in units if u.at is not None}
+    after = [u for u in units if id(u) in starts and starts[id(u)] > end]
+    return min(after, key=lambda u: (starts[id(u)], len(u.text)), default=None)
+
+
 def compose(ranked: Ranked, order: list[Unit] | None = None, *, units: int = 1) -> str:
-    """The quote: the first ``units`` units of ``order`` (default: by shared words) that don't overlap, in the
-    passage's order, cut to ``MAX_UNIT_CHARS`` together. When the question asks how and none of them shows code,
-    the next one that does joins them: the command after the explanation."""
+    """The quote: the first ``units`` units of ``order`` (default: by shared words) that don't overlap and the
+    unit that follows the first of them, in the passage's order, cut to ``MAX_UNIT_CHARS`` together. When the
+    question asks how and none of them shows code, the next one that does joins them: the command after the
+    explanation.
+
+    The part closest to the question often restates it ("If another program is already using port 5000…"); what
+    to do about it comes next. Measured on docs-qa: 2 more correct answers in 150, none fewer, replies 9 to 14 %
+    longer. Borrowing the next chunk when the closest part ends a passage gained 3 and lost 3."""
     order = order or [unit for unit, _ in ranked.best]
     if not order:
         return ""
@@ -188,6 +226,9 @@ def compose(ranked: Ranked, order: list[Unit] | None = None, *, units: int = 1) 
     for unit in order:
         if len(shown) < units and not _overlaps(unit, shown):
             shown.append(unit)
+    for after in following(order[0], ranked.units):
+        if not _overlaps(after, shown):
+            shown.append(after)
     if ranked.how and not any(unit.shows_code for unit in shown):
         code = next((u for u in order if u.shows_code and not _overlaps(u, shown)), None)
         if code is not None:

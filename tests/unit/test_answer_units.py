@@ -113,3 +113,46 @@ def test_a_passage_spaced_two_after_each_sentence_is_not_quoted_twice() -> None:
     )
     quote = best_unit("How do I flash a message with a category?", passage, units=2)
     assert quote.count("Errors could be red") == 1, quote
+
+
+TROUBLESHOOTING = """The server runs on port 5000 by default. It reloads itself when a file changes, so most edits need
+no restart at all, and the debugger shows the traceback of an error in the browser.
+
+If another program is already using port 5000, you see an `OSError` when the server starts: the message
+names the address that is already in use, on Linux and on Windows alike.
+
+**Similar issues**: the issue tracker has a discussion of this error for other operating systems.
+
+Either identify and stop the other program, or use `flask run --port 5001` to pick a different port.
+
+The reloader watches the application's own files only, never its dependencies, and never the templates
+folder unless the application asks for it explicitly with the extra files option."""
+
+
+def test_the_part_that_restates_the_problem_is_quoted_with_what_follows_it() -> None:
+    question = "flask run fails with OSError: address already in use, what do i do"
+    quote = best_unit(question, TROUBLESHOOTING)
+    # The closest part describes the error; the fix is the paragraph after it (past a short aside).
+    assert "If another program is already using port 5000" in quote
+    assert "`flask run --port 5001`" in quote
+    assert "reloader watches" not in quote
+
+
+def test_what_follows_is_not_quoted_twice_when_a_unit_already_shows_it() -> None:
+    question = "flask run fails with OSError: address already in use, what do i do"
+    quote = best_unit(question, TROUBLESHOOTING, units=3)
+    assert quote.count("Either identify and stop") == 1, quote
+    assert quote.count("If another program") == 1, quote
+
+
+def test_runs_of_one_paragraph_never_repeat_a_sentence() -> None:
+    problem = "If another program is already using port 5000, the server fails to start with an OSError."
+    common = "This happens most often when an earlier server is still running in another terminal window."
+    fix = "Stop the other program, or pick a different port with the port option when you start the server."
+    more = "The host option changes the address in the same way."
+    best = Unit(problem, shows_code=False, at=(0, 1, 1))
+    after = Unit(f"{common} {fix}", shows_code=False, at=(0, 2, 3))
+    second = Unit(f"{fix} {more}", shows_code=False, at=(0, 3, 4))
+    ranked = Ranked(units=[best, after, second], best=[(best, 3.0), (second, 2.0), (after, 1.0)], how=False)
+    quote = compose(ranked, units=2)
+    assert quote == f"{problem}\n\n{fix} {more}"
