@@ -4,8 +4,8 @@
 With an LLM it is the best passage's similarity; the model then checks the passages itself and says when they
 do not hold the answer. Without one, a passage can be on the right topic and still not hold the answer (a
 follow-up asking for a price the document never gives), and nothing else would notice. So extractive mode
-also embeds the quote it would show (the top passage's answer unit for the person's own message, as
-``agent.answer_units`` chooses it) and mixes its similarity to that message into the score.
+also embeds the quote it would show (the top passage's sentences that share the most words with the person's
+own message) and mixes its similarity to that message into the score.
 
 Measured with ``threadwise eval threshold`` and ``threadwise eval answers`` (``docs/agent.md`` has the tables):
 MTRAG-UN's held-out half went from 81.2 % answered / 69.6 % refused (passage alone, threshold 0.45) to 77.3 % /
@@ -19,17 +19,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from agent.answer_units import best_unit, clip
+from agent.extractive import best_passage
 from knowledge.search import SearchHit
 from knowledge.service import KnowledgeBase
 
 QUOTE_WEIGHT = 0.75
 """The quote's similarity counts three quarters as much as the passage's (chosen with the figures above)."""
-QUOTE_CHARS = 600
-"""The answer unit judged is cut to this length. The unit the reply quotes replaced a 300-character window of
-the sentences sharing the most words with the message: on MTRAG-UN's held-out half, at the same threshold,
-abstention went from 78.3 % to 82.6 % with answers unchanged (75.8 %); docs-qa, one more httpx question
-answered and one more refused; SQuAD questions answered, 91.7 % to 88.5 %."""
+QUOTE_CHARS = 300
+"""As long as a source's excerpt: half the embedding time of a full 600-character extract."""
 
 
 def best_similarity(hits: list[SearchHit]) -> float | None:
@@ -61,7 +58,7 @@ async def extractive_evidence(
         return None
     if message_vector is None:
         message_vector = await knowledge.embed_query(message)
-    quote_vector = await knowledge.embed_query(clip(best_unit(message, hits[0].content), QUOTE_CHARS))
+    quote_vector = await knowledge.embed_query(best_passage(message, hits[0].content, max_chars=QUOTE_CHARS))
     closeness = float(np.dot(message_vector, quote_vector))
     if standalone_vector is not None:
         closeness = (closeness + float(np.dot(standalone_vector, quote_vector))) / 2

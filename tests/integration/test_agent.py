@@ -4,9 +4,7 @@ to a scripted OpenAI-compatible server on 127.0.0.1."""
 from __future__ import annotations
 
 import pickle
-import re
 import time
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -289,27 +287,6 @@ async def test_an_extractive_follow_up_embeds_each_text_once(kb: KnowledgeBase, 
     assert searched is not None and searched != message  # condensed: the search embeds its own text
     assert counting.embedded.count(message) == 1  # made when the answer began, reused by the quote check
     assert counting.embedded.count(searched) == 1 and len(counting.embedded) == 3  # the third: the quote
-
-
-async def test_the_extractive_evidence_judges_the_quote_the_reply_shows(
-    kb: KnowledgeBase, tenant: str, tmp_path: Path
-) -> None:
-    # The question's words span two paragraphs: a window of sentences would join them with a space, which no
-    # reply shows; the answer unit is quoted as it stands.
-    (tmp_path / "keys.md").write_text(
-        "# Signing keys\n\nRotate the signing key from the admin console.\n\nConfirm it in the dialog that opens.\n"
-    )
-    await kb.ingest([str(tmp_path / "keys.md")], tenant=tenant, collection="keys")
-    counting = CountingEmbedder()
-    watched = KnowledgeBase(sessionmaker=kb.sessionmaker, embedder=counting, settings=kb.settings)
-    everything = AgentSettings(min_similarity=-1)
-    agent = AgentService(knowledge=watched, sessionmaker=kb.sessionmaker, llm=LLMSettings(), settings=everything)
-    message = "How do I rotate the signing key and confirm it?"
-    reply = await agent.answer(ask(tenant, message, channel="judged"))
-
-    assert reply.outcome == "answered"
-    (judged,) = [text for text in counting.embedded if text != message]
-    assert "Confirm it" in judged and judged in re.sub(r" \[\d+\]", "", reply.text)
 
 
 async def test_with_an_llm_the_evidence_is_the_best_passage_similarity(kb: KnowledgeBase, handbook: str) -> None:
