@@ -167,16 +167,26 @@ def rank_units(question: str, content: str, *, message: str | None = None, keep:
 
 def _overlaps(unit: Unit, shown: list[Unit]) -> bool:
     """Whether ``unit`` repeats a shown one, or a shown one repeats it (labels aside)."""
-
-    def body(of: Unit) -> str:
-        return _spaced(of.text.removeprefix(of.label))
-
-    # Compared with whitespace collapsed: a run of sentences is re-joined with single spaces, while the whole
-    # passage keeps the source's spacing (two after a full stop, as many rST and Markdown files have).
     return any(
-        body(unit) in _spaced(other.text) or body(other) in _spaced(unit.text) or _share_sentences(unit, other)
+        _body(unit) in _spaced(other.text) or _body(other) in _spaced(unit.text) or _share_sentences(unit, other)
         for other in shown
     )
+
+
+def _show(unit: Unit, shown: list[Unit]) -> None:
+    """Add ``unit`` to ``shown`` unless it repeats some of it. Shown units that it holds whole, labels included,
+    make way for it: a sentence, then the list that it leads into quoted with that sentence, is the list's unit
+    once."""
+    text = _spaced(unit.text)
+    rest = [other for other in shown if _spaced(other.text) not in text]
+    if not _overlaps(unit, rest):
+        shown[:] = [*rest, unit]
+
+
+def _body(unit: Unit) -> str:
+    # Compared with whitespace collapsed: a run of sentences is re-joined with single spaces, while the whole
+    # passage keeps the source's spacing (two after a full stop, as many rST and Markdown files have).
+    return _spaced(unit.text.removeprefix(unit.label))
 
 
 def _share_sentences(one: Unit, other: Unit) -> bool:
@@ -224,11 +234,10 @@ def compose(ranked: Ranked, order: list[Unit] | None = None, *, units: int = 1) 
         return ""
     shown: list[Unit] = []
     for unit in order:
-        if len(shown) < units and not _overlaps(unit, shown):
-            shown.append(unit)
+        if len(shown) < units:
+            _show(unit, shown)
     for after in following(order[0], ranked.units):
-        if not _overlaps(after, shown):
-            shown.append(after)
+        _show(after, shown)
     if ranked.how and not any(unit.shows_code for unit in shown):
         code = next((u for u in order if u.shows_code and not _overlaps(u, shown)), None)
         if code is not None:

@@ -156,3 +156,18 @@ def test_runs_of_one_paragraph_never_repeat_a_sentence() -> None:
     ranked = Ranked(units=[best, after, second], best=[(best, 3.0), (second, 2.0), (after, 1.0)], how=False)
     quote = compose(ranked, units=2)
     assert quote == f"{problem}\n\n{fix} {more}"
+
+
+def test_a_sentence_before_a_list_gives_way_to_the_list_it_leads_into() -> None:
+    # The best part says what the command needs; the next sentence is an aside, and the list after it (quoted with
+    # that sentence and its lead-in) holds the answer.
+    passage = (
+        "The command is installed by the package, not your project; it must be told where to find your project in"
+        " order to use it. The `--target` option is used to specify how to load the project.\n\n"
+        "While `--target` supports a variety of forms, most uses should be simple. Here are the typical values:\n\n"
+        "- **(nothing)**: the name `main` is imported, detecting a project factory.\n\n"
+        "- **`--target hello`**: the given name is imported instead."
+    )
+    quote = best_unit("If I don't pass --target, how does the command decide what to load?", passage)
+    assert "the name `main` is imported" in quote, quote
+    assert quote.count("most uses should be simple") == 1, quote
