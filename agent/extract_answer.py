@@ -6,7 +6,6 @@ The text carries no preamble: every surface says once, in its own way, that the 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from agent.answer_units import LEAD_IN_ENDINGS, best_unit
@@ -63,17 +62,37 @@ def with_introduced_block(content: str, following: str | None) -> str:
     return content
 
 
+def with_opening_block(content: str, following: str | None) -> str:
+    """``content`` and the code, list or table that the next chunk opens with (after what it repeats of this one's
+    end), which the paragraph ending ``content`` introduces."""
+    for block in split_blocks(following or ""):
+        if block.text in content:
+            continue
+        return f"{content}\n\n{block.text}" if block.kind in ATTACHED_KINDS else content
+    return content
+
+
 async def passages(knowledge: KnowledgeBase, hits: Sequence[SearchHit]) -> list[str]:
-    """Each hit's text, completed by the block it was cut before when it ends with a lead-in.
+    """Each hit's text, completed by the block it was cut before: one that its last sentence leads into, or one
+    that opens the next chunk right after its last paragraph.
 
-    The chunker keeps a block with its lead-in whenever both fit one chunk; this covers only blocks too big to."""
+    The chunker keeps a block with the paragraph before it whenever both fit one chunk; this covers the blocks
+    too big to (a command and its output after a long paragraph)."""
 
-    async def completed(hit: SearchHit) -> str:
-        if not ends_with_lead_in(hit.content):
+    def ends_in_prose(content: str) -> bool:
+        blocks = split_blocks(content)
+        return bool(blocks) and blocks[-1].kind == "paragraph"
+
+    following = await knowledge.next_passages([hit.chunk_id for hit in hits if ends_in_prose(hit.content)])
+
+    def completed(hit: SearchHit) -> str:
+        if hit.chunk_id not in following:
             return hit.content
-        return with_introduced_block(hit.content, await knowledge.next_passage(hit.chunk_id))
+        if ends_with_lead_in(hit.content):
+            return with_introduced_block(hit.content, following[hit.chunk_id])
+        return with_opening_block(hit.content, following[hit.chunk_id])
 
-    return list(await asyncio.gather(*(completed(hit) for hit in hits)))
+    return [completed(hit) for hit in hits]
 
 
 def extract_quotes(

@@ -4,22 +4,25 @@ knowledge's: no other layer names them)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_NEXT_CHUNK = text(
+_NEXT_CHUNKS = text(
     """
-    SELECT next.content FROM chunks AS this
+    SELECT this.id, next.content FROM chunks AS this
     JOIN chunks AS next ON next.document_id = this.document_id AND next.ordinal = this.ordinal + 1
-    WHERE this.id = :chunk_id
+    WHERE this.id = ANY(:chunk_ids)
     """
 )
 
 
-async def next_chunk_content(session: AsyncSession, chunk_id: int) -> str | None:
-    """The content of the chunk after ``chunk_id`` in the same document (by ordinal), or None at its end."""
-    content: str | None = (await session.execute(_NEXT_CHUNK, {"chunk_id": chunk_id})).scalar_one_or_none()
-    return content
+async def next_chunk_contents(session: AsyncSession, chunk_ids: Sequence[int]) -> dict[int, str]:
+    """The content of the chunk after each of ``chunk_ids`` in its document (by ordinal); a chunk that ends its
+    document is left out."""
+    rows = await session.execute(_NEXT_CHUNKS, {"chunk_ids": list(chunk_ids)})
+    return dict(rows.all())
 
 
 # The fragments below name their tables with aliases no caller's statement uses, so that the caller's columns

@@ -30,7 +30,7 @@ from knowledge.collections import (
 )
 from knowledge.coverage import unknown_words
 from knowledge.documents import SourceDocument
-from knowledge.documents_read import next_chunk_content
+from knowledge.documents_read import next_chunk_contents
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import KnowledgeError
 from knowledge.models import Chunk, Collection
@@ -227,11 +227,13 @@ class KnowledgeBase:
         )
         return [c for c in found if may_see(c.audience, audiences)]
 
-    async def next_passage(self, chunk_id: int) -> str | None:
-        """The text of the chunk that follows ``chunk_id`` in its document, if any: where a block introduced at
-        the end of one chunk begins."""
+    async def next_passages(self, chunk_ids: Sequence[int]) -> dict[int, str]:
+        """The text of the chunk that follows each of ``chunk_ids`` in its document (none for a document's last):
+        where a block introduced at the end of one chunk begins. One statement for all of them."""
+        if not chunk_ids:
+            return {}
         async with statement_scope(self.reads) as session:
-            return await next_chunk_content(session, chunk_id)
+            return await next_chunk_contents(session, chunk_ids)
 
     async def thresholds(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import time
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -242,6 +243,53 @@ async def test_extractive_answers_quote_and_cite_the_best_passage(kb: KnowledgeB
     assert reply.outcome == "answered" and reply.extractive and reply.model is None
     assert reply.text.startswith("Refunds are issued within fourteen days") and "[1]" in reply.text
     assert reply.sources[0].source_uri.endswith("billing.md")
+
+
+RUNNING = """# Workers
+
+## Running
+
+The only required argument to the worker tells it which queue to read and which settings module to load. The
+syntax is the dotted import name of the settings module, then a colon, then the queue name. The settings module is
+imported before the worker connects, so that a mistake in it stops the worker at once instead of after its first
+job. The queue name can also be a pattern, which reads every queue whose name matches it, when one worker serves
+several teams.
+
+```text
+# reads the queue "answers" with the settings of myapp.settings
+$ qworker --processes 4 'myapp.settings:answers'
+
+# reads every queue whose name starts with "team-"
+$ qworker --processes 4 'myapp.settings:team-*'
+
+Starting qworker 2.1.0
+Listening on queue: answers
+Booting process with pid: 101
+Booting process with pid: 102
+Booting process with pid: 103
+Booting process with pid: 104
+Process 101 ready: 0 jobs waiting
+Process 102 ready: 0 jobs waiting
+Process 103 ready: 0 jobs waiting
+Process 104 ready: 0 jobs waiting
+```
+
+The processes option sets how many jobs run at once.
+"""
+
+
+async def test_an_extract_quotes_the_command_that_the_chunker_cut_from_its_paragraph(
+    kb: KnowledgeBase, tenant: str, tmp_path: Path
+) -> None:
+    (tmp_path / "workers.md").write_text(RUNNING)
+    await kb.ingest([str(tmp_path / "workers.md")], tenant=tenant, collection="workers")
+    chunks = await kb.search("qworker settings module queue", tenant=tenant, collections=["workers"], limit=10)
+    # The paragraph and its command block are too long for one chunk: the command opens the next one.
+    assert not any("required argument" in c.content and "$ qworker" in c.content for c in chunks)
+    reply = await make_agent(kb).answer(ask(tenant, "What is the required argument of the worker and its syntax?"))
+    assert reply.outcome == "answered", reply
+    assert "The only required argument" in reply.text
+    assert "$ qworker --processes 4 'myapp.settings:answers'" in reply.text
 
 
 async def test_extractive_mode_abstains_on_an_unrelated_question(kb: KnowledgeBase, handbook: str) -> None:

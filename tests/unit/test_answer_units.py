@@ -4,7 +4,7 @@ lead-in alone; code byte for byte; fences always closed; one citation per quote.
 from __future__ import annotations
 
 from agent.answer_units import Ranked, Unit, best_unit, clip, compose, open_fence, units_of
-from agent.extract_answer import cite, ends_with_lead_in, repeats, with_introduced_block
+from agent.extract_answer import cite, ends_with_lead_in, repeats, with_introduced_block, with_opening_block
 from agent.extractive import is_follow_up
 from knowledge.markdown_blocks import split_blocks
 
@@ -89,6 +89,16 @@ def test_a_passage_cut_after_its_lead_in_borrows_the_block_from_the_next_chunk()
     assert with_introduced_block(cut, following) == f"{cut}\n\n```bash\n$ make install\n```"
     assert with_introduced_block(cut, "Nothing to show here.") == cut
     assert with_introduced_block(cut, None) == cut
+
+
+def test_a_passage_ending_in_prose_borrows_only_a_block_that_opens_the_next_chunk() -> None:
+    paragraph = "The worker reads the queue named after the colon."
+    block = "```bash\n$ qworker 'settings:answers'\n```"
+    assert with_opening_block(paragraph, f"{block}\n\nThen it starts.") == f"{paragraph}\n\n{block}"
+    # The next chunk may first repeat the end of this one (the chunks overlap).
+    assert with_opening_block(paragraph, f"{paragraph}\n\n{block}") == f"{paragraph}\n\n{block}"
+    assert with_opening_block(paragraph, f"A new paragraph.\n\n{block}") == paragraph
+    assert with_opening_block(paragraph, None) == paragraph
 
 
 def test_short_or_continuing_messages_lean_on_the_conversation() -> None:
