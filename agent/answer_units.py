@@ -27,11 +27,16 @@ MIN_RUN_CHARS = 120
 """A sentence shorter than this is quoted with a neighbour: alone it is usually a lead-in or an aside."""
 LABEL_CHARS = 80
 """A one-line paragraph up to this long before a block is its label, quoted with it."""
+MIN_LABEL_ROOM = 200
+"""A label cut to less than this (a long block before what is about it) would show too little to read."""
 LEAD_IN_CHARS = 450
 """How much of the paragraph before a block is quoted with it (its last sentences)."""
 CODE_BONUS = 0.75
 """For a question that asks how to do something, a unit showing code or a name in backticks gains this much: a
 shared word is worth 1."""
+REFERS_BACK = frozenset({"this", "these", "those", "which", "it", "here", "such", "above"})
+"""A paragraph whose first word is one of these, right after a code block, list or table, is about that block
+("This creates and returns a ``Celery`` app object."): it is quoted after the block, never alone."""
 _HOW_WORDS = frozenset({"how", "way", "command", "configure", "enable", "disable", "install", "run", "set", "setup"})
 
 
@@ -42,7 +47,8 @@ class Unit:
     whole: bool = False
     """The whole passage: quoted only when it answers clearly more of the question than any part of it."""
     label: str = ""
-    """The short line naming it that leads ``text`` (``**Bash**``, a signature), if any."""
+    """What leads ``text`` and is quoted with it, if anything: the short line naming it (``**Bash**``, a
+    signature), or the block that a paragraph is about."""
     at: tuple[int, int, int] | None = None
     """Where it stands in the passage: its block, and its first and last sentence in that block (a code block,
     list or table: its own block, 0, 0). None for the whole passage."""
@@ -106,10 +112,33 @@ def units_of(content: str) -> list[Unit]:
         if block.kind == "paragraph" and _introduces(sentences, following):
             sentences = sentences[:-1]  # the lead-in is quoted with its block, never alone
         label = previous.text if previous is not None and _is_label(previous) else ""
+        described = _described_block(blocks, i)
         for first, last, run in _runs(sentences):
-            text = f"{label}\n\n{run}" if label else run
-            units.append(Unit(text, shows_code=_shows_code(text), label=label, at=(i, first, last)))
+            # "This creates…" alone says nothing: it is quoted after what it points at.
+            leads = described if described and first == 0 else label
+            text = f"{leads}\n\n{run}" if leads else run
+            units.append(Unit(text, shows_code=_shows_code(text), label=leads, at=(i, first, last)))
     return units
+
+
+def refers_back(paragraph: Block, following: Block | None) -> bool:
+    """Whether ``paragraph`` is about the block before it: it opens with a word that points back (see
+    ``REFERS_BACK``) and introduces no block of its own ("This example adds…" before code points forward)."""
+    words = paragraph.text.split(maxsplit=1)
+    if paragraph.kind != "paragraph" or not words or words[0].strip(",").lower() not in REFERS_BACK:
+        return False
+    return following is None or following.kind not in ATTACHED_KINDS
+
+
+def _described_block(blocks: list[Block], i: int) -> str:
+    """The unit of the code block, list or table right before paragraph ``i`` when the paragraph is about it;
+    "" otherwise."""
+    following = blocks[i + 1] if i + 1 < len(blocks) else None
+    if i == 0 or blocks[i - 1].kind not in ATTACHED_KINDS or not refers_back(blocks[i], following):
+        return ""
+    before = blocks[i - 2] if i >= 2 else None
+    lead = _lead_in(before.text) if before is not None and before.kind == "paragraph" else ""
+    return _with_block(lead, blocks[i - 1])
 
 
 def _runs(sentences: list[str]) -> list[tuple[int, int, str]]:
@@ -245,7 +274,16 @@ def compose(ranked: Ranked, order: list[Unit] | None = None, *, units: int = 1) 
     shown.sort(key=ranked.units.index)
     # Several units share a budget a little larger than one unit's: the quote stays readable in a chat thread.
     each = MAX_UNIT_CHARS if len(shown) == 1 else MAX_UNIT_CHARS * 4 // (3 * len(shown))
-    return "\n\n".join(clip(unit.text, each) for unit in shown)
+    return "\n\n".join(_clipped(unit, each) for unit in shown)
+
+
+def _clipped(unit: Unit, limit: int) -> str:
+    """``clip`` of the unit, which cuts its label when both don't fit: the part after it is what was chosen."""
+    body = unit.text.removeprefix(unit.label).lstrip("\n")
+    room = limit - len(body) - 2
+    if not unit.label or len(unit.text) <= limit or room < MIN_LABEL_ROOM:
+        return clip(unit.text, limit)
+    return f"{clip(unit.label, room)}\n\n{body}"
 
 
 def best_unit(question: str, content: str, *, message: str | None = None, units: int = 1) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agent.answer_units import LEAD_IN_ENDINGS, best_unit
+from agent.answer_units import LEAD_IN_ENDINGS, best_unit, refers_back
 from agent.extractive import content_words
 from knowledge.markdown_blocks import ATTACHED_KINDS, split_blocks
 from knowledge.search import SearchHit
@@ -72,25 +72,40 @@ def with_opening_block(content: str, following: str | None) -> str:
     return content
 
 
+def with_described_block(content: str, previous: str | None) -> str:
+    """``content`` after the code, list or table that ends the previous chunk of its section, when the paragraph
+    opening ``content`` is about it ("This creates and returns a ``Celery`` app object.")."""
+    blocks = split_blocks(content)
+    if not blocks or not refers_back(blocks[0], blocks[1] if len(blocks) > 1 else None):
+        return content
+    for block in reversed(split_blocks(previous or "")):
+        if block.text in content:
+            continue  # the chunks overlap
+        return f"{block.text}\n\n{content}" if block.kind in ATTACHED_KINDS else content
+    return content
+
+
 async def passages(knowledge: KnowledgeBase, hits: Sequence[SearchHit]) -> list[str]:
-    """Each hit's text, completed by the block it was cut before: one that its last sentence leads into, or one
-    that opens the next chunk right after its last paragraph.
+    """Each hit's text, completed by the blocks the chunker cut it from: at its end, one that its last sentence
+    leads into, or one that opens the next chunk right after its last paragraph; at its start, the one that
+    its first paragraph describes.
 
     The chunker keeps a block with the paragraph before it whenever both fit one chunk; this covers the blocks
-    too big to (a command and its output after a long paragraph)."""
-
-    def ends_in_prose(content: str) -> bool:
-        blocks = split_blocks(content)
-        return bool(blocks) and blocks[-1].kind == "paragraph"
-
-    following = await knowledge.next_passages([hit.chunk_id for hit in hits if ends_in_prose(hit.content)])
+    too big to (a command and its output after a long paragraph, a long example before what explains it)."""
+    neighbours = await knowledge.neighbour_passages([hit.chunk_id for hit in hits])
 
     def completed(hit: SearchHit) -> str:
-        if hit.chunk_id not in following:
+        around = neighbours.get(hit.chunk_id)
+        if around is None:
             return hit.content
-        if ends_with_lead_in(hit.content):
-            return with_introduced_block(hit.content, following[hit.chunk_id])
-        return with_opening_block(hit.content, following[hit.chunk_id])
+        text = hit.content
+        blocks = split_blocks(text)
+        if blocks and blocks[-1].kind == "paragraph":
+            if ends_with_lead_in(text):
+                text = with_introduced_block(text, around.next)
+            else:
+                text = with_opening_block(text, around.next)
+        return with_described_block(text, around.previous)
 
     return [completed(hit) for hit in hits]
 

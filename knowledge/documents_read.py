@@ -5,24 +5,37 @@ knowledge's: no other layer names them)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_NEXT_CHUNKS = text(
+_NEIGHBOUR_CHUNKS = text(
     """
-    SELECT this.id, next.content FROM chunks AS this
-    JOIN chunks AS next ON next.document_id = this.document_id AND next.ordinal = this.ordinal + 1
+    SELECT this.id, previous_chunk.content, next_chunk.content FROM chunks AS this
+    LEFT JOIN chunks AS previous_chunk
+        ON previous_chunk.document_id = this.document_id AND previous_chunk.ordinal = this.ordinal - 1
+        AND previous_chunk.heading_path = this.heading_path
+    LEFT JOIN chunks AS next_chunk
+        ON next_chunk.document_id = this.document_id AND next_chunk.ordinal = this.ordinal + 1
     WHERE this.id = ANY(:chunk_ids)
     """
 )
 
 
-async def next_chunk_contents(session: AsyncSession, chunk_ids: Sequence[int]) -> dict[int, str]:
-    """The content of the chunk after each of ``chunk_ids`` in its document (by ordinal); a chunk that ends its
-    document is left out."""
-    rows = await session.execute(_NEXT_CHUNKS, {"chunk_ids": list(chunk_ids)})
-    return dict(rows.all())
+@dataclass(frozen=True, slots=True)
+class Neighbours:
+    """The content of the chunks on either side of one chunk in its document (None at the document's ends). The
+    previous one only from the same section: a block that ends another section is not what this one is about."""
+
+    previous: str | None
+    next: str | None
+
+
+async def neighbour_chunk_contents(session: AsyncSession, chunk_ids: Sequence[int]) -> dict[int, Neighbours]:
+    """The chunks before and after each of ``chunk_ids`` in its document (by ordinal)."""
+    rows = await session.execute(_NEIGHBOUR_CHUNKS, {"chunk_ids": list(chunk_ids)})
+    return {chunk_id: Neighbours(previous, following) for chunk_id, previous, following in rows.all()}
 
 
 # The fragments below name their tables with aliases no caller's statement uses, so that the caller's columns

@@ -30,7 +30,7 @@ from knowledge.collections import (
 )
 from knowledge.coverage import unknown_words
 from knowledge.documents import SourceDocument
-from knowledge.documents_read import next_chunk_contents
+from knowledge.documents_read import Neighbours, neighbour_chunk_contents
 from knowledge.embeddings.base import Embedder
 from knowledge.errors import KnowledgeError
 from knowledge.models import Chunk, Collection
@@ -227,13 +227,13 @@ class KnowledgeBase:
         )
         return [c for c in found if may_see(c.audience, audiences)]
 
-    async def next_passages(self, chunk_ids: Sequence[int]) -> dict[int, str]:
-        """The text of the chunk that follows each of ``chunk_ids`` in its document (none for a document's last):
-        where a block introduced at the end of one chunk begins. One statement for all of them."""
+    async def neighbour_passages(self, chunk_ids: Sequence[int]) -> dict[int, Neighbours]:
+        """The text of the chunks before and after each of ``chunk_ids`` in its document: where a block cut from
+        one chunk by the chunker stands. One statement for all of them."""
         if not chunk_ids:
             return {}
         async with statement_scope(self.reads) as session:
-            return await next_chunk_contents(session, chunk_ids)
+            return await neighbour_chunk_contents(session, chunk_ids)
 
     async def thresholds(
         self,

@@ -245,6 +245,13 @@ async def test_extractive_answers_quote_and_cite_the_best_passage(kb: KnowledgeB
     assert reply.sources[0].source_uri.endswith("billing.md")
 
 
+async def chunked(kb: KnowledgeBase, tenant: str, path: Path, query: str) -> list[str]:
+    """Ingest the file at ``path`` into a collection of its own (named after it); its chunks that ``query``
+    finds."""
+    await kb.ingest([str(path)], tenant=tenant, collection=path.stem)
+    return [hit.content for hit in await kb.search(query, tenant=tenant, collections=[path.stem], limit=10)]
+
+
 RUNNING = """# Workers
 
 ## Running
@@ -282,14 +289,79 @@ async def test_an_extract_quotes_the_command_that_the_chunker_cut_from_its_parag
     kb: KnowledgeBase, tenant: str, tmp_path: Path
 ) -> None:
     (tmp_path / "workers.md").write_text(RUNNING)
-    await kb.ingest([str(tmp_path / "workers.md")], tenant=tenant, collection="workers")
-    chunks = await kb.search("qworker settings module queue", tenant=tenant, collections=["workers"], limit=10)
+    chunks = await chunked(kb, tenant, tmp_path / "workers.md", "qworker settings module queue")
     # The paragraph and its command block are too long for one chunk: the command opens the next one.
-    assert not any("required argument" in c.content and "$ qworker" in c.content for c in chunks)
+    assert not any("required argument" in chunk and "$ qworker" in chunk for chunk in chunks)
     reply = await make_agent(kb).answer(ask(tenant, "What is the required argument of the worker and its syntax?"))
     assert reply.outcome == "answered", reply
     assert "The only required argument" in reply.text
     assert "$ qworker --processes 4 'myapp.settings:answers'" in reply.text
+
+
+TASKS = """# Tasks
+
+## Sending mail
+
+Mail is sent by the outbox worker, which reads the outbox table and hands each row to the relay.
+
+```python
+from relay import Relay
+
+def send_pending(outbox, relay: Relay) -> None:
+    for row in outbox.pending():
+        relay.send(row.recipient, row.subject, row.body)
+        outbox.mark_sent(row.id)
+```
+
+## Retries
+
+These settings decide what happens when a task fails: how many times it is retried and how long the queue waits
+between two tries, doubling each time up to one hour.
+
+## Queue context
+
+Tasks run inside the application, so they can reach its database and its settings. Here is how the queue app is made:
+
+```python
+from quay import Quay, Task
+
+def quay_init_app(app: Application) -> Quay:
+    class ContextTask(Task):
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    quay_app = Quay(app.name, task_cls=ContextTask)
+    quay_app.config_from_object(app.config["QUAY"])
+    quay_app.set_default()
+    app.extensions["quay"] = quay_app
+    return quay_app
+```
+
+This creates and returns a `Quay` app object. Its configuration is taken from the `QUAY` key of the application's
+configuration. The `Task` subclass runs every task function with an application context active, so that services
+such as database connections are available to the task.
+
+"""
+
+
+async def test_an_extract_quotes_the_code_that_the_paragraph_opening_its_chunk_describes(
+    kb: KnowledgeBase, tenant: str, tmp_path: Path
+) -> None:
+    (tmp_path / "tasks.md").write_text(TASKS)
+    chunks = await chunked(kb, tenant, tmp_path / "tasks.md", "quay app task context")
+    # The code and the paragraph about it are too long for one chunk: the paragraph opens the next one.
+    assert not any("This creates and returns" in chunk and "ContextTask" in chunk for chunk in chunks)
+    agent = make_agent(kb)
+    reply = await agent.answer(ask(tenant, "Our quay tasks need the database connections. How is that set up?"))
+    assert reply.outcome == "answered", reply
+    # One quote: the code, then the paragraph that says what it does.
+    assert 0 <= reply.text.index("class ContextTask(Task)") < reply.text.index("This creates and returns a `Quay`")
+    assert reply.text.count("class ContextTask(Task)") == 1
+    # A paragraph that opens a section is not about the code that ends the section before it.
+    retries = await agent.answer(ask(tenant, "How many times is a failed task retried, and how long between tries?"))
+    assert retries.outcome == "answered", retries
+    assert "doubling each time" in retries.text and "relay.send" not in retries.text and "quay_app" not in retries.text
 
 
 async def test_extractive_mode_abstains_on_an_unrelated_question(kb: KnowledgeBase, handbook: str) -> None:

@@ -3,8 +3,15 @@ lead-in alone; code byte for byte; fences always closed; one citation per quote.
 
 from __future__ import annotations
 
-from agent.answer_units import Ranked, Unit, best_unit, clip, compose, open_fence, units_of
-from agent.extract_answer import cite, ends_with_lead_in, repeats, with_introduced_block, with_opening_block
+from agent.answer_units import MAX_UNIT_CHARS, Ranked, Unit, best_unit, clip, compose, open_fence, units_of
+from agent.extract_answer import (
+    cite,
+    ends_with_lead_in,
+    repeats,
+    with_described_block,
+    with_introduced_block,
+    with_opening_block,
+)
 from agent.extractive import is_follow_up
 from knowledge.markdown_blocks import split_blocks
 
@@ -181,3 +188,44 @@ def test_a_sentence_before_a_list_gives_way_to_the_list_it_leads_into() -> None:
     quote = best_unit("If I don't pass --target, how does the command decide what to load?", passage)
     assert "the name `main` is imported" in quote, quote
     assert quote.count("most uses should be simple") == 1, quote
+
+
+def test_a_paragraph_about_the_code_before_it_is_quoted_after_that_code() -> None:
+    code = (
+        "```python\nclass ContextTask(Task):\n    def __call__(self):\n        with app.app_context():\n"
+        "            ...\n```"
+    )
+    described = (
+        "The queue app is made once, when the application starts, and every worker process imports it from the"
+        " module that creates the application, before it reads its first job from the queue. Make it like this:\n\n"
+        f"{code}\n\nThis runs every task function inside the application context, so that the task can use the"
+        " database connections and the settings of the application that queued it."
+    )
+    quote = best_unit("Are task functions inside the application context?", described)
+    assert quote.index("class ContextTask") < quote.index("This runs every task function"), quote
+    # "This example…" before a block points forward: it is that block's lead-in, not about the block before.
+    forward = f"{code}\n\nThis example adds a retry policy to every task:\n\n```python\nretry = Retry(3)\n```"
+    quote = best_unit("How do I add a retry policy to every task?", forward)
+    assert "ContextTask" not in quote and "retry = Retry(3)" in quote, quote
+
+
+def test_a_chunk_opening_with_a_paragraph_about_a_block_borrows_it_from_the_previous_chunk() -> None:
+    block = "```bash\n$ qworker 'settings:answers'\n```"
+    paragraph = "This starts one worker on the answers queue."
+    assert with_described_block(paragraph, f"Start it:\n\n{block}") == f"{block}\n\n{paragraph}"
+    # The chunks may overlap: what this chunk repeats of the previous one is skipped.
+    assert with_described_block(paragraph, f"{block}\n\n{paragraph}") == f"{block}\n\n{paragraph}"
+    assert with_described_block(paragraph, f"{block}\n\nA paragraph in between.") == paragraph
+    assert with_described_block("The worker starts.", block) == "The worker starts."
+    introducing = f"{paragraph}\n\n- a list it introduces"
+    assert with_described_block(introducing, block) == introducing
+    assert with_described_block(paragraph, None) == paragraph
+
+
+def test_a_long_block_gives_way_to_the_paragraph_about_it() -> None:
+    lines = "\n".join(f"    step_{n}(app)  # prepares part {n} of the application" for n in range(20))
+    passage = f"```python\ndef prepare(app):\n{lines}\n```\n\nThis prepares every part of the application in order."
+    quote = best_unit("What prepares every part of the application?", passage)
+    assert quote.endswith("This prepares every part of the application in order."), quote
+    assert quote.startswith("```python\ndef prepare(app):") and open_fence(quote.split("\n\nThis")[0]) is None
+    assert len(quote) <= MAX_UNIT_CHARS + 10
