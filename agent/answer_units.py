@@ -203,13 +203,21 @@ def _overlaps(unit: Unit, shown: list[Unit]) -> bool:
 
 
 def _show(unit: Unit, shown: list[Unit]) -> None:
-    """Add ``unit`` to ``shown`` unless it repeats some of it. Shown units that it holds whole, labels included,
-    make way for it: a sentence, then the list that it leads into quoted with that sentence, is the list's unit
-    once."""
+    """Add ``unit`` to ``shown`` if it ``_adds`` to it, in place of the shown units that it holds whole."""
+    if _adds(unit, shown):
+        shown[:] = [*_held_elsewhere(unit, shown), unit]
+
+
+def _adds(unit: Unit, shown: list[Unit]) -> bool:
+    """Whether ``unit`` repeats none of ``shown`` but the units it holds whole, labels included: a sentence, then
+    the list that it leads into quoted with that sentence, is the list's unit once."""
+    return not _overlaps(unit, _held_elsewhere(unit, shown))
+
+
+def _held_elsewhere(unit: Unit, shown: list[Unit]) -> list[Unit]:
+    """The shown units that ``unit`` does not hold whole."""
     text = _spaced(unit.text)
-    rest = [other for other in shown if _spaced(other.text) not in text]
-    if not _overlaps(unit, rest):
-        shown[:] = [*rest, unit]
+    return [other for other in shown if _spaced(other.text) not in text]
 
 
 def _body(unit: Unit) -> str:
@@ -268,9 +276,9 @@ def compose(ranked: Ranked, order: list[Unit] | None = None, *, units: int = 1) 
     for after in following(order[0], ranked.units):
         _show(after, shown)
     if ranked.how and not any(unit.shows_code for unit in shown):
-        code = next((u for u in order if u.shows_code and not _overlaps(u, shown)), None)
+        code = next((u for u in order if u.shows_code and u not in shown and _adds(u, shown)), None)
         if code is not None:
-            shown.append(code)
+            _show(code, shown)
     shown.sort(key=ranked.units.index)
     # Several units share a budget a little larger than one unit's: the quote stays readable in a chat thread.
     each = MAX_UNIT_CHARS if len(shown) == 1 else MAX_UNIT_CHARS * 4 // (3 * len(shown))
