@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agent.answer_units import LEAD_IN_ENDINGS, best_unit, refers_back
+from agent.answer_units import best_unit, refers_back
 from agent.extractive import content_words
 from knowledge.markdown_blocks import ATTACHED_KINDS, split_blocks
 from knowledge.search import SearchHit
@@ -45,26 +45,10 @@ def cite(quote: str, number: int) -> str:
     return f"{quote}\n\n{marker}"
 
 
-def ends_with_lead_in(content: str) -> bool:
-    """Whether the passage stops right after a sentence that introduces something: the chunk was cut there."""
-    blocks = split_blocks(content)
-    return bool(blocks) and blocks[-1].kind == "paragraph" and blocks[-1].text.rstrip().endswith(LEAD_IN_ENDINGS)
-
-
-def with_introduced_block(content: str, following: str | None) -> str:
-    """``content`` and the code, list or table its last sentence introduces, found near the start of the next
-    chunk (which may first repeat the end of this one)."""
-    if following is None:
-        return content
-    for block in split_blocks(following)[:3]:
-        if block.kind in ATTACHED_KINDS:
-            return f"{content}\n\n{block.text}"
-    return content
-
-
 def with_opening_block(content: str, following: str | None) -> str:
     """``content`` and the code, list or table that the next chunk opens with (after what it repeats of this one's
-    end), which the paragraph ending ``content`` introduces."""
+    end), which the paragraph ending ``content`` introduces: "Run these commands:", or a paragraph the chunker
+    could not keep with its block."""
     for block in split_blocks(following or ""):
         if block.text in content:
             continue
@@ -86,9 +70,8 @@ def with_described_block(content: str, previous: str | None) -> str:
 
 
 async def passages(knowledge: KnowledgeBase, hits: Sequence[SearchHit]) -> list[str]:
-    """Each hit's text, completed by the blocks the chunker cut it from: at its end, one that its last sentence
-    leads into, or one that opens the next chunk right after its last paragraph; at its start, the one that
-    its first paragraph describes.
+    """Each hit's text, completed by the blocks the chunker cut it from: at its end, the one that opens the next
+    chunk right after its last paragraph; at its start, the one that its first paragraph describes.
 
     The chunker keeps a block with the paragraph before it whenever both fit one chunk; this covers the blocks
     too big to (a command and its output after a long paragraph, a long example before what explains it)."""
@@ -101,10 +84,7 @@ async def passages(knowledge: KnowledgeBase, hits: Sequence[SearchHit]) -> list[
         text = hit.content
         blocks = split_blocks(text)
         if blocks and blocks[-1].kind == "paragraph":
-            if ends_with_lead_in(text):
-                text = with_introduced_block(text, around.next)
-            else:
-                text = with_opening_block(text, around.next)
+            text = with_opening_block(text, around.next)
         return with_described_block(text, around.previous)
 
     return [completed(hit) for hit in hits]

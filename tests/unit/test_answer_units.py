@@ -6,10 +6,8 @@ from __future__ import annotations
 from agent.answer_units import MAX_UNIT_CHARS, Ranked, Unit, best_unit, clip, compose, open_fence, units_of
 from agent.extract_answer import (
     cite,
-    ends_with_lead_in,
     repeats,
     with_described_block,
-    with_introduced_block,
     with_opening_block,
 )
 from agent.extractive import is_follow_up
@@ -89,15 +87,6 @@ def test_two_units_from_the_best_passage_are_shown_in_its_order_without_repeats(
     assert compose(ranked, units=2) == f"{other.text}\n\n{labelled.text}"
 
 
-def test_a_passage_cut_after_its_lead_in_borrows_the_block_from_the_next_chunk() -> None:
-    cut = "Install it first.\n\nRun these commands:"
-    assert ends_with_lead_in(cut) and not ends_with_lead_in("Install it first.")
-    following = "Run these commands:\n\n```bash\n$ make install\n```\n\nThen open the page."
-    assert with_introduced_block(cut, following) == f"{cut}\n\n```bash\n$ make install\n```"
-    assert with_introduced_block(cut, "Nothing to show here.") == cut
-    assert with_introduced_block(cut, None) == cut
-
-
 def test_a_passage_ending_in_prose_borrows_only_a_block_that_opens_the_next_chunk() -> None:
     paragraph = "The worker reads the queue named after the colon."
     block = "```bash\n$ qworker 'settings:answers'\n```"
@@ -106,6 +95,11 @@ def test_a_passage_ending_in_prose_borrows_only_a_block_that_opens_the_next_chun
     assert with_opening_block(paragraph, f"{paragraph}\n\n{block}") == f"{paragraph}\n\n{block}"
     assert with_opening_block(paragraph, f"A new paragraph.\n\n{block}") == paragraph
     assert with_opening_block(paragraph, None) == paragraph
+    # A lead-in cut from its block: the next chunk repeats it, then opens with the block.
+    cut = "Install it first.\n\nRun these commands:"
+    following = "Run these commands:\n\n```bash\n$ make install\n```\n\nThen open the page."
+    assert with_opening_block(cut, following) == f"{cut}\n\n```bash\n$ make install\n```"
+    assert with_opening_block(cut, "Nothing to show here.") == cut
 
 
 def test_short_or_continuing_messages_lean_on_the_conversation() -> None:
