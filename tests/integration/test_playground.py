@@ -112,3 +112,18 @@ async def test_the_render_call_asks_for_the_token_and_returns_html_without_raw_m
     assert '<pre><code class="language-bash">$ make run\n</code></pre>' in rendered["html"]
     assert "<script" not in rendered["html"] and 'href="javascript' not in rendered["html"]
     assert rendered["note"]
+
+
+async def test_the_render_call_renders_each_excerpt_and_caps_them(database_url_text: str) -> None:
+    # An excerpt is cut from a document, so it may stop inside a code block.
+    excerpts = ["Run **both**:\n\n```bash\n$ make run\n$ make test", "<script>x()</script> [x](javascript:x())"]
+    bearer = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with client_for(database_url_text, admin={"token": ADMIN_TOKEN}) as client:
+        allowed = await client.post("/playground/render", json={"text": "ok", "excerpts": excerpts}, headers=bearer)
+        too_many = await client.post("/playground/render", json={"text": "ok", "excerpts": ["x"] * 21}, headers=bearer)
+        too_long = await client.post("/playground/render", json={"text": "", "excerpts": ["x" * 2001]}, headers=bearer)
+    assert allowed.status_code == 200
+    first, second = allowed.json()["excerpts"]
+    assert "<strong>both</strong>" in first and '<code class="language-bash">$ make run\n$ make test' in first
+    assert "<script" not in second and 'href="javascript' not in second
+    assert too_many.status_code == 422 and too_long.status_code == 422

@@ -53,6 +53,18 @@ READ_ANSWER = """() => {
 }"""
 
 
+READ_EXCERPT = """() => {
+  const box = document.querySelector(".sources .excerpt");
+  return {
+    rendered: box.classList.contains("rendered"),
+    code: [...box.querySelectorAll("code")].map((code) => code.textContent),
+    strong: [...box.querySelectorAll("strong")].map((strong) => strong.textContent),
+    text: box.textContent,
+    scripts: box.querySelectorAll("script").length,
+  };
+}"""
+
+
 async def _ask(page: Page, base_url: str, tenant: str) -> dict[str, Any]:
     await page.goto(f"{base_url}/?tenant={tenant}")
     await page.fill("#question", "How do I rotate the signing key?")
@@ -117,7 +129,7 @@ DEPLOY_DOC = """# Deployment
 
 ## Starting the server
 
-Start the server with these two commands, from the folder you installed into:
+Start the **server** with these two `threadwise` commands, from the folder you installed into:
 
 ```bash
 $ threadwise db upgrade
@@ -147,6 +159,7 @@ async def test_an_extract_from_a_document_shows_its_code_and_list_and_runs_nothi
         await page.press("#question", "Enter")
         await page.wait_for_selector(".answer.rendered", timeout=30_000)
         shown: dict[str, Any] = await page.evaluate(READ_ANSWER)
+        excerpt: dict[str, Any] = await page.evaluate(READ_EXCERPT)
         await page.fill("#question", "What should I check before opening it to the team?")
         await page.press("#question", "Enter")
         await page.locator(".answer.rendered").nth(1).wait_for(timeout=30_000)
@@ -155,7 +168,10 @@ async def test_an_extract_from_a_document_shows_its_code_and_list_and_runs_nothi
         )
         pwned = await page.evaluate("window.__pwned")
     assert shown["code"] == "$ threadwise db upgrade\n\n$ threadwise serve --port 8000\n"
-    assert "Start the server with these two commands" in shown["text"]
+    assert "Start the server with these two threadwise commands" in shown["text"]
     assert shown["scripts"] == 0 and shown["images"] == 0 and shown["pwned"] is None
     assert items == ["the admin token is set", "the allowed hosts list your domain"]
     assert pwned is None
+    # The source's excerpt is rendered too: no Markdown markers left.
+    assert excerpt["rendered"] and excerpt["code"] == ["threadwise"] and excerpt["strong"] == ["server"], excerpt
+    assert "`" not in excerpt["text"] and "**" not in excerpt["text"] and excerpt["scripts"] == 0

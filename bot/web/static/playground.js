@@ -40,15 +40,22 @@ async function problem(response) {
   } catch { return response.statusText; }
 }
 
-function renderSources(sources) {
+// Each excerpt as the server rendered it (see rendered()), or as plain text when that failed.
+function renderSources(sources, excerptsHtml) {
   const list = el("ol", { className: "sources" });
-  for (const source of sources) {
+  for (const [index, source] of sources.entries()) {
     const where = source.url || source.source_uri;  // the published page when known
     const title = source.heading_path || source.title || where;
     const isLink = /^https?:\/\//.test(where);
     const label = isLink ? el("a", { href: where, target: "_blank", rel: "noopener", textContent: title })
                          : el("span", { textContent: title, title: where });
-    list.append(el("li", { value: source.number }, label, el("span", { className: "excerpt", textContent: source.excerpt || "" })));
+    const excerpt = el("div", { className: "excerpt", textContent: source.excerpt || "" });
+    const html = excerptsHtml && excerptsHtml[index];
+    if (typeof html === "string") {
+      showHtml(excerpt, html);
+      excerpt.classList.add("rendered");
+    }
+    list.append(el("li", { value: source.number }, label, excerpt));
   }
   return list;
 }
@@ -83,10 +90,13 @@ function renderVotes(reply) {
   return box;
 }
 
-// The final answer as HTML, rendered and sanitised by the server; null (the plain text stays) when that fails.
+// The final answer and its sources' excerpts as HTML, rendered and sanitised by the server; null (the plain
+// text stays) when that fails.
 async function rendered(reply) {
   try {
-    const response = await api("/playground/render", { text: reply.text, outcome: reply.outcome, extractive: reply.extractive });
+    const excerpts = reply.sources.map((source) => source.excerpt || "");
+    const body = { text: reply.text, outcome: reply.outcome, extractive: reply.extractive, excerpts };
+    const response = await api("/playground/render", body);
     return response.ok ? await response.json() : null;
   } catch { return null; }
 }
@@ -111,7 +121,7 @@ async function renderFinal(turn, reply) {
   const meta = el("div", { className: "meta" }, el("span", { textContent: bits.join(" · ") }));
   if (reply.message_id) meta.append(renderVotes(reply));
   turn.node.append(meta);
-  if (reply.sources.length) turn.node.append(renderSources(reply.sources));
+  if (reply.sources.length) turn.node.append(renderSources(reply.sources, shown?.excerpts));
 }
 
 // Reads the server-sent events of POST /api/v1/ask with stream: true (delta events, then one final event).
