@@ -6,11 +6,11 @@ The text carries no preamble: every surface says once, in its own way, that the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from agent.answer_units import best_unit, refers_back
 from agent.extractive import content_words
-from knowledge.markdown_blocks import ATTACHED_KINDS, split_blocks
+from knowledge.markdown_blocks import ATTACHED_KINDS, Block, split_blocks
 from knowledge.search import SearchHit
 from knowledge.service import KnowledgeBase
 
@@ -45,15 +45,21 @@ def cite(quote: str, number: int) -> str:
     return f"{quote}\n\n{marker}"
 
 
+def _cut_off(blocks: Iterable[Block], content: str) -> str | None:
+    """The first of ``blocks`` that ``content`` does not already hold (neighbouring chunks overlap), when it is a
+    code block, list or table: the block the chunker cut from ``content``."""
+    for block in blocks:
+        if block.text not in content:
+            return block.text if block.kind in ATTACHED_KINDS else None
+    return None
+
+
 def with_opening_block(content: str, following: str | None) -> str:
     """``content`` and the code, list or table that the next chunk opens with (after what it repeats of this one's
     end), which the paragraph ending ``content`` introduces: "Run these commands:", or a paragraph the chunker
     could not keep with its block."""
-    for block in split_blocks(following or ""):
-        if block.text in content:
-            continue
-        return f"{content}\n\n{block.text}" if block.kind in ATTACHED_KINDS else content
-    return content
+    block = _cut_off(split_blocks(following or ""), content)
+    return f"{content}\n\n{block}" if block else content
 
 
 def with_described_block(content: str, previous: str | None) -> str:
@@ -62,11 +68,8 @@ def with_described_block(content: str, previous: str | None) -> str:
     blocks = split_blocks(content)
     if not blocks or not refers_back(blocks[0], blocks[1] if len(blocks) > 1 else None):
         return content
-    for block in reversed(split_blocks(previous or "")):
-        if block.text in content:
-            continue  # the chunks overlap
-        return f"{block.text}\n\n{content}" if block.kind in ATTACHED_KINDS else content
-    return content
+    block = _cut_off(reversed(split_blocks(previous or "")), content)
+    return f"{block}\n\n{content}" if block else content
 
 
 async def passages(knowledge: KnowledgeBase, hits: Sequence[SearchHit]) -> list[str]:
