@@ -8,6 +8,8 @@ that only need the knowledge base (``build_knowledge_base``) start without them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,17 +68,22 @@ def build_knowledge_base(settings: Settings, engine: AsyncEngine) -> KnowledgeBa
     return _knowledge_base(settings, create_sessionmaker(engine))
 
 
-def build_services(settings: Settings, engine: AsyncEngine) -> Services:
+def build_services(settings: Settings, engine: AsyncEngine, *, warm_embedder: bool = False) -> Services:
     """The knowledge base, Langfuse tracing (a no-op when unset) and the agent with the configured LLM (extractive
-    answers when there is none); ``Services.aclose`` closes them."""
-    from agent.service import AgentService
+    answers when there is none); ``Services.aclose`` closes them.
 
+    ``warm_embedder`` loads the embedding model on a thread while the agent's modules are imported: a command that
+    asks one question then finds it ready (onnxruntime loads without holding the GIL)."""
     sessionmaker = create_sessionmaker(engine)
     # Answers search the replica when there is one; the CLI's own commands (build_knowledge_base) read the primary.
     read_url = settings.database.async_read_url()
     read_engine = None if read_url is None else create_engine(read_url, role="read", database=settings.database)
     reads = None if read_engine is None else create_sessionmaker(read_engine)
     knowledge = _knowledge_base(settings, sessionmaker, reads)
+    if warm_embedder:
+        threading.Thread(target=_warm_up, args=(knowledge,), name="embedder-warm-up", daemon=True).start()
+    from agent.service import AgentService
+
     tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
     try:
         agent = AgentService(
@@ -88,6 +95,12 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
     return Services(
         sessionmaker=sessionmaker, knowledge=knowledge, tracing=tracing, agent=agent, read_engine=read_engine
     )
+
+
+def _warm_up(knowledge: KnowledgeBase) -> None:
+    # A failure here is raised again, with its message, by the first real embedding; this thread only saves time.
+    with contextlib.suppress(Exception):
+        knowledge.embedder.warm_up()
 
 
 def build_sources(settings: Settings, knowledge: KnowledgeBase) -> Sources:

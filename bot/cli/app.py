@@ -111,7 +111,7 @@ async def agent_service(settings: Settings, url: URL, *, role: str = "cli") -> A
     from bot.services import build_services
 
     async with migrated_engine(settings, url, role=role) as engine:
-        services = build_services(settings, engine)
+        services = build_services(settings, engine, warm_embedder=True)
         try:
             yield services.agent
         finally:

@@ -30,6 +30,10 @@ class Embedder(Embeddings):
     def count_tokens(self, text: str) -> int:
         """Tokens the embedder would see for ``text`` (chunking budgets are counted with this)."""
 
+    def warm_up(self) -> None:
+        """Load now what the first embedding needs (a local model, its tokenizer), so that it does not wait for
+        them; nothing for a provider's API. Safe to call from another thread."""
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()  # type: ignore[no-any-return]
 

@@ -123,6 +123,10 @@ class LocalEmbedder(Embedder):
                     self._counting_tokenizer = load_minilm_tokenizer()
         return token_count(self._counting_tokenizer, text)
 
+    def warm_up(self) -> None:
+        self._load_tokenizer()
+        self._session_for(small=True)  # what a search query runs on
+
     def embed_array(self, texts: list[str]) -> npt.NDArray[np.float32]:
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         if not texts:

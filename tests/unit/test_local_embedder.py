@@ -104,3 +104,19 @@ def test_first_use_from_several_threads_loads_one_session() -> None:
         results = list(pool.map(lambda _: fresh.embed_array([QUESTION, PARAPHRASE]), range(4)))
     for result in results[1:]:
         np.testing.assert_array_equal(result, results[0])
+
+
+def test_after_warm_up_a_query_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime  # type: ignore[import-untyped]
+
+    import knowledge.embeddings.local as local
+
+    fresh = LocalEmbedder()
+    fresh.warm_up()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the query waited for a model to load")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)
+    monkeypatch.setattr(local, "load_minilm_tokenizer", refuse)
+    assert len(fresh.embed_query(QUESTION)) == fresh.dims
