@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n{2,}")
+_LIST_MARKER = re.compile(r"\d{1,3}[.)]")
 _STOPWORD_TEXT = """
 a an the and or but if of to in on at by for with from as is are was were be been being do does did what which
 who whom whose when where why how can could should would will shall may might must i you we they he she it its
@@ -64,7 +65,23 @@ def condense_extractively(question: str, earlier_questions: Sequence[str]) -> st
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    pieces = [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    sentences: list[str] = []
+    for piece in pieces:
+        if sentences and _LIST_MARKER.fullmatch(sentences[-1]):
+            sentences[-1] = f"{sentences[-1]} {piece}"  # "1." opens its item; it ends no sentence
+        else:
+            sentences.append(piece)
+    return sentences
+
+
+def _opening(sentences: list[str], max_chars: int) -> str:
+    window = sentences[0]
+    for sentence in sentences[1:]:
+        if len(window) + 1 + len(sentence) > max_chars:
+            break
+        window = f"{window} {sentence}"
+    return window
 
 
 def best_passage(question: str, content: str, *, max_chars: int = MAX_EXTRACT_CHARS) -> str:
@@ -87,4 +104,6 @@ def best_passage(question: str, content: str, *, max_chars: int = MAX_EXTRACT_CH
             score = len(wanted & set(words)) - 0.001 * len(words)
             if score > best_score:
                 best, best_score = window, score
+    if best_score < 0:  # no word in common: the passage's opening says what it is about, not its shortest piece
+        best = _opening(sentences, max_chars)
     return best if len(best) <= max_chars else best[: max_chars - 1].rsplit(" ", 1)[0] + "…"
