@@ -38,6 +38,8 @@ class Services:
     agent: AgentService
     read_engine: AsyncEngine | None = None
     """On the read replica (``DATABASE_READ_URL``), owned by the services: disposed of by ``aclose``."""
+    warm_up: threading.Thread | None = None
+    """Loading the embedding model (``build_services(warm_embedder=True)``); ``aclose`` waits for it."""
 
     async def aclose(self) -> None:
         """Let the agent's answers still under way finish (for a while) and close its chat models' clients, then
@@ -45,6 +47,8 @@ class Services:
         try:
             await self.agent.aclose()
         finally:
+            if self.warm_up is not None:  # a process ending inside onnxruntime's loading aborts
+                await asyncio.to_thread(self.warm_up.join)
             await asyncio.to_thread(self.tracing.shutdown)
             if self.read_engine is not None:
                 await self.read_engine.dispose()
@@ -73,15 +77,18 @@ def build_services(settings: Settings, engine: AsyncEngine, *, warm_embedder: bo
     answers when there is none); ``Services.aclose`` closes them.
 
     ``warm_embedder`` loads the embedding model on a thread while the agent's modules are imported: a command that
-    asks one question then finds it ready (onnxruntime loads without holding the GIL)."""
+    asks one question, or a server its first, then finds it ready (onnxruntime loads without holding the GIL)."""
     sessionmaker = create_sessionmaker(engine)
     # Answers search the replica when there is one; the CLI's own commands (build_knowledge_base) read the primary.
     read_url = settings.database.async_read_url()
     read_engine = None if read_url is None else create_engine(read_url, role="read", database=settings.database)
     reads = None if read_engine is None else create_sessionmaker(read_engine)
     knowledge = _knowledge_base(settings, sessionmaker, reads)
+    warm_up = None
     if warm_embedder:
-        threading.Thread(target=_warm_up, args=(knowledge,), name="embedder-warm-up", daemon=True).start()
+        # Not a daemon: the interpreter waits for it at exit, as a process ending inside onnxruntime aborts.
+        warm_up = threading.Thread(target=_warm_up, args=(knowledge,), name="embedder-warm-up")
+        warm_up.start()
     from agent.service import AgentService
 
     tracing = LangfuseTracing.from_settings(settings.langfuse, environment=settings.environment)
@@ -93,7 +100,12 @@ def build_services(settings: Settings, engine: AsyncEngine, *, warm_embedder: bo
         tracing.shutdown()
         raise
     return Services(
-        sessionmaker=sessionmaker, knowledge=knowledge, tracing=tracing, agent=agent, read_engine=read_engine
+        sessionmaker=sessionmaker,
+        knowledge=knowledge,
+        tracing=tracing,
+        agent=agent,
+        read_engine=read_engine,
+        warm_up=warm_up,
     )
 
 

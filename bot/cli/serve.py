@@ -78,6 +78,7 @@ def serve(
         worker=role in (Role.all, Role.worker),
         gateway=role in (Role.all, Role.discord),
         freeze_startup_objects=True,
+        warm_embedder=role != Role.discord,  # the gateway alone never embeds
     )
     config = uvicorn.Config(web_app, host=bind_host, port=bind_port, log_config=None, proxy_headers=True)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead lets the

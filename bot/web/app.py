@@ -103,10 +103,12 @@ def create_app(
     worker: bool = True,
     gateway: bool = True,
     freeze_startup_objects: bool = False,
+    warm_embedder: bool = False,
 ) -> FastAPI:
     """The web app; with Slack or Discord configured it also runs Slack's listeners (``listeners``), the Discord
     gateway (``gateway``) and a worker (``worker``). ``freeze_startup_objects``: for a server process, which
-    starts the app once (tests start many apps in one process)."""
+    starts the app once (tests start many apps in one process). ``warm_embedder``: load the embedding model at
+    start, not at the first question (``build_services``)."""
     init_sentry(settings)  # before the app exists, so its integrations see every request
 
     @asynccontextmanager
@@ -115,7 +117,7 @@ def create_app(
         engine = create_engine(url, role=role, database=_database_for(settings, worker=worker))
         try:
             await _check_schema(engine)
-            services = build_services(settings, engine)
+            services = build_services(settings, engine, warm_embedder=warm_embedder)
             sources = build_sources(settings, services.knowledge)
             async with AsyncExitStack() as stack:
                 limits = Limits(settings.limits, EngineDatabase(engine))
