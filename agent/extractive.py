@@ -75,15 +75,6 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def _opening(sentences: list[str], max_chars: int) -> str:
-    window = sentences[0]
-    for sentence in sentences[1:]:
-        if len(window) + 1 + len(sentence) > max_chars:
-            break
-        window = f"{window} {sentence}"
-    return window
-
-
 def best_passage(question: str, content: str, *, max_chars: int = MAX_EXTRACT_CHARS) -> str:
     """The run of consecutive sentences (within ``max_chars``) sharing the most words with the question."""
     sentences = split_sentences(content)
@@ -91,6 +82,7 @@ def best_passage(question: str, content: str, *, max_chars: int = MAX_EXTRACT_CH
         return content[:max_chars]
     wanted = set(content_words(question))
     best, best_score = sentences[0], -1.0
+    opening = sentences[0]
     for start in range(len(sentences)):
         window = sentences[start]
         for end in range(start, len(sentences)):
@@ -99,11 +91,13 @@ def best_passage(question: str, content: str, *, max_chars: int = MAX_EXTRACT_CH
                 if len(candidate) > max_chars:
                     break
                 window = candidate
+            if start == 0:
+                opening = window
             words = content_words(window)
             # Shared distinct words first, then prefer tighter windows.
             score = len(wanted & set(words)) - 0.001 * len(words)
             if score > best_score:
                 best, best_score = window, score
     if best_score < 0:  # no word in common: the passage's opening says what it is about, not its shortest piece
-        best = _opening(sentences, max_chars)
+        best = opening
     return best if len(best) <= max_chars else best[: max_chars - 1].rsplit(" ", 1)[0] + "…"
