@@ -107,13 +107,15 @@ def settled(partial: str) -> str:
     if angle := _OPEN_ANGLE.search(partial):
         partial = partial[: angle.start()]
     head, newline, last = partial.rpartition("\n")
+    # A line that waits does not settle what is before it: a code span opened earlier may still close after it.
+    tail = ""
     if _FENCE_START.match(last):
-        return head + newline
-    if newline and _DELIMITER_ROW.fullmatch(last) and "|" in head.rpartition("\n")[2]:
-        return head.rpartition("\n")[0]  # the header and its delimiter row wait for each other
+        partial, tail = head, newline
+    elif newline and _DELIMITER_ROW.fullmatch(last) and "|" in head.rpartition("\n")[2]:
+        partial = head.rpartition("\n")[0]  # the header and its delimiter row wait for each other
     parts = split_parts(partial)
     if parts and parts[-1].is_code:  # inside a code block: what is written stays as written
-        return partial
+        return partial + tail
     paragraph_start = max((match.end() for match in _BLANK_LINE.finditer(partial)), default=0)
     cut = _first_open(partial[paragraph_start:])
-    return partial if cut is None else partial[: paragraph_start + cut]
+    return partial + tail if cut is None else partial[: paragraph_start + cut]

@@ -58,6 +58,7 @@ def test_streamed_markdown_has_no_control_sequence_and_only_checked_links(text: 
 @example("Press Rotate [1](https://x.test) now")
 @example("```sh\necho hi\n``` [2] Then more.")  # a citation after a closing fence goes to a line of its own
 @example("1. First [1]\n2. Second:\n   ```python\n   x = [1, 2]\n   ```\n3. Third `a`b` c\n\n> quote <@U2>")
+@example("Open ```\n[sso.example.com](https://evil.test) # Title\n`rotate --now` ```sh\n")  # a span over lines
 def test_what_is_streamed_of_an_answer_is_never_taken_back(answer: str) -> None:
     whole = render(answer)
     for end in range(len(answer) + 1):
@@ -69,5 +70,6 @@ def test_settled_waits_for_what_may_still_change() -> None:
     assert settled("see [the guide](https://docs") == "see "
     assert settled("run `rotate") == "run "
     assert settled("Steps:\n``") == "Steps:\n"  # a fence being opened
+    assert settled("Open ```\n[a](https://x.test)\n`") == "Open "  # nor does it settle a code span before it
     assert settled("Press Rotate [1]. Then") == "Press Rotate [1]. Then"
     assert settled("```sh\necho [unclosed") == "```sh\necho [unclosed"  # code stays as written
