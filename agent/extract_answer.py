@@ -18,6 +18,24 @@ REPEAT_SHARE = 0.8
 """A quote whose word runs were this much said already is left out."""
 UNITS_FROM_BEST = 2
 """Units quoted from the best passage: the answer is often the part next to the one closest to the question."""
+EXTRACT_SOURCES = 3
+"""An extractive answer quotes at most this many passages."""
+NEARLY_AS_CLOSE = 0.1
+"""A passage after the best is quoted when its similarity is within this of the best one's (and at the threshold)."""
+
+
+def passages_to_quote(hits: Sequence[SearchHit], *, threshold: float) -> list[SearchHit]:
+    """The best hit, whatever its similarity, then those of the next ones at the threshold and nearly as close.
+
+    The ranker's best is always quoted: its quote is what the evidence judged, and a passage that the keyword
+    search found by the words of a pasted error message may resemble the question less than a vaguer one does.
+    Measured with ``threadwise eval``, against keeping the best hit only above the threshold: SQuAD's gold answer
+    in the reply 82.1 → 83.9 % of 1,000 questions; docs-qa Flask one more correct of 81 (the error message)."""
+    if not hits:
+        return []
+    top = hits[0].similarity or 0.0
+    floor = max(threshold, top - NEARLY_AS_CLOSE)
+    return [hits[0], *(hit for hit in hits[1:EXTRACT_SOURCES] if (hit.similarity or 0.0) >= floor)]
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:

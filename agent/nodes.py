@@ -23,7 +23,7 @@ from agent.citations import resolve_citations
 from agent.coverage import distinctive_terms, missing_names
 from agent.coverage import penalty as coverage_penalty
 from agent.evidence import best_similarity, extractive_evidence
-from agent.extract_answer import extract_quotes, extract_text, passages
+from agent.extract_answer import extract_quotes, extract_text, passages, passages_to_quote
 from agent.extractive import best_passage, condense_extractively
 from agent.memory import AnswerRecord, Memory, Turn
 from agent.schemas import Source, Usage
@@ -40,8 +40,6 @@ from knowledge.search import SearchHit
 log = get_logger(__name__)
 
 CLOSEST_SOURCES_WHEN_ABSTAINING = 3
-EXTRACT_SOURCES = 3
-"""An extractive answer quotes at most this many passages."""
 SUMMARIZE_AFTER_TURNS = 4
 """Turns that fell out of the verbatim window before the rolling summary is rewritten."""
 
@@ -217,11 +215,8 @@ def _finish_answer(state: AgentState, reply: BaseMessage, configured: str) -> di
 
 
 async def _extract(state: AgentState, runtime: Runtime[AnswerContext]) -> dict[str, Any]:
-    """No LLM: quote the best answer unit of each source that is nearly as relevant as the best one."""
-    hits = state["hits"]
-    floor = state["threshold"]
-    top = hits[0].similarity or 0.0
-    chosen = [h for h in hits[:EXTRACT_SOURCES] if (h.similarity or 0.0) >= max(floor, top - 0.1)] or hits[:1]
+    """No LLM: quote the best answer unit of the best passage, and of each other one nearly as relevant."""
+    chosen = passages_to_quote(state["hits"], threshold=state["threshold"])
     question = state["question"]
     texts = await passages(runtime.context.knowledge, chosen)
     quotes = extract_quotes(chosen, texts, question=question, message=state["request"].question)
