@@ -53,12 +53,15 @@ _PART_OF_COMPOUND = text(
 )
 
 # Which lexemes begin a known, longer one. Lexemes here are ASCII letters and digits, so LIKE sees no wildcard.
+# The range [lexeme, after) lets the primary key's index find the candidates in any collation (LIKE alone would
+# read every term of the collections); LIKE then keeps those that really begin with the lexeme.
 _SHORTENED = text(
     """
-    SELECT l.lexeme FROM unnest(CAST(:lexemes AS text[])) AS l(lexeme)
+    SELECT l.lexeme FROM unnest(CAST(:lexemes AS text[]), CAST(:afters AS text[])) AS l(lexeme, after)
     WHERE EXISTS (
         SELECT 1 FROM collection_terms
-        WHERE collection_id = ANY(CAST(:collection_ids AS bigint[])) AND lexeme LIKE l.lexeme || '%'
+        WHERE collection_id = ANY(CAST(:collection_ids AS bigint[]))
+          AND lexeme >= l.lexeme AND lexeme < l.after AND lexeme LIKE l.lexeme || '%'
           AND length(lexeme) >= length(l.lexeme) + :more
     )
     """
@@ -119,17 +122,26 @@ async def unknown_words(session: AsyncSession, *, collection_ids: Sequence[int],
         for word, found in unknown.items()
         if word.islower() and found and all(len(lexeme) >= SHORTENED_MIN_LETTERS for lexeme in found)
     }
-    if shortened:
-        lexemes = sorted({lexeme for found in shortened.values() for lexeme in found})
+    bounded = {lexeme: after for found in shortened.values() for lexeme in found if (after := first_after(lexeme))}
+    if bounded:
+        lexemes = sorted(bounded)
+        bind = {"lexemes": lexemes, "afters": [bounded[lexeme] for lexeme in lexemes]}
         begun = set(
             (
-                await session.execute(
-                    _SHORTENED, {"lexemes": lexemes, "collection_ids": list(collection_ids), "more": SHORTENED_BY}
-                )
+                await session.execute(_SHORTENED, bind | {"collection_ids": list(collection_ids), "more": SHORTENED_BY})
             ).scalars()
         )
         unknown = {word: found for word, found in unknown.items() if word not in shortened or not begun & set(found)}
     return [word for word in words if word in unknown]
+
+
+def first_after(prefix: str) -> str | None:
+    """The first string after every one that begins with ``prefix`` (lowercase letters and digits): its last
+    letter or digit that can be, moved one on ("var" → "vas", "az" → "b"); None when none can ("zz")."""
+    stem = prefix.rstrip("z9")
+    if not stem:
+        return None
+    return stem[:-1] + chr(ord(stem[-1]) + 1)
 
 
 async def _slips(session: AsyncSession, collection_ids: Sequence[int], typed: dict[str, list[str]]) -> set[str]:

@@ -15,7 +15,7 @@ from agent.coverage import (
     penalty,
 )
 from agent.prompts import joined
-from knowledge.coverage import within_one_slip
+from knowledge.coverage import first_after, within_one_slip
 
 
 def test_names_are_acronyms_capitalised_words_inside_a_sentence_camel_case_or_digits() -> None:
@@ -68,6 +68,15 @@ def test_typing_slips_are_one_edit_or_one_swap_apart() -> None:
     assert not within_one_slip("tmeaut", "timeout")
     assert not within_one_slip("otimeut", "timeout")
     assert not within_one_slip("time", "timeout")
+
+
+def test_the_words_a_prefix_begins_end_before_its_last_letter_moved_on() -> None:
+    # The range [prefix, first_after) that the index reads for shortened words ("vars" for "variables").
+    assert first_after("var") == "vas"
+    assert first_after("http2") == "http3"
+    assert first_after("az") == "b" and first_after("ab9") == "ac"  # no letter after "z", no digit after "9"
+    assert first_after("zz") is None
+    assert all("var" <= word < "vas" for word in ["var", "variabl", "var9", "varzzz"])
 
 
 def test_names_are_listed_as_a_person_would() -> None:
