@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from agent.extractive import best_passage
+from agent.extractive import best_passage, split_sentences
 from knowledge.search import SearchHit
 from knowledge.service import KnowledgeBase
 
@@ -27,6 +27,24 @@ QUOTE_WEIGHT = 0.75
 """The quote's similarity counts three quarters as much as the passage's (chosen with the figures above)."""
 QUOTE_CHARS = 300
 """As long as a source's excerpt: half the embedding time of a full 600-character extract."""
+LEAD_IN_CHARS = 200
+"""At most this much of the sentence before a quote that is a code block alone is embedded with it."""
+_FENCES = ("```", "~~~")
+
+
+def with_lead_in(quote: str, content: str) -> str:
+    """``quote`` with the sentence before it in ``content`` when the quote is a code block alone.
+
+    Code on its own resembles no question ("$ pip install sentry-sdk[flask]" against "How do we hook up Sentry?":
+    0.36), while the answer shows it after the sentence that introduces it, and that pair is what to judge."""
+    block = quote.strip()
+    at = content.find(block)
+    if not block.startswith(_FENCES) or at <= 0:
+        return quote
+    before = [sentence for sentence in split_sentences(content[:at]) if sentence.strip()]
+    if not before:
+        return quote
+    return f"{before[-1][-LEAD_IN_CHARS:]}\n\n{block}"
 
 
 def best_similarity(hits: list[SearchHit]) -> float | None:
@@ -58,7 +76,8 @@ async def extractive_evidence(
         return None
     if message_vector is None:
         message_vector = await knowledge.embed_query(message)
-    quote_vector = await knowledge.embed_query(best_passage(message, hits[0].content, max_chars=QUOTE_CHARS))
+    quote = with_lead_in(best_passage(message, hits[0].content, max_chars=QUOTE_CHARS), hits[0].content)
+    quote_vector = await knowledge.embed_query(quote)
     closeness = float(np.dot(message_vector, quote_vector))
     if standalone_vector is not None:
         closeness = (closeness + float(np.dot(standalone_vector, quote_vector))) / 2
